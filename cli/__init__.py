@@ -1,0 +1,1 @@
+"""The ``minigrad`` command line (Typer). Thin: it parses options and calls the library."""

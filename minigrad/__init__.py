@@ -1,0 +1,17 @@
+"""minigrad: a from-scratch deep-learning engine for the CNN course.
+
+    >>> import minigrad as mg
+    >>> x = mg.Tensor([[1.0, 2.0]], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([[2., 4.]])
+"""
+
+__version__ = "0.1.0"
+
+from .autograd import Context, Function, enable_grad, is_grad_enabled, no_grad  # noqa: F401
+from .tensor import Tensor, default_rng, manual_seed, tensor  # noqa: F401
+from . import functional  # noqa: F401
+from .functional import *  # noqa: F401,F403
+from .gradcheck import gradcheck  # noqa: F401
+from . import nn, optim  # noqa: F401,E402

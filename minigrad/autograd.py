@@ -1,0 +1,222 @@
+"""Reverse-mode automatic differentiation: ``Function``, ``Context`` and ``backward``.
+
+An op is a ``Function`` subclass with two static methods that work on raw arrays
+(``numpy.ndarray`` on the CPU, device arrays on CUDA)::
+
+    class Mul(Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return a * b
+
+        @staticmethod
+        def backward(ctx, grad):
+            a, b = ctx.saved_tensors
+            return grad * b, grad * a
+
+``Mul.apply(x, y)`` unwraps the tensors, runs ``forward``, and - when gradients
+are enabled and an input requires one - links the result into the graph.
+``backward`` returns one gradient (or ``None``) per positional input of
+``forward``; non-tensor inputs get ``None``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+
+__all__ = ["Context", "Function", "no_grad", "enable_grad", "is_grad_enabled", "backward"]
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations currently record a graph."""
+    return getattr(_state, "grad_enabled", True)
+
+
+@contextlib.contextmanager
+def _grad_mode(enabled: bool):
+    previous = is_grad_enabled()
+    _state.grad_enabled = enabled
+    try:
+        yield
+    finally:
+        _state.grad_enabled = previous
+
+
+def no_grad():
+    """Context manager (and decorator) that disables graph recording.
+
+    Example:
+        >>> with mg.no_grad():
+        ...     y = model(x)          # y.requires_grad is False
+    """
+    return _grad_mode(False)
+
+
+def enable_grad():
+    """Context manager that re-enables graph recording inside ``no_grad``."""
+    return _grad_mode(True)
+
+
+class Context:
+    """What a ``Function`` remembers between its forward and backward.
+
+    Attributes:
+        saved_tensors: the arrays passed to ``save_for_backward``.
+        needs_input_grad: one bool per positional input of ``forward``.
+        device: the device of the op's tensor inputs ("cpu" or "cuda").
+    """
+
+    __slots__ = ("saved_tensors", "needs_input_grad", "device", "parents", "function", "freed", "__dict__")
+
+    def __init__(self, function, parents, needs_input_grad, device):
+        self.function = function
+        self.parents = parents
+        self.needs_input_grad = needs_input_grad
+        self.device = device
+        self.saved_tensors = ()
+        self.freed = False
+
+    def save_for_backward(self, *arrays):
+        """Keep arrays (or any values) for ``backward``."""
+        self.saved_tensors = arrays
+
+
+class Function:
+    """Base class of every differentiable op. Subclasses define ``forward`` and ``backward``."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad_output):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run the op on tensors (or plain values) and record it in the graph."""
+        from .tensor import Tensor
+
+        device = None
+        raw = []
+        for a in args:
+            if isinstance(a, Tensor):
+                if device is None:
+                    device = a.device
+                elif a.device != device:
+                    raise ValueError(
+                        f"{cls.__name__.lower()}: tensors on different devices meet in one op "
+                        f"({device} and {a.device}); move them with .to(device) first"
+                    )
+                raw.append(a.data)
+            else:
+                raw.append(a)
+        device = device or "cpu"
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        record = is_grad_enabled() and any(needs)
+        ctx = Context(cls, args if record else (), needs, device)
+        out = cls.forward(ctx, *raw, **kwargs)
+        if isinstance(out, tuple):
+            # Only the first output is differentiable (e.g. max_pool2d's indices are not).
+            first = Tensor._wrap(out[0], device, record, ctx if record else None)
+            return (first,) + tuple(Tensor._wrap(o, device, False, None) for o in out[1:])
+        return Tensor._wrap(out, device, record, ctx if record else None)
+
+
+def _topological_order(root):
+    """Nodes reachable from ``root`` that have a graph, parents before children (iterative DFS)."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        ctx = node._ctx
+        if ctx is not None:
+            for parent in ctx.parents:
+                if getattr(parent, "requires_grad", False) and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def backward(root, gradient=None, retain_graph=False):
+    """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+    Args:
+        root: the tensor to differentiate.
+        gradient: d(loss)/d(root); may be omitted only when ``root`` has one element.
+        retain_graph: keep the saved arrays so that ``backward`` can run again.
+    """
+    from .tensor import Tensor
+
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward: the tensor does not require grad and has no graph; "
+            "create the inputs with requires_grad=True"
+        )
+    if gradient is None:
+        if root.size != 1:
+            raise RuntimeError(
+                f"backward: gradient can be implicit only for scalar outputs, "
+                f"got a tensor of shape {root.shape}; pass gradient= of that shape"
+            )
+        seed = root._backend().ones_like(root.data)
+    else:
+        seed = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient, dtype=root.dtype)
+        if tuple(seed.shape) != root.shape:
+            raise ValueError(
+                f"backward: gradient of shape {tuple(seed.shape)} does not match the tensor's shape {root.shape}"
+            )
+
+    grads = {id(root): seed}
+    for node in reversed(_topological_order(root)):
+        grad = grads.pop(id(node), None)
+        if grad is None:
+            continue
+        ctx = node._ctx
+        if ctx is None:
+            node._accumulate_grad(grad)
+            continue
+        if node._retains_grad:
+            node._accumulate_grad(grad)
+        if ctx.freed:
+            raise RuntimeError(
+                f"backward: trying to backward through the graph a second time "
+                f"(through {ctx.function.__name__}); its saved arrays were freed. "
+                f"Pass retain_graph=True to the first backward call"
+            )
+        input_grads = ctx.function.backward(ctx, grad)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        if len(input_grads) < len(ctx.parents):
+            raise RuntimeError(
+                f"{ctx.function.__name__}.backward returned {len(input_grads)} gradients "
+                f"for {len(ctx.parents)} inputs"
+            )
+        for parent, parent_grad in zip(ctx.parents, input_grads):
+            if parent_grad is None or not isinstance(parent, Tensor) or not parent.requires_grad:
+                continue
+            if tuple(parent_grad.shape) != parent.shape:
+                raise RuntimeError(
+                    f"{ctx.function.__name__}.backward: gradient of shape {tuple(parent_grad.shape)} "
+                    f"for an input of shape {parent.shape}"
+                )
+            key = id(parent)
+            if key in grads:
+                grads[key] = grads[key] + parent_grad
+            else:
+                grads[key] = parent_grad
+        if not retain_graph:
+            ctx.saved_tensors = ()
+            ctx.__dict__.clear()
+            ctx.freed = True

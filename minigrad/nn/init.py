@@ -1,0 +1,3 @@
+"""Weight initialisers (``nn.init``) with PyTorch's formulas."""
+
+__all__ = []

@@ -1,0 +1,314 @@
+"""``Tensor``: an n-dimensional array that remembers how it was computed.
+
+A tensor wraps a raw array (``numpy.ndarray`` on the CPU, a Numba device array
+on CUDA) in ``.data``. When it ``requires_grad``, the ``Function`` that made it
+is kept in ``._ctx`` so that ``backward()`` can walk the graph.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import autograd
+
+__all__ = ["Tensor", "tensor", "manual_seed", "default_rng"]
+
+_DEFAULT_FLOAT = np.float32
+_rng = np.random.default_rng(0)
+
+
+def manual_seed(seed: int) -> None:
+    """Seed minigrad's random number generator (initialisation, dropout, shuffling defaults)."""
+    global _rng
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"manual_seed: seed must be a non-negative integer, got {seed!r}")
+    _rng = np.random.default_rng(int(seed))
+
+
+def default_rng() -> np.random.Generator:
+    """The generator seeded by ``manual_seed``."""
+    return _rng
+
+
+def _normalize_device(device) -> str:
+    name = str(device).lower()
+    if name.startswith("cuda"):
+        return "cuda"
+    if name == "cpu":
+        return "cpu"
+    raise ValueError(f"device: unknown device {device!r}; use 'cpu' or 'cuda'")
+
+
+def _as_array(data, dtype) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data.numpy()
+    if dtype is not None:
+        return np.asarray(data, dtype=np.dtype(dtype))
+    array = np.asarray(data)
+    if array.dtype == np.float64 and not isinstance(data, np.ndarray):
+        # Python floats become float32, as torch.tensor([0.5]) does; float64 arrays stay float64.
+        array = array.astype(_DEFAULT_FLOAT)
+    elif array.dtype == np.float16:
+        array = array.astype(_DEFAULT_FLOAT)
+    elif array.dtype.kind not in "fiub":
+        raise TypeError(f"Tensor: unsupported dtype {array.dtype}")
+    return array
+
+
+class Tensor:
+    """A multi-dimensional array with reverse-mode gradients.
+
+    Args:
+        data: array-like (NumPy array, nested lists, scalar, or another Tensor).
+        requires_grad: record operations on this tensor so ``backward`` reaches it.
+        device: "cpu" or "cuda".
+        dtype: NumPy dtype; default keeps a NumPy array's dtype and turns Python floats into float32.
+    """
+
+    __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+
+    def __init__(self, data, requires_grad: bool = False, device: str = "cpu", dtype=None):
+        device = _normalize_device(device)
+        array = _as_array(data, dtype)
+        if requires_grad and array.dtype.kind != "f":
+            raise TypeError(f"Tensor: only floating-point tensors can require grad, got dtype {array.dtype}")
+        self.data = array
+        self.device = "cpu"
+        self.grad: Tensor | None = None
+        self.requires_grad = bool(requires_grad)
+        self._ctx = None
+        self._retains_grad = False
+        if device != "cpu":
+            self.data = self._backend_for(device).from_numpy(array)
+            self.device = device
+
+    @classmethod
+    def _wrap(cls, array, device, requires_grad, ctx):
+        """Build a tensor around an op's output array without copying."""
+        t = cls.__new__(cls)
+        t.data = array
+        t.device = device
+        t.grad = None
+        t.requires_grad = requires_grad
+        t._ctx = ctx
+        t._retains_grad = False
+        return t
+
+    # ----------------------------------------------------------------- basics
+    @staticmethod
+    def _backend_for(device):
+        from .backends import get_backend
+
+        return get_backend(device)
+
+    def _backend(self):
+        return self._backend_for(self.device)
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self):
+        return np.dtype(self.data.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.data.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.data.shape, dtype=np.int64))
+
+    def numel(self) -> int:
+        return self.size
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def T(self) -> "Tensor":
+        return self.permute(*reversed(range(self.ndim)))
+
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array (copied back from the GPU when needed)."""
+        if self.device == "cpu":
+            return self.data
+        return self._backend().to_numpy(self.data)
+
+    def item(self) -> float:
+        if self.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def to(self, device=None, dtype=None) -> "Tensor":
+        """A copy on ``device`` and/or of ``dtype`` (self when nothing changes). Differentiable."""
+        from . import functional as F
+
+        out = self
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            out = F.cast(out, np.dtype(dtype))
+        if device is not None and _normalize_device(device) != out.device:
+            out = F.to_device(out, _normalize_device(device))
+        return out
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self) -> "Tensor":
+        return self.to("cuda")
+
+    def float(self) -> "Tensor":
+        return self.to(dtype=np.float32)
+
+    def double(self) -> "Tensor":
+        return self.to(dtype=np.float64)
+
+    def detach(self) -> "Tensor":
+        """The same values, cut from the graph (shares memory)."""
+        return Tensor._wrap(self.data, self.device, False, None)
+
+    def clone(self) -> "Tensor":
+        from . import functional as F
+
+        return F.clone(self)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(f"requires_grad_: only floating-point tensors can require grad, got {self.dtype}")
+        if not self.is_leaf and not requires_grad:
+            raise RuntimeError("requires_grad_: cannot turn off grad on a non-leaf tensor; use detach()")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        """Make ``backward`` fill ``.grad`` of this non-leaf tensor too."""
+        self._retains_grad = True
+
+    def zero_(self) -> "Tensor":
+        self.data[...] = 0
+        return self
+
+    # ---------------------------------------------------------------- autograd
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Accumulate the gradient of this tensor into ``.grad`` of every leaf that requires grad.
+
+        Args:
+            gradient: d(loss)/d(self); may be omitted only for one-element tensors.
+            retain_graph: keep the graph so that ``backward`` can be called again.
+        """
+        autograd.backward(self, gradient, retain_graph)
+
+    def _accumulate_grad(self, grad) -> None:
+        if self.grad is None:
+            # Copy: the op's gradient array may be shared with other nodes.
+            self.grad = Tensor._wrap(self._backend().copy(grad), self.device, False, None)
+        else:
+            self.grad.data = self.grad.data + grad
+
+    # --------------------------------------------------------------- printing
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), precision=4, separator=", ", prefix="tensor(")
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.dtype != np.float32 and self.dtype.kind == "f":
+            extras.append(f"dtype={self.dtype}")
+        if self._ctx is not None:
+            extras.append(f"grad_fn=<{self._ctx.function.__name__}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(f"bool: the truth value of a tensor with {self.size} elements is ambiguous")
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype)
+
+    __hash__ = object.__hash__
+
+    # -------------------------------------------------------- operator sugar
+    # The ops live in minigrad.functional; these methods only forward to them.
+    def __add__(self, other): return _F.add(self, other)
+    def __radd__(self, other): return _F.add(other, self)
+    def __sub__(self, other): return _F.sub(self, other)
+    def __rsub__(self, other): return _F.sub(other, self)
+    def __mul__(self, other): return _F.mul(self, other)
+    def __rmul__(self, other): return _F.mul(other, self)
+    def __truediv__(self, other): return _F.div(self, other)
+    def __rtruediv__(self, other): return _F.div(other, self)
+    def __pow__(self, other): return _F.pow(self, other)
+    def __rpow__(self, other): return _F.pow(other, self)
+    def __matmul__(self, other): return _F.matmul(self, other)
+    def __rmatmul__(self, other): return _F.matmul(other, self)
+    def __neg__(self): return _F.neg(self)
+    def __abs__(self): return _F.abs(self)
+    def __getitem__(self, index): return _F.getitem(self, index)
+    def __lt__(self, other): return _F.lt(self, other)
+    def __le__(self, other): return _F.le(self, other)
+    def __gt__(self, other): return _F.gt(self, other)
+    def __ge__(self, other): return _F.ge(self, other)
+    def __eq__(self, other): return _F.eq(self, other)
+    def __ne__(self, other): return _F.ne(self, other)
+
+    def __setitem__(self, index, value):
+        if self.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError("setitem: in-place assignment into a tensor that requires grad; use mg.no_grad()")
+        value = value.data if isinstance(value, Tensor) else value
+        self.data[index] = value
+
+    # ------------------------------------------------------ method spellings
+    def exp(self): return _F.exp(self)
+    def log(self): return _F.log(self)
+    def sqrt(self): return _F.sqrt(self)
+    def abs(self): return _F.abs(self)
+    def relu(self): return _F.relu(self)
+    def sigmoid(self): return _F.sigmoid(self)
+    def tanh(self): return _F.tanh(self)
+    def clamp(self, min=None, max=None): return _F.clamp(self, min, max)
+    def sum(self, dim=None, keepdim=False): return _F.sum(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False): return _F.mean(self, dim, keepdim)
+    def max(self, dim=None, keepdim=False): return _F.max(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False): return _F.min(self, dim, keepdim)
+    def var(self, dim=None, keepdim=False, unbiased=True): return _F.var(self, dim, keepdim, unbiased)
+    def argmax(self, dim=None, keepdim=False): return _F.argmax(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False): return _F.argmin(self, dim, keepdim)
+    def reshape(self, *shape): return _F.reshape(self, *shape)
+    def view(self, *shape): return _F.reshape(self, *shape)
+    def flatten(self, start_dim=0, end_dim=-1): return _F.flatten(self, start_dim, end_dim)
+    def transpose(self, dim0, dim1): return _F.transpose(self, dim0, dim1)
+    def permute(self, *dims): return _F.permute(self, *dims)
+    def squeeze(self, dim=None): return _F.squeeze(self, dim)
+    def unsqueeze(self, dim): return _F.unsqueeze(self, dim)
+    def softmax(self, dim=-1): return _F.softmax(self, dim)
+    def log_softmax(self, dim=-1): return _F.log_softmax(self, dim)
+
+
+def tensor(data, requires_grad: bool = False, device: str = "cpu", dtype=None) -> Tensor:
+    """Create a tensor (``torch.tensor`` spelling)."""
+    return Tensor(data, requires_grad=requires_grad, device=device, dtype=dtype)
+
+
+from . import functional as _F  # noqa: E402  (functional imports Tensor; bound after the class exists)

@@ -1,0 +1,1 @@
+"""Visualization of what networks learned."""

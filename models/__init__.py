@@ -1,0 +1,1 @@
+"""The architectures of the course (installed as ``minigrad.models``)."""
