@@ -9,11 +9,13 @@ from .tensor import Tensor
 __all__ = ["gradcheck", "numerical_grad"]
 
 
+def _first(output):
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
 def _scalarize(output, weights):
     """Reduce ``fn``'s output to one number with fixed random weights, so every output element is checked."""
-    if isinstance(output, (tuple, list)):
-        output = output[0]
-    return (output * Tensor(weights)).sum()
+    return float(np.sum(_first(output).numpy().astype(np.float64) * weights))
 
 
 def numerical_grad(fn, inputs, index, weights, eps):
@@ -24,9 +26,9 @@ def numerical_grad(fn, inputs, index, weights, eps):
     for i in range(flat.size):
         saved = flat[i]
         flat[i] = saved + eps
-        plus = _scalarize(fn(*inputs), weights).item()
+        plus = _scalarize(fn(*inputs), weights)
         flat[i] = saved - eps
-        minus = _scalarize(fn(*inputs), weights).item()
+        minus = _scalarize(fn(*inputs), weights)
         flat[i] = saved
         gflat[i] = (plus - minus) / (2 * eps)
     return grad
@@ -53,11 +55,10 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
             tensors.append(Tensor(np.array(array, dtype=np.float64), requires_grad=True))
         else:
             tensors.append(Tensor(np.array(array)))
-    output = fn(*tensors)
-    if isinstance(output, (tuple, list)):
-        output = output[0]
+    output = _first(fn(*tensors))
+    # Random output weights: d(sum(w * y))/dx checks every output element's gradient at once.
     weights = np.random.default_rng(1234).standard_normal(output.shape)
-    _scalarize(output, weights).backward()
+    output.backward(gradient=weights.astype(output.dtype))
 
     for i, t in enumerate(tensors):
         if not t.requires_grad:
