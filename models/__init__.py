@@ -1,1 +1,8 @@
-"""The architectures of the course (installed as ``minigrad.models``)."""
+"""The architectures of the course (installed as ``minigrad.models``).
+
+    >>> from minigrad.models import get_model, list_models
+    >>> model = get_model("lenet5", num_classes=10)
+"""
+
+from .registry import get_model, list_models, model_info, register_model  # noqa: F401
+from .lenet import *  # noqa: F401,F403
