@@ -46,6 +46,8 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
 
     # ----------------------------------------------------------- registration
     def __setattr__(self, name, value):
@@ -267,7 +269,22 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        for hook in self._forward_pre_hooks.values():
+            hook(self, args)
+        output = self.forward(*args, **kwargs)
+        for hook in self._forward_hooks.values():
+            replaced = hook(self, args, output)
+            if replaced is not None:
+                output = replaced
+        return output
+
+    def register_forward_hook(self, hook) -> "HookHandle":
+        """Call ``hook(module, inputs, output)`` after every forward; a non-None result replaces the output."""
+        return HookHandle(self._forward_hooks, hook)
+
+    def register_forward_pre_hook(self, hook) -> "HookHandle":
+        """Call ``hook(module, inputs)`` before every forward."""
+        return HookHandle(self._forward_pre_hooks, hook)
 
     def extra_repr(self) -> str:
         return ""
@@ -281,6 +298,26 @@ class Module:
             child = repr(m).replace("\n", "\n  ")
             lines.append(f"  ({name}): {child}")
         return "\n".join(lines) + "\n)"
+
+
+class HookHandle:
+    """Returned by ``register_forward_hook``; ``remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, table, hook):
+        HookHandle._next_id += 1
+        self._table, self._id = table, HookHandle._next_id
+        table[self._id] = hook
+
+    def remove(self) -> None:
+        self._table.pop(self._id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
 
 
 class Identity(Module):
