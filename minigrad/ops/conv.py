@@ -1,1 +1,376 @@
-__all__ = []
+"""Convolution ops: ``conv2d`` (cross-correlation, as every ConvNet), ``convolve2d`` (true
+convolution) and ``conv_transpose2d`` (the U-Net up-convolution).
+
+A convolution is im2col + one GEMM. With ``cols`` of shape (C*KH*KW, N*OH*OW) (see
+``minigrad.backends.cpu.conv``), forward, and the two backward products, are::
+
+    out  = W    @ cols        (O, C*KH*KW) @ (C*KH*KW, N*OH*OW)
+    dW   = dY   @ cols.T      the kernel is shared by all positions and images, so its gradient sums over them
+    dcol = W.T  @ dY          then col2im folds dcol back into dX
+
+With groups, each group is its own GEMM on a contiguous block of rows of ``cols``.
+
+``SAVE_COLUMNS`` chooses what the forward keeps for the backward: the column matrix
+(KH*KW times the input's size; backward skips one im2col) or only the input (backward
+recomputes the columns). ``benchmarks/kernels.py`` measures both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+from ..backends import get_backend
+
+__all__ = ["conv2d", "convolve2d", "conv_transpose2d", "set_save_columns", "conv_output_size"]
+
+#: Keep im2col's columns for the backward (faster) instead of the input (less memory).
+SAVE_COLUMNS = True
+
+# Reused scratch buffers for arrays that die right after use (recomputed columns,
+# column gradients): large fresh allocations cost page faults on every call.
+_workspace = {}
+
+
+def set_save_columns(flag: bool) -> bool:
+    """Choose what conv2d saves for its backward; returns the previous choice.
+
+    Args:
+        flag: True keeps the im2col columns (KH*KW times the input's memory, no second
+            im2col in the backward); False keeps only the input and recomputes them.
+    """
+    global SAVE_COLUMNS
+    previous, SAVE_COLUMNS = SAVE_COLUMNS, bool(flag)
+    return previous
+
+
+def _scratch(slot: str, shape, dtype) -> np.ndarray:
+    """An uninitialised array of ``shape`` carved from a reusable per-slot buffer."""
+    size = int(np.prod(shape))
+    key = (slot, np.dtype(dtype))
+    buf = _workspace.get(key)
+    if buf is None or buf.size < size:
+        buf = np.empty(size, dtype=dtype)
+        _workspace[key] = buf
+    return buf[:size].reshape(shape)
+
+
+# ---------------------------------------------------------------- argument handling
+def _pair(value, name: str, op: str, minimum: int = 0) -> tuple[int, int]:
+    """An int or a pair of ints as ``(h, w)``, each at least ``minimum``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
+    ):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return pair
+
+
+def _check_4d(op: str, x, what: str = "input") -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D {what} (N, C, H, W), got shape {tuple(x.shape)}")
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """floor((W + 2P - D(K-1) - 1)/S) + 1, the course's output-size formula (``padding`` = total/2)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _check_dtypes(op: str, *arrays) -> None:
+    kinds = {np.dtype(a.dtype) for a in arrays if a is not None}
+    if len(kinds) > 1:
+        raise TypeError(f"{op}: all inputs must have the same dtype, got {sorted(str(k) for k in kinds)}")
+    if any(k.kind != "f" for k in kinds):
+        raise TypeError(f"{op}: expected floating-point inputs, got {sorted(str(k) for k in kinds)}")
+
+
+def _conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
+    """Validate conv2d's arguments; return (KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)."""
+    if len(w_shape) != 4:
+        raise ValueError(f"{op}: expected a 4-D weight (O, C/groups, KH, KW), got shape {tuple(w_shape)}")
+    N, C, H, W = x_shape
+    O, Cg, KH, KW = w_shape
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if C % groups or O % groups:
+        raise ValueError(
+            f"{op}: input {tuple(x_shape)}, weight {tuple(w_shape)}, groups={groups}: "
+            f"in_channels {C} and out_channels {O} must both be divisible by groups"
+        )
+    if Cg * groups != C:
+        raise ValueError(
+            f"{op}: input {tuple(x_shape)} has {C} channels but weight {tuple(w_shape)} with groups={groups} "
+            f"expects {Cg * groups}"
+        )
+    if min(KH, KW) < 1:
+        raise ValueError(f"{op}: kernel size must be positive, got weight {tuple(w_shape)}")
+    sh, sw = _pair(stride, "stride", op, 1)
+    dh, dw = _pair(dilation, "dilation", op, 1)
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = (0, 0, 0, 0)
+        elif padding == "same":
+            if (sh, sw) != (1, 1):
+                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride {(sh, sw)})")
+            # PyTorch puts the odd extra row/column of padding at the bottom/right.
+            th, tw = dh * (KH - 1), dw * (KW - 1)
+            pads = (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+        else:
+            raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+    else:
+        ph, pw = _pair(padding, "padding", op, 0)
+        pads = (ph, ph, pw, pw)
+    OH = (H + pads[0] + pads[1] - dh * (KH - 1) - 1) // sh + 1
+    OW = (W + pads[2] + pads[3] - dw * (KW - 1) - 1) // sw + 1
+    if OH <= 0 or OW <= 0:
+        raise ValueError(
+            f"{op}: input {tuple(x_shape)}, weight {tuple(w_shape)}, stride {(sh, sw)}, padding {padding!r}, "
+            f"dilation {(dh, dw)}: output size floor((W + 2P - D(K-1) - 1)/S) + 1 = {(OH, OW)} is not positive "
+            f"(kernel larger than the padded input)"
+        )
+    return KH, KW, sh, sw, pads[0], pads[2], dh, dw, OH, OW
+
+
+def _to_nchw(out2d, N, O, OH, OW, bias):
+    """(O, N*OH*OW) GEMM result -> contiguous (N, O, OH, OW), adding the bias in the same pass."""
+    out = np.empty((N, O, OH, OW), dtype=out2d.dtype)
+    src = out2d.reshape(O, N, OH * OW).transpose(1, 0, 2)
+    if bias is None:
+        np.copyto(out.reshape(N, O, OH * OW), src)
+    else:
+        np.add(src, bias.reshape(1, O, 1), out=out.reshape(N, O, OH * OW))
+    return out
+
+
+def _grouped_matmul(a, b, groups, out=None):
+    """``a[g] @ b[g]`` for each group; a single GEMM when there is one group."""
+    if groups == 1:
+        return np.matmul(a[0], b[0], out=None if out is None else out[0])
+    return np.matmul(a, b, out=out)
+
+
+# ------------------------------------------------------------------------ conv2d
+class Conv2d(Function):
+    """Cross-correlation of a batch with a bank of kernels (``flip`` turns it into true convolution)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, geometry, groups, flip):
+        backend = get_backend(ctx.device)
+        KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
+        x = np.ascontiguousarray(x)
+        N, C = x.shape[:2]
+        O = weight.shape[0]
+        K = (C // groups) * KH * KW
+        L = N * OH * OW
+        if flip:
+            weight = weight[:, :, ::-1, ::-1]
+        w = np.ascontiguousarray(weight).reshape(groups, O // groups, K)
+        # ctx.parents is empty when no graph is recorded (no_grad, or no input needs a gradient).
+        save = SAVE_COLUMNS and bool(ctx.parents)
+        cols = np.empty((C * KH * KW, L), x.dtype) if save else _scratch("cols", (C * KH * KW, L), x.dtype)
+        backend.im2col(cols, x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+        out2d = _grouped_matmul(w, cols.reshape(groups, K, L), groups)
+        ctx.geometry, ctx.groups, ctx.flip, ctx.input_hw = geometry, groups, flip, x.shape[2:]
+        ctx.save_for_backward(x if not save else None, cols if save else None, w)
+        return _to_nchw(out2d.reshape(O, L), N, O, OH, OW, bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        backend = get_backend(ctx.device)
+        x, cols, w = ctx.saved_tensors
+        KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = ctx.geometry
+        groups = ctx.groups
+        N, O = grad.shape[:2]
+        G, Og, K = w.shape
+        L = N * OH * OW
+        # dY as (groups, O/groups, N*OH*OW): the layout of the forward's GEMM result.
+        dy = np.ascontiguousarray(grad.reshape(N, O, OH * OW).transpose(1, 0, 2)).reshape(G, Og, L)
+        dx = dweight = dbias = None
+        if ctx.needs_input_grad[1]:
+            if cols is None:
+                cols = _scratch("cols", (G * K, L), w.dtype)
+                backend.im2col(cols, x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+            dweight = _grouped_matmul(dy, cols.reshape(G, K, L).transpose(0, 2, 1), groups)
+            dweight = dweight.reshape(O, K // (KH * KW), KH, KW)
+            if ctx.flip:
+                dweight = np.ascontiguousarray(dweight[:, :, ::-1, ::-1])
+        if ctx.needs_input_grad[0]:
+            C = G * K // (KH * KW)
+            dcols = _scratch("dcols", (G, K, L), w.dtype)
+            _grouped_matmul(w.transpose(0, 2, 1), dy, groups, out=dcols)
+            H, W = ctx.input_hw
+            dx = np.empty((N, C, H, W), dtype=w.dtype)
+            backend.col2im(dx, dcols.reshape(G * K, L), KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+        if ctx.needs_input_grad[2]:
+            dbias = grad.sum(axis=(0, 2, 3))
+        return dx, dweight, dbias, None, None, None
+
+
+def _conv2d(op, input, weight, bias, stride, padding, dilation, groups, flip):
+    from ..tensor import Tensor
+
+    for name, t in (("input", input), ("weight", weight)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    _check_4d(op, input)
+    _check_dtypes(op, input.data, weight.data, None if bias is None else bias.data)
+    geometry = _conv_geometry(op, input.shape, weight.shape, stride, padding, dilation, groups)
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"{op}: bias must have shape ({weight.shape[0]},) for weight {weight.shape}, got {bias.shape}")
+    return Conv2d.apply(input, weight, bias, geometry, int(groups), flip)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation, what every ConvNet (and PyTorch) calls convolution.
+
+    ``out[n, o, i, j] = b[o] + sum_{c, k, l} W[o, c, k, l] * x_pad[n, g*C/G + c, i*S + k*D, j*S + l*D]``
+    where ``g`` is the group of output channel ``o``.
+
+    Args:
+        input: (N, C, H, W).
+        weight: (O, C/groups, KH, KW).
+        bias: (O,) or None.
+        stride: int or (sh, sw).
+        padding: int, (ph, pw), "valid" (no padding) or "same" (output size = input size; stride 1).
+        dilation: int or (dh, dw).
+        groups: split channels into this many independent convolutions (groups = C: depthwise).
+
+    Returns:
+        Tensor of shape (N, O, OH, OW).
+
+    Shape:
+        OH = floor((H + 2*ph - dh*(KH-1) - 1) / sh) + 1, likewise OW.
+    """
+    return _conv2d("conv2d", input, weight, bias, stride, padding, dilation, groups, False)
+
+
+def convolve2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """True 2-D convolution: ``conv2d`` with the kernel flipped in both spatial axes.
+
+    ConvNets compute cross-correlation, ``sum W[k, l] x[i + k, j + l]``; the convolution of
+    signal processing is ``sum W[k, l] x[i - k, j - l]``, i.e. correlation with
+    ``W[::-1, ::-1]``. For learned kernels the difference is only a relabelling of the
+    weights, but for a fixed asymmetric kernel (e.g. a Sobel filter) the results differ.
+
+    Args:
+        input, weight, bias, stride, padding, dilation, groups: as ``conv2d``.
+
+    Returns:
+        Tensor of shape (N, O, OH, OW), sizes as ``conv2d``.
+    """
+    return _conv2d("convolve2d", input, weight, bias, stride, padding, dilation, groups, True)
+
+
+# ---------------------------------------------------------------- conv_transpose2d
+class ConvTranspose2d(Function):
+    """The adjoint of conv2d with respect to its input: a GEMM then col2im."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, geometry, groups):
+        backend = get_backend(ctx.device)
+        KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
+        N, Cin, H, W = x.shape
+        Cog = weight.shape[1]
+        Cig = Cin // groups
+        L = N * H * W
+        # x as (groups, Cin/groups, N*H*W): the conv's output layout, one copy.
+        x2 = np.ascontiguousarray(x.reshape(N, Cin, H * W).transpose(1, 0, 2)).reshape(groups, Cig, L)
+        w = np.ascontiguousarray(weight).reshape(groups, Cig, Cog * KH * KW)
+        cols = _scratch("dcols", (groups, Cog * KH * KW, L), x.dtype)
+        _grouped_matmul(w.transpose(0, 2, 1), x2, groups, out=cols)
+        out = np.empty((N, Cog * groups, OH, OW), dtype=x.dtype)
+        backend.col2im(out, cols.reshape(groups * Cog * KH * KW, L), KH, KW, sh, sw, ph, pw, dh, dw, H, W)
+        if bias is not None:
+            out += bias.reshape(1, -1, 1, 1)
+        ctx.geometry, ctx.groups, ctx.input_shape = geometry, groups, x.shape
+        ctx.save_for_backward(x2, w)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        backend = get_backend(ctx.device)
+        x2, w = ctx.saved_tensors
+        KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = ctx.geometry
+        groups = ctx.groups
+        N, Cin, H, W = ctx.input_shape
+        G, Cig, K = w.shape
+        L = N * H * W
+        cols = _scratch("cols", (G * K, L), w.dtype)
+        backend.im2col(cols, np.ascontiguousarray(grad), KH, KW, sh, sw, ph, pw, dh, dw, H, W)
+        cols = cols.reshape(G, K, L)
+        dx = dweight = dbias = None
+        if ctx.needs_input_grad[0]:
+            dx2 = _grouped_matmul(w, cols, groups).reshape(Cin, N, H * W)
+            dx = np.ascontiguousarray(dx2.transpose(1, 0, 2)).reshape(N, Cin, H, W)
+        if ctx.needs_input_grad[1]:
+            dweight = _grouped_matmul(x2, cols.transpose(0, 2, 1), groups).reshape(Cin, K // (KH * KW), KH, KW)
+        if ctx.needs_input_grad[2]:
+            dbias = grad.sum(axis=(0, 2, 3))
+        return dx, dweight, dbias, None, None
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed convolution ("up-convolution"): the gradient of ``conv2d`` with respect to its input.
+
+    Every input pixel scatters ``x[n, c, i, j] * W[c, o, k, l]`` to output position
+    ``(i*S - P + k*D, j*S - P + l*D)``.
+
+    Args:
+        input: (N, Cin, H, W).
+        weight: (Cin, Cout/groups, KH, KW).
+        bias: (Cout,) or None.
+        stride, padding, dilation: int or pair, as the conv2d this transposes.
+        output_padding: int or pair added to the bottom/right of the output (< stride or < dilation).
+        groups: number of independent channel groups.
+
+    Returns:
+        Tensor of shape (N, Cout, OH, OW).
+
+    Shape:
+        OH = (H - 1)*sh - 2*ph + dh*(KH - 1) + output_padding_h + 1, likewise OW.
+    """
+    from ..tensor import Tensor
+
+    op = "conv_transpose2d"
+    for name, t in (("input", input), ("weight", weight)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    _check_4d(op, input)
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D weight (Cin, Cout/groups, KH, KW), got shape {weight.shape}")
+    _check_dtypes(op, input.data, weight.data, None if bias is None else bias.data)
+    N, Cin, H, W = input.shape
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if weight.shape[0] != Cin or Cin % groups:
+        raise ValueError(
+            f"{op}: input {input.shape}, weight {weight.shape}, groups={groups}: weight.shape[0] must equal "
+            f"in_channels {Cin}, divisible by groups"
+        )
+    KH, KW = weight.shape[2:]
+    sh, sw = _pair(stride, "stride", op, 1)
+    ph, pw = _pair(padding, "padding", op, 0)
+    dh, dw = _pair(dilation, "dilation", op, 1)
+    oph, opw = _pair(output_padding, "output_padding", op, 0)
+    if (oph >= sh and oph >= dh) or (opw >= sw and opw >= dw):
+        raise ValueError(
+            f"{op}: output_padding {(oph, opw)} must be smaller than either stride {(sh, sw)} or dilation {(dh, dw)}"
+        )
+    OH = (H - 1) * sh - 2 * ph + dh * (KH - 1) + oph + 1
+    OW = (W - 1) * sw - 2 * pw + dw * (KW - 1) + opw + 1
+    if OH <= 0 or OW <= 0:
+        raise ValueError(
+            f"{op}: input {input.shape}, weight {weight.shape}, stride {(sh, sw)}, padding {(ph, pw)}, "
+            f"dilation {(dh, dw)}, output_padding {(oph, opw)}: output size "
+            f"(H-1)*S - 2P + D(K-1) + OP + 1 = {(OH, OW)} is not positive"
+        )
+    Cout = weight.shape[1] * groups
+    if bias is not None and tuple(bias.shape) != (Cout,):
+        raise ValueError(f"{op}: bias must have shape ({Cout},) for weight {weight.shape}, got {bias.shape}")
+    geometry = (KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+    return ConvTranspose2d.apply(input, weight, bias, geometry, int(groups))

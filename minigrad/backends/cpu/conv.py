@@ -1,0 +1,95 @@
+"""im2col and col2im: the two memory-bound halves of a convolution on the CPU.
+
+Convolution is ``im2col`` followed by one BLAS GEMM (NumPy's matmul, called outside
+the jitted code by ``minigrad.ops.conv``). The column matrix has one row per
+``(c, kh, kw)`` and one column per ``(n, oh, ow)``::
+
+    cols[(c, kh, kw), (n, oh, ow)] = x[n, c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw]   (0 outside)
+
+so that ``out[o, (n, oh, ow)] = W[o, (c, kh, kw)] @ cols`` is a plain row-major GEMM whose
+operands need no transposed copy, and a group's rows are one contiguous block.
+"""
+
+from numba import njit, prange
+
+__all__ = ["im2col", "col2im"]
+
+
+@njit(cache=True, parallel=True)
+def im2col(cols, x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
+    """Unfold the receptive fields of ``x`` into columns.
+
+    Plain loop::
+
+        for c, kh, kw, n, oh, ow:
+            ih, iw = oh*sh - ph + kh*dh, ow*sw - pw + kw*dw
+            cols[(c*KH + kh)*KW + kw, (n*OH + oh)*OW + ow] = x[n, c, ih, iw] if inside else 0
+
+    Args:
+        cols: output, shape (C*KH*KW, N*OH*OW).
+        x: input, shape (N, C, H, W).
+        KH, KW, sh, sw, ph, pw, dh, dw: kernel size, stride, top/left padding, dilation.
+        OH, OW: output size of the convolution.
+    """
+    N, C, H, W = x.shape
+    rows = C * KH * KW
+    for r in prange(rows):
+        c = r // (KH * KW)
+        kh = (r // KW) % KH
+        kw = r % KW
+        for n in range(N):
+            base = n * OH * OW
+            for oh in range(OH):
+                ih = oh * sh - ph + kh * dh
+                o = base + oh * OW
+                if ih < 0 or ih >= H:
+                    for ow in range(OW):
+                        cols[r, o + ow] = 0
+                    continue
+                for ow in range(OW):
+                    iw = ow * sw - pw + kw * dw
+                    if 0 <= iw < W:
+                        cols[r, o + ow] = x[n, c, ih, iw]
+                    else:
+                        cols[r, o + ow] = 0
+
+
+@njit(cache=True, parallel=True)
+def col2im(x, cols, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
+    """Fold columns back into an image, summing overlapping receptive fields (adjoint of ``im2col``).
+
+    Plain loop::
+
+        x[...] = 0
+        for n, c, kh, kw, oh, ow:
+            x[n, c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] += cols[(c*KH + kh)*KW + kw, (n*OH + oh)*OW + ow]
+
+    Parallel over the (n, c) planes: a plane only receives rows of its channel and columns
+    of its image, so no two threads write the same element.
+
+    Args:
+        x: output, shape (N, C, H, W); overwritten.
+        cols: columns, shape (C*KH*KW, N*OH*OW).
+        KH, KW, sh, sw, ph, pw, dh, dw: kernel size, stride, top/left padding, dilation.
+        OH, OW: spatial size that the columns cover.
+    """
+    N, C, H, W = x.shape
+    for p in prange(N * C):
+        n = p // C
+        c = p % C
+        for ih in range(H):
+            for iw in range(W):
+                x[n, c, ih, iw] = 0
+        base = n * OH * OW
+        for kh in range(KH):
+            for kw in range(KW):
+                r = (c * KH + kh) * KW + kw
+                for oh in range(OH):
+                    ih = oh * sh - ph + kh * dh
+                    if ih < 0 or ih >= H:
+                        continue
+                    o = base + oh * OW
+                    for ow in range(OW):
+                        iw = ow * sw - pw + kw * dw
+                        if 0 <= iw < W:
+                            x[n, c, ih, iw] += cols[r, o + ow]

@@ -1,0 +1,161 @@
+"""Normalization kernels: batch normalization and local response normalization.
+
+Both work on ``(N, C, L)`` arrays (``L`` = H*W for images, 1 for feature vectors).
+Batch-norm kernels run ``prange`` over channels (each channel's statistics are
+independent); LRN kernels over images (the channel window never crosses images).
+"""
+
+from numba import njit, prange
+
+__all__ = ["batch_norm_stats", "batch_norm_normalize", "batch_norm_backward", "lrn_forward", "lrn_backward"]
+
+
+@njit(cache=True, parallel=True)
+def batch_norm_stats(mean, var, x):
+    """Per-channel mean and biased variance, two passes for accuracy.
+
+    Formula: ``mean[c] = x[n, c, l].mean(n, l)``, ``var[c] = ((x[n, c, l] - mean[c])**2).mean(n, l)``.
+
+    Args:
+        mean, var: float64 outputs, shape (C,).
+        x: input, shape (N, C, L).
+    """
+    N, C, L = x.shape
+    count = N * L
+    for c in prange(C):
+        acc = 0.0
+        for n in range(N):
+            for i in range(L):
+                acc += x[n, c, i]
+        m = acc / count
+        acc = 0.0
+        for n in range(N):
+            for i in range(L):
+                d = x[n, c, i] - m
+                acc += d * d
+        mean[c] = m
+        var[c] = acc / count
+
+
+@njit(cache=True, parallel=True)
+def batch_norm_normalize(out, x, mean, invstd, weight, bias):
+    """``out[n, c, l] = (x[n, c, l] - mean[c]) * invstd[c] * weight[c] + bias[c]``.
+
+    Args:
+        out: output, shape (N, C, L).
+        x: input, shape (N, C, L).
+        mean, invstd, weight, bias: per-channel, shape (C,).
+    """
+    N, C, L = x.shape
+    for c in prange(C):
+        scale = invstd[c] * weight[c]
+        shift = bias[c] - mean[c] * scale
+        for n in range(N):
+            for i in range(L):
+                out[n, c, i] = x[n, c, i] * scale + shift
+
+
+@njit(cache=True, parallel=True)
+def batch_norm_backward(dx, dweight, dbias, dy, x, mean, invstd, weight, batch_stats):
+    """Gradients of batch normalization.
+
+    With ``xhat = (x - mean) * invstd`` and M = N*L::
+
+        dbias[c]   = sum(dy[:, c])
+        dweight[c] = sum(dy[:, c] * xhat[:, c])
+        dx = weight * invstd * (dy - dbias/M - xhat * dweight/M)   if the statistics came from the batch
+        dx = weight * invstd * dy                                  if they were constants (running stats)
+
+    Args:
+        dx: output, shape (N, C, L).
+        dweight, dbias: float64 outputs, shape (C,).
+        dy: gradient of the output, shape (N, C, L).
+        x: the forward's input.
+        mean, invstd, weight: per-channel values the forward used.
+        batch_stats: 1 when mean and variance were computed from ``x``.
+    """
+    N, C, L = x.shape
+    count = N * L
+    for c in prange(C):
+        m = mean[c]
+        s = invstd[c]
+        sum_dy = 0.0
+        sum_dy_xhat = 0.0
+        for n in range(N):
+            for i in range(L):
+                g = dy[n, c, i]
+                sum_dy += g
+                sum_dy_xhat += g * (x[n, c, i] - m) * s
+        dbias[c] = sum_dy
+        dweight[c] = sum_dy_xhat
+        k = weight[c] * s
+        if batch_stats:
+            mean_dy = sum_dy / count
+            mean_dy_xhat = sum_dy_xhat / count
+            for n in range(N):
+                for i in range(L):
+                    xhat = (x[n, c, i] - m) * s
+                    dx[n, c, i] = k * (dy[n, c, i] - mean_dy - xhat * mean_dy_xhat)
+        else:
+            for n in range(N):
+                for i in range(L):
+                    dx[n, c, i] = k * dy[n, c, i]
+
+
+@njit(cache=True, parallel=True)
+def lrn_forward(out, scale, x, size, alpha, beta, k):
+    """Local response normalization across channels (PyTorch's formula, AlexNet's original).
+
+    Formula::
+
+        scale[n, c, l] = k + alpha / size * sum(x[n, c', l]**2 for c' in [c - size//2, c + (size-1)//2])
+        out[n, c, l]   = x[n, c, l] * scale[n, c, l] ** -beta
+
+    Args:
+        out: output, shape (N, C, L).
+        scale: output kept for the backward, shape (N, C, L).
+        x: input, shape (N, C, L).
+        size: number of neighbouring channels in the window.
+        alpha, beta, k: the formula's constants.
+    """
+    N, C, L = x.shape
+    lo, hi = size // 2, (size - 1) // 2
+    for n in prange(N):
+        for c in range(C):
+            c0, c1 = max(c - lo, 0), min(c + hi, C - 1)
+            for i in range(L):
+                acc = 0.0
+                for cc in range(c0, c1 + 1):
+                    acc += x[n, cc, i] * x[n, cc, i]
+                s = k + alpha / size * acc
+                scale[n, c, i] = s
+                out[n, c, i] = x[n, c, i] * s ** -beta
+
+
+@njit(cache=True, parallel=True)
+def lrn_backward(dx, dy, x, scale, size, alpha, beta):
+    """Gradient of ``lrn_forward``.
+
+    Channel j is in the window of channel c when c - size//2 <= j <= c + (size-1)//2, so::
+
+        dx[n, j, l] = dy[n, j, l] * scale[n, j, l]**-beta
+                      - 2 * beta * alpha / size * x[n, j, l]
+                        * sum(dy[n, c, l] * x[n, c, l] * scale[n, c, l]**(-beta-1)
+                              for c in [j - (size-1)//2, j + size//2])
+
+    Args:
+        dx: output, shape (N, C, L).
+        dy: gradient of the output, shape (N, C, L).
+        x, scale: the forward's input and saved scale.
+        size, alpha, beta: as the forward.
+    """
+    N, C, L = x.shape
+    lo, hi = (size - 1) // 2, size // 2
+    for n in prange(N):
+        for j in range(C):
+            c0, c1 = max(j - lo, 0), min(j + hi, C - 1)
+            for i in range(L):
+                acc = 0.0
+                for c in range(c0, c1 + 1):
+                    acc += dy[n, c, i] * x[n, c, i] * scale[n, c, i] ** (-beta - 1.0)
+                dx[n, j, i] = dy[n, j, i] * scale[n, j, i] ** -beta - 2.0 * beta * alpha / size * x[n, j, i] * acc
