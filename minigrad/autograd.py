@@ -69,6 +69,8 @@ class Context:
         saved_tensors: the arrays passed to ``save_for_backward``.
         needs_input_grad: one bool per positional input of ``forward``.
         device: the device of the op's tensor inputs ("cpu" or "cuda").
+        output_device: optional; ``forward`` sets it when its output lives on another
+            device than its inputs (``to_device``).
     """
 
     __slots__ = ("saved_tensors", "needs_input_grad", "device", "parents", "function", "freed", "__dict__")
@@ -121,6 +123,8 @@ class Function:
         record = is_grad_enabled() and any(needs)
         ctx = Context(cls, args if record else (), needs, device)
         out = cls.forward(ctx, *raw, **kwargs)
+        # An op that moves data between devices says where its output lives.
+        device = ctx.__dict__.pop("output_device", device)
         if isinstance(out, tuple):
             # Only the first output is differentiable (e.g. max_pool2d's indices are not).
             first = Tensor._wrap(out[0], device, record, ctx if record else None)

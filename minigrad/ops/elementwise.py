@@ -1,1 +1,553 @@
-__all__ = []
+"""Elementwise ops: arithmetic with NumPy broadcasting, activations, comparisons, dropout.
+
+Binary ops follow PyTorch's type rules: a Python number or a NumPy array meeting a tensor
+takes the tensor's dtype (so ``float32_tensor * 0.5`` stays float32), and an integer tensor
+meeting a floating one becomes floating. Gradients of broadcast inputs are summed back to
+each input's shape (``unbroadcast``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor, default_rng
+
+__all__ = [
+    "add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log", "sqrt", "relu", "leaky_relu",
+    "sigmoid", "tanh", "clamp", "maximum", "minimum", "where", "dropout",
+    "lt", "le", "gt", "ge", "eq", "ne",
+]
+
+_DEFAULT_FLOAT = np.float32
+
+
+# ------------------------------------------------------------------ helpers
+def unbroadcast(grad, shape):
+    """Sum ``grad`` over the axes that broadcasting added or stretched, so it has ``shape``."""
+    shape = tuple(shape)
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def _lift(value, like_dtype, name):
+    """A non-tensor operand as an array of the dtype it takes next to a tensor of ``like_dtype``."""
+    if not isinstance(value, (bool, int, float, np.ndarray, np.generic, list, tuple)):
+        raise TypeError(f"{name}: unsupported operand type {type(value).__name__}")
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"{name}: unsupported operand dtype {array.dtype}")
+    if like_dtype.kind == "f":
+        return array.astype(like_dtype, copy=False)
+    if array.dtype.kind == "f":
+        return array.astype(_DEFAULT_FLOAT, copy=False)
+    if like_dtype.kind == "b":
+        return array
+    return array.astype(like_dtype, copy=False)
+
+
+def operands(name, *values):
+    """Tensors stay tensors; numbers and arrays become arrays with the tensors' dtype; shapes must broadcast.
+
+    An integer or bool tensor meeting a floating tensor is cast to the floating dtype (PyTorch's
+    promotion; NumPy would turn int64 + float32 into float64).
+
+    Returns:
+        The operands (Tensor or ndarray), in order.
+    """
+    tensors = [v for v in values if isinstance(v, Tensor)]
+    if not tensors:
+        values = tensors = [Tensor(v) for v in values]
+    floats = [t.dtype for t in tensors if t.dtype.kind == "f"]
+    if not floats and any(np.asarray(v).dtype.kind == "f" for v in values if not isinstance(v, Tensor)):
+        floats = [np.dtype(_DEFAULT_FLOAT)]  # int tensor * 0.5 is float32 in PyTorch
+    like = np.result_type(*floats) if floats else np.result_type(*[t.dtype for t in tensors])
+    out = []
+    for v in values:
+        if isinstance(v, Tensor):
+            if floats and v.dtype.kind != "f":
+                v = Tensor._wrap(v.data.astype(like), v.device, False, None)
+            out.append(v)
+        else:
+            out.append(_lift(v, like, name))
+    shapes = [tuple(v.shape) for v in out]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"{name}: shapes {' and '.join(str(s) for s in shapes)} cannot be broadcast") from None
+    return out
+
+
+# --------------------------------------------------------------- arithmetic
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (a.shape, b.shape)
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        sa, sb = ctx.shapes
+        return unbroadcast(grad, sa), unbroadcast(grad, sb)
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (a.shape, b.shape)
+        return a - b
+
+    @staticmethod
+    def backward(ctx, grad):
+        sa, sb = ctx.shapes
+        gb = unbroadcast(-grad, sb) if ctx.needs_input_grad[1] else None
+        return unbroadcast(grad, sa), gb
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        ga = unbroadcast(grad * b, a.shape) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(grad * a, b.shape) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        out = a / b
+        if out.dtype == np.float64 and a.dtype.kind != "f" and b.dtype.kind != "f":
+            out = out.astype(_DEFAULT_FLOAT)  # integer true division gives float32, as in PyTorch
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        ga = unbroadcast(grad / b, a.shape) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(-grad * a / (b * b), b.shape) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Pow(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a ** b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = unbroadcast(grad * b * a ** (b - 1), a.shape)
+        if ctx.needs_input_grad[1]:
+            # d(a^b)/db = a^b log a; PyTorch defines it as 0 where a == 0 and b >= 0.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d = np.where((a == 0) & (b >= 0), 0, out * np.log(a))
+            gb = unbroadcast(grad * d.astype(grad.dtype, copy=False), b.shape)
+        return ga, gb
+
+
+def add(a, b):
+    """``a + b`` with broadcasting."""
+    return Add.apply(*operands("add", a, b))
+
+
+def sub(a, b):
+    """``a - b`` with broadcasting."""
+    return Sub.apply(*operands("sub", a, b))
+
+
+def mul(a, b):
+    """``a * b`` with broadcasting."""
+    return Mul.apply(*operands("mul", a, b))
+
+
+def div(a, b):
+    """``a / b`` (true division) with broadcasting."""
+    return Div.apply(*operands("div", a, b))
+
+
+def pow(a, b):
+    """``a ** b`` with broadcasting; differentiable in both base and exponent."""
+    return Pow.apply(*operands("pow", a, b))
+
+
+# ------------------------------------------------------------------- unary
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * np.sign(x)
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = np.exp(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad / x
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, x):
+        with np.errstate(invalid="ignore"):
+            out = np.sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        with np.errstate(divide="ignore"):
+            return grad / (2 * out)
+
+
+class Relu(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = np.maximum(x, 0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        # Multiplying by a boolean mask is as fast as np.where here and keeps grad's dtype.
+        return grad * (out > 0)
+
+
+class LeakyRelu(Function):
+    @staticmethod
+    def forward(ctx, x, negative_slope):
+        ctx.save_for_backward(x)
+        ctx.slope = negative_slope
+        return np.where(x > 0, x, x * x.dtype.type(negative_slope))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return np.where(x > 0, grad, grad * grad.dtype.type(ctx.slope)), None
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, x):
+        # 0.5 (1 + tanh(x/2)) never overflows, unlike 1 / (1 + exp(-x)) for very negative x.
+        half = x.dtype.type(0.5)
+        out = half * (1 + np.tanh(half * x))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out * (1 - out)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = np.tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (1 - out * out)
+
+
+class Clamp(Function):
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x)
+        ctx.bounds = (lo, hi)
+        return np.clip(x, lo, hi).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        lo, hi = ctx.bounds
+        keep = np.ones(x.shape, dtype=bool)
+        if lo is not None:
+            keep &= x >= lo
+        if hi is not None:
+            keep &= x <= hi
+        return grad * keep, None, None
+
+
+def _float_input(name, x):
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    return x
+
+
+def neg(x):
+    """``-x``."""
+    return Neg.apply(_float_input("neg", x))
+
+
+def abs(x):
+    """``|x|``; the gradient at 0 is 0, as in PyTorch."""
+    return Abs.apply(_float_input("abs", x))
+
+
+def exp(x):
+    """``e ** x``."""
+    return Exp.apply(_float_input("exp", x))
+
+
+def log(x):
+    """Natural logarithm (``-inf`` at 0, ``nan`` below, as in PyTorch)."""
+    return Log.apply(_float_input("log", x))
+
+
+def sqrt(x):
+    """Square root."""
+    return Sqrt.apply(_float_input("sqrt", x))
+
+
+def relu(x):
+    """``max(x, 0)``; the gradient at 0 is 0."""
+    return Relu.apply(_float_input("relu", x))
+
+
+def leaky_relu(x, negative_slope: float = 0.01):
+    """``x`` where ``x > 0``, else ``negative_slope * x``."""
+    return LeakyRelu.apply(_float_input("leaky_relu", x), float(negative_slope))
+
+
+def sigmoid(x):
+    """``1 / (1 + e^-x)``, computed without overflow."""
+    return Sigmoid.apply(_float_input("sigmoid", x))
+
+
+def tanh(x):
+    """Hyperbolic tangent."""
+    return Tanh.apply(_float_input("tanh", x))
+
+
+def clamp(x, min=None, max=None):
+    """Limit values to ``[min, max]``; gradient 1 inside (bounds included), 0 outside.
+
+    Args:
+        x: input tensor.
+        min: lower bound (number) or None.
+        max: upper bound (number) or None.
+    """
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    for bound in (min, max):
+        if bound is not None and not isinstance(bound, (int, float, np.number)):
+            raise TypeError(f"clamp: bounds must be numbers, got {type(bound).__name__}")
+    return Clamp.apply(_float_input("clamp", x), min, max)
+
+
+# -------------------------------------------------------- binary selection
+class Maximum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        # Ties share the gradient equally, as in PyTorch.
+        wa = (a > b) + 0.5 * (a == b)
+        ga = unbroadcast(grad * wa.astype(grad.dtype), a.shape) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(grad * (1 - wa).astype(grad.dtype), b.shape) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Minimum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        wa = (a < b) + 0.5 * (a == b)
+        ga = unbroadcast(grad * wa.astype(grad.dtype), a.shape) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(grad * (1 - wa).astype(grad.dtype), b.shape) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.save_for_backward(cond)
+        ctx.shapes = (a.shape, b.shape)
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (cond,) = ctx.saved_tensors
+        sa, sb = ctx.shapes
+        zero = grad.dtype.type(0)
+        ga = unbroadcast(np.where(cond, grad, zero), sa) if ctx.needs_input_grad[1] else None
+        gb = unbroadcast(np.where(cond, zero, grad), sb) if ctx.needs_input_grad[2] else None
+        return None, ga, gb
+
+
+def maximum(a, b):
+    """Elementwise maximum with broadcasting; ties split the gradient equally."""
+    return Maximum.apply(*operands("maximum", a, b))
+
+
+def minimum(a, b):
+    """Elementwise minimum with broadcasting; ties split the gradient equally."""
+    return Minimum.apply(*operands("minimum", a, b))
+
+
+def where(condition, a, b):
+    """``a`` where ``condition`` holds, else ``b`` (all three broadcast together).
+
+    Args:
+        condition: bool tensor or array.
+        a: values where true (tensor or number).
+        b: values where false (tensor or number).
+    """
+    cond = condition.numpy() if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: condition must be bool, got dtype {cond.dtype}")
+    a, b = operands("where", a, b)
+    shapes = (cond.shape, tuple(a.shape), tuple(b.shape))
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"where: shapes {shapes[0]}, {shapes[1]} and {shapes[2]} cannot be broadcast") from None
+    return Where.apply(cond, a, b)
+
+
+# -------------------------------------------------------------- comparisons
+def _compare(name, fn, a, b):
+    a, b = operands(name, a, b)
+    device = a.device if isinstance(a, Tensor) else b.device
+    ra = a.data if isinstance(a, Tensor) else a
+    rb = b.data if isinstance(b, Tensor) else b
+    return Tensor._wrap(fn(ra, rb), device, False, None)
+
+
+def lt(a, b):
+    """``a < b`` as a bool tensor (not differentiable)."""
+    return _compare("lt", np.less, a, b)
+
+
+def le(a, b):
+    """``a <= b`` as a bool tensor (not differentiable)."""
+    return _compare("le", np.less_equal, a, b)
+
+
+def gt(a, b):
+    """``a > b`` as a bool tensor (not differentiable)."""
+    return _compare("gt", np.greater, a, b)
+
+
+def ge(a, b):
+    """``a >= b`` as a bool tensor (not differentiable)."""
+    return _compare("ge", np.greater_equal, a, b)
+
+
+def eq(a, b):
+    """``a == b`` as a bool tensor (not differentiable)."""
+    if a is None or b is None:
+        return False
+    return _compare("eq", np.equal, a, b)
+
+
+def ne(a, b):
+    """``a != b`` as a bool tensor (not differentiable)."""
+    if a is None or b is None:
+        return True
+    return _compare("ne", np.not_equal, a, b)
+
+
+# ------------------------------------------------------------------ dropout
+class Dropout(Function):
+    @staticmethod
+    def forward(ctx, x, scaled_mask):
+        ctx.save_for_backward(scaled_mask)
+        return x * scaled_mask
+
+    @staticmethod
+    def backward(ctx, grad):
+        (scaled_mask,) = ctx.saved_tensors
+        return grad * scaled_mask, None
+
+
+def dropout(x, p: float = 0.5, training: bool = True):
+    """Inverted dropout: zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
+
+    The mask comes from ``mg.default_rng()`` (seed it with ``mg.manual_seed``).
+
+    Args:
+        x: input tensor.
+        p: drop probability in [0, 1].
+        training: identity when False.
+
+    Returns:
+        A tensor of ``x``'s shape; its expectation equals ``x``.
+    """
+    if not isinstance(p, (int, float, np.number)) or not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"dropout: probability p must be in [0, 1], got {p!r}")
+    x = _float_input("dropout", x)
+    if not training or p == 0:
+        return x
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(_DEFAULT_FLOAT)
+    if p == 1:
+        mask = np.zeros(x.shape, dtype=dtype)
+    else:
+        keep = default_rng().random(x.shape) >= p
+        mask = keep.astype(dtype) * dtype.type(1.0 / (1.0 - p))
+    return Dropout.apply(x, mask)

@@ -1,1 +1,243 @@
-__all__ = []
+"""Linear algebra: ``matmul`` (torch.matmul semantics), ``linear`` and ``einsum``.
+
+The GEMMs themselves are NumPy's BLAS calls; these Functions only arrange the operands.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+from .elementwise import _lift, unbroadcast
+from .shape import as_tensor
+
+__all__ = ["matmul", "mm", "linear", "einsum"]
+
+
+# ------------------------------------------------------------------- matmul
+def _swap(a):
+    return np.swapaxes(a, -1, -2)
+
+
+class MatMul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        # Work on the 2-D (or batched) forms: a vector a is a 1 x k row, a vector b a k x 1 column.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g = grad
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2)
+        if b.ndim == 1:
+            g = np.expand_dims(g, -1)
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = unbroadcast(np.matmul(g, _swap(b2)), a2.shape).reshape(a.shape)
+        if ctx.needs_input_grad[1]:
+            gb = unbroadcast(np.matmul(_swap(a2), g), b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+def _matmul_operands(a, b):
+    """Both operands as tensors; an array next to a tensor takes the tensor's dtype."""
+    if isinstance(a, Tensor) and not isinstance(b, Tensor):
+        b = Tensor(_lift(b, a.dtype, "matmul"))
+    elif isinstance(b, Tensor) and not isinstance(a, Tensor):
+        a = Tensor(_lift(a, b.dtype, "matmul"))
+    return as_tensor(a), as_tensor(b)
+
+
+def matmul(a, b):
+    """Matrix product with torch.matmul's rules.
+
+    1-D x 1-D is a dot product; a 1-D operand is treated as a row (left) or column (right)
+    vector and that dimension is removed from the result; leading (batch) dimensions broadcast.
+
+    Shape:
+        (*B1, n, k) @ (*B2, k, m) -> (broadcast(B1, B2), n, m)
+    """
+    a, b = _matmul_operands(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: {a.shape} @ {b.shape}: both operands need at least one dimension")
+    ka, kb = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if ka != kb:
+        raise ValueError(f"matmul: {a.shape} @ {b.shape}: inner dimensions {ka} and {kb} differ")
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: {a.shape} @ {b.shape}: batch dimensions cannot be broadcast") from None
+    if a.dtype != b.dtype and (a.dtype.kind == "f") != (b.dtype.kind == "f"):
+        like = a.dtype if a.dtype.kind == "f" else b.dtype
+        a, b = a.to(dtype=like), b.to(dtype=like)
+    return MatMul.apply(a, b)
+
+
+def mm(a, b):
+    """2-D matrix product (``matmul`` restricted to matrices)."""
+    a, b = as_tensor(a), as_tensor(b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"mm: {a.shape} @ {b.shape}: both operands must be 2-D")
+    return matmul(a, b)
+
+
+# ------------------------------------------------------------------- linear
+class Linear(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        out = np.matmul(x, weight.T)
+        if bias is not None:
+            out += bias
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        gx = np.matmul(grad, weight) if ctx.needs_input_grad[0] else None
+        gw = gb = None
+        g2 = grad.reshape(-1, grad.shape[-1])
+        if ctx.needs_input_grad[1]:
+            gw = g2.T @ x.reshape(-1, x.shape[-1])
+        if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
+            gb = g2.sum(axis=0)
+        return gx, gw, gb
+
+
+def linear(x, weight, bias=None):
+    """Affine map ``y = x W^T + b`` over the last dimension.
+
+    Args:
+        x: input of shape (*, in_features).
+        weight: (out_features, in_features).
+        bias: (out_features,) or None.
+
+    Shape:
+        (*, in_features) -> (*, out_features)
+    """
+    x, weight = as_tensor(x), as_tensor(weight)
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear: input {x.shape} and weight {weight.shape}: in_features "
+            f"{x.shape[-1] if x.ndim else None} and {weight.shape[1]} differ"
+        )
+    if bias is not None:
+        bias = as_tensor(bias)
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"linear: bias shape {bias.shape} does not match out_features {weight.shape[0]}")
+    if x.dtype != weight.dtype:
+        x = x.to(dtype=weight.dtype) if weight.dtype.kind == "f" else x
+    if x.ndim == 1:
+        return Linear.apply(x.reshape(1, -1), weight, bias).reshape(-1)
+    return Linear.apply(x, weight, bias)
+
+
+# ------------------------------------------------------------------- einsum
+def _parse_einsum(subscripts, shapes):
+    """Split ``subscripts`` into per-operand letter strings and the output; check sizes.
+
+    Returns:
+        (inputs, output, sizes): the operands' subscripts, the output's, and a letter -> size map.
+    """
+    spec = subscripts.replace(" ", "")
+    if "." in spec:
+        raise ValueError(f"einsum: ellipsis is not supported in {subscripts!r}; name every dimension")
+    lhs, arrow, rhs = spec.partition("->")
+    inputs = lhs.split(",")
+    if len(inputs) != len(shapes):
+        raise ValueError(
+            f"einsum: subscripts {subscripts!r} name {len(inputs)} operands but {len(shapes)} were given"
+        )
+    for term in inputs + [rhs]:
+        if not all(c.isalpha() for c in term):
+            raise ValueError(f"einsum: subscripts {subscripts!r} may contain only letters, ',' and '->'")
+    sizes = {}
+    for i, (term, shape) in enumerate(zip(inputs, shapes)):
+        if len(term) != len(shape):
+            raise ValueError(
+                f"einsum: operand {i} has shape {shape} ({len(shape)} dims) but subscript {term!r} names {len(term)}"
+            )
+        for c, n in zip(term, shape):
+            if sizes.setdefault(c, n) != n:
+                raise ValueError(f"einsum: index {c!r} has size {sizes[c]} and {n} in {subscripts!r} (operand {i})")
+    if arrow:
+        for c in rhs:
+            if c not in sizes:
+                raise ValueError(f"einsum: output index {c!r} of {subscripts!r} appears in no operand")
+        if len(set(rhs)) != len(rhs):
+            raise ValueError(f"einsum: output {rhs!r} repeats an index")
+        output = rhs
+    else:
+        # Implicit output: the letters that appear exactly once, in alphabetical order (NumPy's rule).
+        letters = "".join(inputs)
+        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    return inputs, output, sizes
+
+
+class Einsum(Function):
+    @staticmethod
+    def forward(ctx, *arrays, inputs, output, sizes):
+        ctx.save_for_backward(*arrays)
+        ctx.spec = (inputs, output, sizes)
+        return np.asarray(np.einsum(",".join(inputs) + "->" + output, *arrays, optimize=len(arrays) > 2))
+
+    @staticmethod
+    def backward(ctx, grad):
+        arrays = ctx.saved_tensors
+        inputs, output, sizes = ctx.spec
+        grads = []
+        for i, term in enumerate(inputs):
+            if not ctx.needs_input_grad[i]:
+                grads.append(None)
+                continue
+            # d out / d operand_i is the einsum of the output gradient with every other operand,
+            # landing on operand i's distinct letters.
+            unique = "".join(dict.fromkeys(term))
+            others = [t for j, t in enumerate(inputs) if j != i]
+            reachable = set(output).union(*others) if others else set(output)
+            target = "".join(c for c in unique if c in reachable)
+            spec = ",".join([output] + others) + "->" + target
+            g = np.einsum(spec, grad, *[a for j, a in enumerate(arrays) if j != i], optimize=len(arrays) > 2)
+            # Letters summed only inside this operand receive the same gradient everywhere.
+            g = g.reshape([sizes[c] if c in target else 1 for c in unique])
+            g = np.broadcast_to(g, [sizes[c] for c in unique])
+            if len(unique) != len(term):
+                # Repeated letters (a diagonal): scatter onto the diagonal, zeros elsewhere.
+                full = np.zeros(arrays[i].shape, dtype=grad.dtype)
+                grid = np.indices(g.shape, sparse=True)
+                full[tuple(grid[unique.index(c)] for c in term)] = g
+                g = full
+            grads.append(np.ascontiguousarray(g, dtype=grad.dtype))
+        return tuple(grads)
+
+
+def einsum(subscripts: str, *operands_):
+    """Einstein summation, e.g. ``einsum("nchw,oc->nohw", x, w)``.
+
+    Supports explicit ``->`` outputs and NumPy's implicit output (letters that occur once,
+    sorted), sums over repeated letters across operands, and repeated letters within one
+    operand (diagonals). Each operand's gradient is itself an einsum.
+
+    Args:
+        subscripts: comma-separated operand subscripts, optionally ``-> output``.
+        *operands_: tensors (or arrays); may also be passed as one list.
+    """
+    if not isinstance(subscripts, str):
+        raise TypeError(f"einsum: subscripts must be a string, got {type(subscripts).__name__}")
+    if len(operands_) == 1 and isinstance(operands_[0], (list, tuple)):
+        operands_ = tuple(operands_[0])
+    tensors = [as_tensor(t) for t in operands_]
+    inputs, output, sizes = _parse_einsum(subscripts, [t.shape for t in tensors])
+    floats = [t.dtype for t in tensors if t.dtype.kind == "f"]
+    if floats:
+        like = np.result_type(*floats)
+        tensors = [t if t.dtype == like else t.to(dtype=like) for t in tensors]
+    return Einsum.apply(*tensors, inputs=inputs, output=output, sizes=sizes)

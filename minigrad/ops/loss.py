@@ -1,1 +1,259 @@
-__all__ = []
+"""Losses with PyTorch's signatures and reductions ("mean", "sum", "none").
+
+``cross_entropy`` is one fused Function: log-softmax and the weighted, label-smoothed
+negative log-likelihood in a single pass, whose gradient is ``g * (softmax * sum(q) - q)``
+for the per-class target weights ``q``. It accepts (N, C) logits and, for segmentation,
+(N, C, d1, ...) logits with (N, d1, ...) class-index targets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+from .elementwise import abs as _abs
+from .elementwise import clamp, exp, log, relu
+from .reduce import mean as _mean
+from .reduce import sum as _sum
+from .shape import as_tensor
+
+__all__ = [
+    "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(name, reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _reduce(name, loss, reduction):
+    _check_reduction(name, reduction)
+    if reduction == "mean":
+        return _mean(loss)
+    if reduction == "sum":
+        return _sum(loss)
+    return loss
+
+
+def _class_last(x):
+    """(N, C, d1, ...) -> (N * d1 * ..., C): one row of class scores per predicted element."""
+    return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+
+
+def _class_first(rows, shape):
+    """Inverse of ``_class_last`` for an array of ``shape`` (N, C, d1, ...)."""
+    return np.moveaxis(rows.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],)), -1, 1)
+
+
+def _targets(name, x, target, weight, ignore_index):
+    """Validate class-index targets (and weights) against (N, C, ...) scores; return arrays."""
+    t = target.numpy() if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{name}: target must hold integer class indices, got dtype {t.dtype}")
+    expected = (x.shape[0],) + x.shape[2:]
+    if t.shape != expected:
+        raise ValueError(f"{name}: input {x.shape} needs a target of shape {expected}, got {t.shape}")
+    classes = x.shape[1]
+    bad = (t != ignore_index) & ((t < 0) | (t >= classes))
+    if bad.any():
+        raise ValueError(f"{name}: target value {int(t[bad].flat[0])} out of range for {classes} classes")
+    w = None
+    if weight is not None:
+        w = weight.numpy() if isinstance(weight, Tensor) else np.asarray(weight)
+        if w.shape != (classes,):
+            raise ValueError(f"{name}: weight of shape {w.shape} given for {classes} classes")
+        w = w.astype(x.dtype)
+    return t, w
+
+
+def _batched(name, x, target):
+    """Accept an unbatched (C,) input with a 0-d target by adding a batch of one."""
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name}: input must be floating, got dtype {x.dtype}")
+    if x.ndim == 1:
+        t = target.numpy() if isinstance(target, Tensor) else np.asarray(target)
+        return x.reshape(1, -1), t.reshape(1), True
+    if x.ndim < 1:
+        raise ValueError(f"{name}: input must have a class dimension, got shape {x.shape}")
+    return x, target, False
+
+
+def _targets_and_weights(rows, t_flat, w, ignore_index, dtype):
+    """Flat valid mask, safe class indices and the weight of each row's target."""
+    valid = t_flat != ignore_index
+    tc = np.where(valid, t_flat, 0)
+    w = np.ones(rows.shape[1], dtype=dtype) if w is None else w
+    wt = w[tc] * valid
+    return valid, tc, w, wt.astype(dtype)
+
+
+class CrossEntropy(Function):
+    @staticmethod
+    def forward(ctx, x, target, weight, reduction, ignore_index, smoothing):
+        rows = _class_last(x)
+        z = rows - rows.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        m, c = rows.shape
+        valid, tc, w, wt = _targets_and_weights(rows, target.reshape(-1), weight, ignore_index, x.dtype)
+        # q[i, c]: how much -log p[i, c] counts in sample i's loss.
+        q = np.zeros_like(logp)
+        if smoothing:
+            q += (w * x.dtype.type(smoothing / c))[None, :] * valid[:, None]
+        q[np.arange(m), tc] += wt * x.dtype.type(1 - smoothing)
+        per_row = -(q * logp).sum(axis=1)
+        ctx.save_for_backward(logp, q)
+        ctx.args = (x.shape, reduction)
+        if reduction == "none":
+            return per_row.reshape((x.shape[0],) + x.shape[2:])
+        total = per_row.sum(dtype=x.dtype)
+        if reduction == "sum":
+            return np.asarray(total)
+        # PyTorch normalises by the summed target weights of the non-ignored elements.
+        ctx.denom = wt.sum(dtype=x.dtype)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(total / ctx.denom)
+
+    @staticmethod
+    def backward(ctx, grad):
+        logp, q = ctx.saved_tensors
+        shape, reduction = ctx.args
+        if reduction == "none":
+            g = grad.reshape(-1, 1)
+        elif reduction == "sum":
+            g = grad.reshape(1, 1)
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                g = (grad / ctx.denom).reshape(1, 1)
+        rows = g * (np.exp(logp) * q.sum(axis=1, keepdims=True) - q)
+        return _class_first(rows, shape), None, None, None, None, None
+
+
+def cross_entropy(input, target, weight=None, reduction: str = "mean", label_smoothing: float = 0.0,
+                  ignore_index: int = -100):
+    """Softmax cross-entropy between logits and class indices (numerically stable).
+
+    Args:
+        input: logits, (N, C) or (N, C, d1, ...) (or unbatched (C,)).
+        target: class indices, (N,) or (N, d1, ...), integer dtype.
+        weight: optional per-class weights, (C,).
+        reduction: "mean" (divided by the summed weights of non-ignored targets), "sum" or "none".
+        label_smoothing: in [0, 1]; mixes the one-hot target with the uniform distribution.
+        ignore_index: targets with this value contribute nothing.
+
+    Returns:
+        A scalar, or per-element losses of the target's shape when reduction="none".
+    """
+    _check_reduction("cross_entropy", reduction)
+    if not 0.0 <= float(label_smoothing) <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    x, target, unbatched = _batched("cross_entropy", input, target)
+    t, w = _targets("cross_entropy", x, target, weight, ignore_index)
+    out = CrossEntropy.apply(x, t, w, reduction, ignore_index, float(label_smoothing))
+    return out.reshape(()) if unbatched and reduction == "none" else out
+
+
+class NLLLoss(Function):
+    @staticmethod
+    def forward(ctx, x, target, weight, reduction, ignore_index):
+        rows = _class_last(x)
+        m = rows.shape[0]
+        valid, tc, _, wt = _targets_and_weights(rows, target.reshape(-1), weight, ignore_index, x.dtype)
+        per_row = -rows[np.arange(m), tc] * wt
+        ctx.save_for_backward(tc, wt)
+        ctx.args = (x.shape, reduction)
+        if reduction == "none":
+            return per_row.reshape((x.shape[0],) + x.shape[2:])
+        total = per_row.sum(dtype=x.dtype)
+        if reduction == "sum":
+            return np.asarray(total)
+        ctx.denom = wt.sum(dtype=x.dtype)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(total / ctx.denom)
+
+    @staticmethod
+    def backward(ctx, grad):
+        tc, wt = ctx.saved_tensors
+        shape, reduction = ctx.args
+        g = grad.reshape(-1) if reduction == "none" else grad.reshape(1)
+        if reduction == "mean":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                g = g / ctx.denom
+        rows = np.zeros((tc.shape[0], shape[1]), dtype=grad.dtype)
+        rows[np.arange(tc.shape[0]), tc] = -g * wt
+        return _class_first(rows, shape), None, None, None, None
+
+
+def nll_loss(input, target, weight=None, reduction: str = "mean", ignore_index: int = -100):
+    """Negative log-likelihood of class indices given log-probabilities (e.g. from ``log_softmax``).
+
+    Args:
+        input: log-probabilities, (N, C) or (N, C, d1, ...).
+        target: class indices, (N,) or (N, d1, ...).
+        weight: optional per-class weights, (C,).
+        reduction: "mean" (weighted), "sum" or "none".
+        ignore_index: targets with this value contribute nothing.
+    """
+    _check_reduction("nll_loss", reduction)
+    x, target, unbatched = _batched("nll_loss", input, target)
+    t, w = _targets("nll_loss", x, target, weight, ignore_index)
+    out = NLLLoss.apply(x, t, w, reduction, ignore_index)
+    return out.reshape(()) if unbatched and reduction == "none" else out
+
+
+def _same_shape(name, input, target):
+    input, target = as_tensor(input), as_tensor(target)
+    if input.shape != target.shape:
+        raise ValueError(f"{name}: input {input.shape} and target {target.shape} must have the same shape")
+    return input, target
+
+
+def mse_loss(input, target, reduction: str = "mean"):
+    """Squared error ``(input - target)^2``, reduced."""
+    input, target = _same_shape("mse_loss", input, target)
+    diff = input - target
+    return _reduce("mse_loss", diff * diff, reduction)
+
+
+def l1_loss(input, target, reduction: str = "mean"):
+    """Absolute error ``|input - target|``, reduced."""
+    input, target = _same_shape("l1_loss", input, target)
+    return _reduce("l1_loss", _abs(input - target), reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
+    """``-(y log p + (1 - y) log(1 - p))`` for probabilities ``p``; logs clamped at -100 like PyTorch."""
+    p, y = _same_shape("binary_cross_entropy", input, target)
+    if ((p.numpy() < 0) | (p.numpy() > 1)).any():
+        raise ValueError("binary_cross_entropy: input probabilities must lie in [0, 1]")
+    loss = -(y * clamp(log(p), min=-100.0) + (1 - y) * clamp(log(1 - p), min=-100.0))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce("binary_cross_entropy", loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean", pos_weight=None):
+    """Sigmoid + binary cross-entropy in one stable formula.
+
+    ``loss = (1 - y) x + (1 + (pw - 1) y) (log(1 + e^-|x|) + max(-x, 0))``, which never
+    evaluates ``exp`` of a large positive number.
+
+    Args:
+        input: logits.
+        target: targets in [0, 1], same shape.
+        weight: optional weight broadcast over the loss.
+        reduction: "mean", "sum" or "none".
+        pos_weight: optional weight of positive examples, broadcast over the last dimension.
+    """
+    x, y = _same_shape("binary_cross_entropy_with_logits", input, target)
+    softplus_neg = log(1 + exp(-_abs(x))) + relu(-x)
+    scale = 1 if pos_weight is None else 1 + (pos_weight - 1) * y
+    loss = (1 - y) * x + scale * softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce("binary_cross_entropy_with_logits", loss, reduction)

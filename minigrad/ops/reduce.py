@@ -1,1 +1,276 @@
-__all__ = []
+"""Reductions: sum, mean, max/min, var/std, argmax/argmin, softmax, log_softmax, logsumexp.
+
+``dim`` is None (all axes), an int, or a tuple of ints; ``keepdim`` keeps reduced axes as
+size 1. Backward broadcasts the output gradient back over the reduced axes.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+from .elementwise import maximum as _maximum
+from .elementwise import minimum as _minimum
+from .elementwise import sqrt as _sqrt
+from .shape import as_tensor, normalize_dim, normalize_dims
+
+__all__ = ["sum", "mean", "max", "min", "var", "std", "argmax", "argmin", "softmax", "log_softmax", "logsumexp"]
+
+
+def _expand_back(grad, axes, in_shape, keepdim):
+    """Give ``grad`` size-1 axes where the reduction removed them, then broadcast to ``in_shape``."""
+    if not keepdim:
+        grad = np.expand_dims(grad, axes)
+    return np.broadcast_to(grad, in_shape)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        ctx.args = (axes, x.shape, keepdim)
+        return np.asarray(np.sum(x, axis=axes, keepdims=keepdim))
+
+    @staticmethod
+    def backward(ctx, grad):
+        axes, shape, keepdim = ctx.args
+        return _expand_back(grad, axes, shape, keepdim), None, None
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        ctx.args = (axes, x.shape, keepdim)
+        return np.asarray(np.mean(x, axis=axes, keepdims=keepdim), dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        axes, shape, keepdim = ctx.args
+        count = int(np.prod([shape[a] for a in axes], dtype=np.int64))
+        return _expand_back(grad / grad.dtype.type(builtins.max(count, 1)), axes, shape, keepdim), None, None
+
+
+def sum(x, dim=None, keepdim: bool = False):
+    """Sum over ``dim`` (all elements when None).
+
+    Shape:
+        reduced axes are removed, or kept as size 1 when ``keepdim``.
+    """
+    x = as_tensor(x)
+    return Sum.apply(x, normalize_dims("sum", dim, x.ndim), keepdim)
+
+
+def mean(x, dim=None, keepdim: bool = False):
+    """Arithmetic mean over ``dim`` (all elements when None)."""
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"mean: input dtype must be floating, got {x.dtype}; cast it first")
+    return Mean.apply(x, normalize_dims("mean", dim, x.ndim), keepdim)
+
+
+# ------------------------------------------------------------------ max, min
+class ExtremumAll(Function):
+    @staticmethod
+    def forward(ctx, x, take_max):
+        out = np.asarray(x.max() if take_max else x.min())
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        # Ties share the gradient evenly, as PyTorch's full reduction does.
+        hit = x == out
+        return hit * (grad / grad.dtype.type(builtins.max(int(hit.sum()), 1))), None
+
+
+class ExtremumDim(Function):
+    @staticmethod
+    def forward(ctx, x, axis, keepdim, take_max):
+        idx = np.expand_dims(np.argmax(x, axis) if take_max else np.argmin(x, axis), axis)
+        values = np.take_along_axis(x, idx, axis)
+        ctx.save_for_backward(idx)
+        ctx.args = (axis, x.shape, keepdim)
+        if not keepdim:
+            values, idx = values.squeeze(axis), idx.squeeze(axis)
+        return values, idx.astype(np.int64)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (idx,) = ctx.saved_tensors
+        axis, shape, keepdim = ctx.args
+        out = np.zeros(shape, dtype=grad.dtype)
+        np.put_along_axis(out, idx, grad if keepdim else np.expand_dims(grad, axis), axis)
+        return out, None, None, None
+
+
+def _extremum(name, x, dim, keepdim, take_max):
+    if isinstance(dim, Tensor):
+        # torch.max(a, b) is the elementwise maximum.
+        return (_maximum if take_max else _minimum)(x, dim)
+    x = as_tensor(x)
+    if x.size == 0:
+        raise ValueError(f"{name}: reduction over an empty tensor of shape {x.shape}")
+    if dim is None:
+        return ExtremumAll.apply(x, take_max)
+    axis = normalize_dim(name, dim, x.ndim)
+    if x.shape and x.shape[axis] == 0:
+        raise ValueError(f"{name}: dimension {axis} of shape {x.shape} is empty")
+    if x.ndim == 0:
+        return ExtremumAll.apply(x, take_max), Tensor(np.zeros((), dtype=np.int64))
+    return ExtremumDim.apply(x, axis, keepdim, take_max)
+
+
+def max(x, dim=None, keepdim: bool = False):
+    """Largest value: a scalar for ``dim=None``, else a ``(values, indices)`` tuple like PyTorch.
+
+    ``max(a, b)`` with a tensor ``b`` is the elementwise ``maximum``.
+    """
+    return _extremum("max", x, dim, keepdim, True)
+
+
+def min(x, dim=None, keepdim: bool = False):
+    """Smallest value: a scalar for ``dim=None``, else a ``(values, indices)`` tuple like PyTorch."""
+    return _extremum("min", x, dim, keepdim, False)
+
+
+def _arg(name, fn, x, dim, keepdim):
+    x = as_tensor(x)
+    if x.size == 0:
+        raise ValueError(f"{name}: empty tensor of shape {x.shape}")
+    if dim is None:
+        out = np.asarray(fn(x.data), dtype=np.int64)
+        if keepdim:
+            out = out.reshape((1,) * x.ndim)
+        return Tensor._wrap(out, x.device, False, None)
+    axis = normalize_dim(name, dim, x.ndim)
+    out = fn(x.data, axis=axis, keepdims=keepdim) if x.ndim else np.zeros((), dtype=np.int64)
+    return Tensor._wrap(np.asarray(out, dtype=np.int64), x.device, False, None)
+
+
+def argmax(x, dim=None, keepdim: bool = False):
+    """Index of the largest value (flat index when ``dim`` is None); first one on ties."""
+    return _arg("argmax", np.argmax, x, dim, keepdim)
+
+
+def argmin(x, dim=None, keepdim: bool = False):
+    """Index of the smallest value (flat index when ``dim`` is None); first one on ties."""
+    return _arg("argmin", np.argmin, x, dim, keepdim)
+
+
+# ---------------------------------------------------------------- variance
+class Var(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim, correction):
+        centered = x - x.mean(axis=axes, keepdims=True)
+        n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+        denom = x.dtype.type(n - correction)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.asarray(np.sum(centered * centered, axis=axes, keepdims=keepdim) / denom, dtype=x.dtype)
+        ctx.save_for_backward(centered)
+        ctx.args = (axes, keepdim, denom)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (centered,) = ctx.saved_tensors
+        axes, keepdim, denom = ctx.args
+        # d/dx_i sum_j (x_j - mean)^2 = 2 (x_i - mean): the mean's own derivative sums to zero.
+        g = grad if keepdim else np.expand_dims(grad, axes)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g * centered * (2 / denom), None, None, None
+
+
+def var(x, dim=None, keepdim: bool = False, unbiased: bool = True):
+    """Variance over ``dim``; divides by ``n - 1`` when ``unbiased`` (Bessel), else by ``n``."""
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"var: input dtype must be floating, got {x.dtype}")
+    return Var.apply(x, normalize_dims("var", dim, x.ndim), keepdim, 1 if unbiased else 0)
+
+
+def std(x, dim=None, keepdim: bool = False, unbiased: bool = True):
+    """Standard deviation: ``sqrt(var(x, dim, keepdim, unbiased))``."""
+    return _sqrt(var(x, dim, keepdim, unbiased))
+
+
+# ---------------------------------------------------------- softmax family
+def _shifted(x, axis):
+    # Subtracting the max keeps exp() from overflowing; softmax is shift-invariant.
+    return x - np.max(x, axis=axis, keepdims=True)
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, axis):
+        e = np.exp(_shifted(x, axis))
+        out = e / e.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        # J^T g for J = diag(s) - s s^T, without building J.
+        return out * (grad - np.sum(grad * out, axis=ctx.axis, keepdims=True)), None
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, axis):
+        z = _shifted(x, axis)
+        out = z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad - np.exp(out) * np.sum(grad, axis=ctx.axis, keepdims=True), None
+
+
+class LogSumExp(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        m = np.max(x, axis=axes, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        lse = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+        ctx.save_for_backward(x, lse)
+        ctx.args = (axes, keepdim)
+        return lse if keepdim else np.squeeze(lse, axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, lse = ctx.saved_tensors
+        axes, keepdim = ctx.args
+        g = grad if keepdim else np.expand_dims(grad, axes)
+        return g * np.exp(x - lse), None, None
+
+
+def _float_tensor(name, x):
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name}: input dtype must be floating, got {x.dtype}")
+    return x
+
+
+def softmax(x, dim: int = -1):
+    """``exp(x) / sum(exp(x))`` along ``dim``, computed stably (max subtracted first)."""
+    x = _float_tensor("softmax", x)
+    return Softmax.apply(x, normalize_dim("softmax", dim, x.ndim))
+
+
+def log_softmax(x, dim: int = -1):
+    """``x - logsumexp(x)`` along ``dim``: the log of softmax without underflow."""
+    x = _float_tensor("log_softmax", x)
+    return LogSoftmax.apply(x, normalize_dim("log_softmax", dim, x.ndim))
+
+
+def logsumexp(x, dim=None, keepdim: bool = False):
+    """``log(sum(exp(x)))`` over ``dim``, computed stably."""
+    x = _float_tensor("logsumexp", x)
+    return LogSumExp.apply(x, normalize_dims("logsumexp", dim, x.ndim), keepdim)
