@@ -6,6 +6,8 @@ import typer
 
 import minigrad
 
+from . import infer_cmds, train_cmds
+
 app = typer.Typer(
     name="minigrad",
     help="A from-scratch deep-learning engine: train, evaluate, inspect, benchmark and visualize CNNs.",
@@ -27,6 +29,10 @@ def version() -> None:
     import numpy
 
     typer.echo(f"minigrad {minigrad.__version__} (numpy {numpy.__version__}, numba {numba.__version__})")
+
+
+train_cmds.register(app)
+infer_cmds.register(app)
 
 
 def main() -> None:

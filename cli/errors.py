@@ -1,0 +1,50 @@
+"""How the CLI reports failures: one line on stderr and an exit code, never a traceback.
+
+Exit codes: 2 bad input (unknown names, missing/corrupt data, bad checkpoints, no GPU),
+3 training diverged (NaN/Inf loss), 130 interrupted by Ctrl-C (after saving a checkpoint).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import typer
+
+EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT):
+    """Print ``error: message`` to stderr and exit with ``code``."""
+    typer.secho(f"error: {message}", err=True, fg="red")
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def reported(command: str):
+    """Turn the library's exceptions into one-line messages and exit codes.
+
+    ``ValueError`` covers ``DataError`` and ``CheckpointError`` (both subclass it); ``OSError``
+    covers unreadable files and directories.
+    """
+    from minigrad.train import TrainingDiverged, TrainingInterrupted
+
+    try:
+        yield
+    except TrainingDiverged as e:
+        fail(str(e), EXIT_DIVERGED)
+    except TrainingInterrupted as e:
+        typer.secho(f"interrupted: saved {e.checkpoint} (epoch {e.epoch + 1}, batch {e.batch}); "
+                    f"continue with: minigrad train <model> --resume {e.checkpoint}", err=True, fg="yellow")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        typer.secho(f"{command}: interrupted", err=True, fg="yellow")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    except (ValueError, OSError) as e:
+        fail(_one_line(e))
+
+
+def _one_line(e: Exception) -> str:
+    text = str(e) if not isinstance(e, OSError) or not e.filename else f"{e.filename}: {e.strerror or e}"
+    return " ".join(text.split())

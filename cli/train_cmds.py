@@ -1,0 +1,126 @@
+"""``minigrad train``: a thin layer over ``minigrad.train.fit`` with a rich progress bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import reported
+
+
+class _Progress:
+    """A ``minigrad.train.Callback`` drawing one rich progress bar per epoch and one line after it."""
+
+    def __init__(self, quiet: bool = False):
+        from rich.console import Console
+
+        self.quiet = quiet
+        self.console = Console(stderr=True)
+        self.progress = None
+        self.task = None
+        self.epochs = 0
+        self.images = 0
+
+    def note(self, message):
+        typer.secho(f"note: {message}", fg="yellow")
+
+    def train_begin(self, info):
+        self.epochs = info["epochs"]
+        config = info["config"]
+        lr = config.lr if config.lr is not None else "default"
+        typer.echo(f"{info['model']} ({info['parameters']:,} parameters) on {info['dataset']}: "
+                   f"{info['train_size']:,} train / {info['test_size']:,} test images, "
+                   f"{config.optimizer} lr {lr}, {config.schedule} schedule, batch {config.batch_size}, "
+                   f"{info['device']}; writing {info['out_dir']}")
+
+    def epoch_begin(self, epoch, epochs, num_batches):
+        if self.quiet:
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.progress = Progress(
+            TextColumn(f"epoch {epoch + 1}/{epochs}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[speed]} img/s  loss {task.fields[loss]}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=self.console, transient=True)
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=num_batches, speed="-", loss="-")
+        self.images = 0
+
+    def batch_end(self, epoch, batch, num_batches, loss, images):
+        if self.progress is None:
+            return
+        self.images += images
+        elapsed = self.progress.tasks[0].elapsed or 1e-9
+        self.progress.update(self.task, completed=batch, loss=f"{loss:.4f}", speed=f"{self.images / elapsed:,.0f}")
+
+    def epoch_end(self, row):
+        self.close()
+        typer.echo(f"epoch {row['epoch']:>3}/{self.epochs}  train loss {row['train_loss']:.4f} "
+                   f"acc {100 * row['train_acc']:6.2f}%  test loss {row['test_loss']:.4f} "
+                   f"acc {100 * row['test_acc']:6.2f}%  lr {row['lr']:.2e}  {row['seconds']:5.1f}s  "
+                   f"{row['images_per_s']:,.0f} img/s")
+
+    def close(self):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def train(
+    model: str = typer.Argument(..., help="Architecture name (see `minigrad models`)."),
+    dataset: str = typer.Option("auto", help="auto|mnist|fashion-mnist|cifar10|folder|synth-digits|synth-shapes"),
+    data_dir: Optional[Path] = typer.Option(None, help="Folder with the dataset files (default: $MINIGRAD_DATA or ~/.cache/minigrad)."),
+    epochs: Optional[int] = typer.Option(None, help="Number of epochs [default: 10; when resuming: as saved]."),
+    batch_size: int = typer.Option(64, help="Training batch size."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate [default: 1e-3 for adam/adamw, 0.05 for sgd]."),
+    optimizer: str = typer.Option("adam", help="sgd|adam|adamw"),
+    momentum: float = typer.Option(0.9, help="SGD momentum."),
+    weight_decay: Optional[float] = typer.Option(None, help="Weight decay [default: the optimizer's]."),
+    schedule: str = typer.Option("cosine", help="none|step|multistep|cosine|onecycle"),
+    warmup_epochs: int = typer.Option(0, help="Linear warm-up epochs before the schedule."),
+    limit: Optional[int] = typer.Option(None, help="Train on the first N examples only."),
+    test_limit: Optional[int] = typer.Option(None, help="Evaluate on the first N test examples only."),
+    device: str = typer.Option("cpu", help="cpu|cuda"),
+    seed: int = typer.Option(0, help="Random seed (initialisation, shuffling, augmentation)."),
+    out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<model>-<timestamp>]."),
+    resume: Optional[Path] = typer.Option(None, help="Continue from a checkpoint (its last.npz)."),
+    train_split: str = typer.Option("train", help="Training split, slices allowed: 'test[:8000]'."),
+    test_split: str = typer.Option("test", help="Test split, slices allowed: 'test[8000:]'."),
+    augment: bool = typer.Option(False, "--augment/--no-augment", help="Random crops (and flips for RGB)."),
+    label_smoothing: float = typer.Option(0.0, help="Cross-entropy label smoothing."),
+    prefetch: int = typer.Option(2, help="Batches prepared ahead by the loader thread."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (epoch lines only)."),
+) -> None:
+    """Train MODEL: a progress bar per epoch, checkpoints, metrics.csv and curves.png in --out."""
+    from minigrad.train import TrainConfig, fit
+
+    progress = _Progress(quiet)
+    with reported("train"):
+        config = TrainConfig(
+            model=model, dataset=dataset, data_dir=str(data_dir) if data_dir else None, epochs=epochs,
+            batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay,
+            schedule=schedule, warmup_epochs=warmup_epochs, limit=limit, test_limit=test_limit, device=device,
+            seed=seed, out_dir=str(out) if out else None, train_split=train_split, test_split=test_split,
+            augment=augment, label_smoothing=label_smoothing, prefetch=prefetch)
+        try:
+            result = fit(config, callbacks=[progress], resume=str(resume) if resume else None)
+        finally:
+            progress.close()
+    if not result.history:
+        typer.echo(f"nothing to do: the checkpoint already finished {result.config.epochs} epochs")
+        return
+    last = result.history[-1]
+    files = ", ".join(str(p) for p in (result.last_path, result.best_path, result.metrics_path, result.curves_path)
+                      if p is not None)
+    typer.echo(f"done: test accuracy {100 * last['test_acc']:.2f}% (best {100 * result.best_acc:.2f}% at epoch "
+               f"{result.best_epoch}), test loss {last['test_loss']:.4f}")
+    typer.echo(f"wrote {files}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train`` to the app."""
+    app.command()(train)

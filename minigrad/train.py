@@ -1,0 +1,702 @@
+"""Training and evaluation workflows: ``TrainConfig``, ``fit`` and ``evaluate`` (no CLI here).
+
+    >>> from minigrad.train import TrainConfig, fit
+    >>> result = fit(TrainConfig(model="lenet", dataset="synth-digits", epochs=2, limit=2000))
+    >>> result.history[-1]["test_acc"]
+
+``fit`` writes into ``config.out_dir`` (default ``runs/<model>-<YYYYmmdd-HHMMSS>``): ``last.npz``
+(after every epoch), ``best.npz`` (best test accuracy), ``metrics.csv`` and ``curves.png``.
+
+Determinism and resume: the model is initialised after ``mg.manual_seed(config.seed)``, the
+loader shuffles with a generator seeded by ``config.seed`` and ``set_epoch``, and checkpoints
+hold the optimizer, scheduler and ``mg.default_rng()`` state, so ``fit(config, resume=...)``
+reaches the same weights as an uninterrupted run. Checkpoints are written at epoch boundaries
+and on Ctrl-C after the current batch; resuming replays the loader up to that batch (the
+images are loaded again, not trained on) and continues exactly there.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import functional as F
+from .autograd import no_grad
+from .checkpoint import load_checkpoint, save_checkpoint
+from .tensor import Tensor, default_rng, manual_seed
+
+__all__ = ["TrainConfig", "FitResult", "Callback", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate",
+           "resolve_dataset", "build_transform", "load_datasets", "make_loaders", "SCHEDULES", "OPTIMIZERS"]
+
+OPTIMIZERS = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}  # name -> default learning rate
+SCHEDULES = ("none", "step", "multistep", "cosine", "onecycle")
+AUX_WEIGHT = 0.3  # GoogLeNet's auxiliary classifiers (Szegedy et al. 2015)
+_RESUME_OVERRIDES = ("epochs", "out_dir", "device", "prefetch")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or Inf. ``checkpoint`` is the last good ``last.npz`` (or None)."""
+
+    def __init__(self, message, checkpoint=None):
+        super().__init__(message)
+        self.checkpoint = checkpoint
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``fit``; the position was saved to ``checkpoint`` (resume with it)."""
+
+    def __init__(self, checkpoint, epoch, batch):
+        super().__init__(f"interrupted in epoch {epoch + 1} after batch {batch}; saved {checkpoint}")
+        self.checkpoint, self.epoch, self.batch = checkpoint, epoch, batch
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved in every checkpoint).
+
+    Attributes:
+        model: registry name (``minigrad.models.list_models()``).
+        dataset: a name of ``minigrad.data.DATASETS`` or "auto" (see ``resolve_dataset``).
+        data_dir: where the dataset files are (default: ``MINIGRAD_DATA`` or ``~/.cache/minigrad``).
+        epochs: number of epochs (None when resuming: as saved in the checkpoint).
+        batch_size: training batch size.
+        lr: learning rate (None: 0.05 for SGD, 1e-3 for Adam/AdamW).
+        optimizer: "sgd", "adam" or "adamw".
+        momentum: SGD momentum.
+        weight_decay: L2 penalty (decoupled for AdamW; None: the optimizer's default).
+        schedule: "none", "step" (x0.1 every third of the run), "multistep" (x0.1 at 50% and 75%),
+            "cosine" (to 0 at the end), or "onecycle" (per batch, warm-up 30% or ``warmup_epochs``).
+        warmup_epochs: linear warm-up from lr/10 before the schedule (step/multistep/cosine).
+        limit: train on the first ``limit`` examples only.
+        test_limit: evaluate on the first ``test_limit`` test examples only.
+        device: "cpu" or "cuda".
+        seed: seeds initialisation, shuffling, augmentation and dropout.
+        out_dir: output folder (default ``runs/<model>-<timestamp>``).
+        train_split, test_split: split names, slices allowed ("test[:8000]").
+        augment: random crop (and horizontal flip for RGB images) during training.
+        label_smoothing: cross-entropy label smoothing.
+        prefetch: batches prepared ahead by the loader's background thread.
+        model_kwargs: extra constructor arguments (e.g. ``{"classic": True}``).
+    """
+
+    model: str = "lenet"
+    dataset: str = "auto"
+    data_dir: str | None = None
+    epochs: int | None = 10
+    batch_size: int = 64
+    lr: float | None = None
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float | None = None
+    schedule: str = "cosine"
+    warmup_epochs: int = 0
+    limit: int | None = None
+    test_limit: int | None = None
+    device: str = "cpu"
+    seed: int = 0
+    out_dir: str | None = None
+    train_split: str = "train"
+    test_split: str = "test"
+    augment: bool = False
+    label_smoothing: float = 0.0
+    prefetch: int = 2
+    model_kwargs: dict = field(default_factory=dict)
+
+    def validate(self) -> "TrainConfig":
+        """Check the values; raise ValueError naming the option and listing valid choices."""
+        from .models import list_models
+
+        if self.model not in list_models():
+            raise ValueError(f"train: unknown model {self.model!r}; valid names: {', '.join(list_models())}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"train: unknown optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"train: unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"train: unknown device {self.device!r}; valid: cpu, cuda")
+        for name in ("epochs", "batch_size", "limit", "test_limit"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+                raise ValueError(f"train: {name} must be a positive integer, got {value!r}")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"train: lr must be a positive number, got {self.lr!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"train: label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if self.warmup_epochs < 0 or (self.epochs is not None and self.warmup_epochs >= self.epochs > 1):
+            raise ValueError(f"train: warmup_epochs must be in [0, epochs), got {self.warmup_epochs!r}")
+        return self
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns: the trained model, the per-epoch history and the files written."""
+
+    model: object
+    history: list
+    best_acc: float
+    best_epoch: int
+    out_dir: Path
+    last_path: Path
+    best_path: Path | None
+    metrics_path: Path
+    curves_path: Path | None
+    dataset: str
+    config: TrainConfig
+
+
+class Callback:
+    """Hooks called by ``fit``; override the ones you need (the CLI draws its progress bar here)."""
+
+    def note(self, message: str) -> None:
+        """A one-line remark (dataset fallback, input resizing, resume position)."""
+
+    def train_begin(self, info: dict) -> None:
+        """``info``: model, dataset, sizes, parameters, device, out_dir, start epoch."""
+
+    def epoch_begin(self, epoch: int, epochs: int, num_batches: int) -> None:
+        """Before the first batch of ``epoch`` (0-based)."""
+
+    def batch_end(self, epoch: int, batch: int, num_batches: int, loss: float, images: int) -> None:
+        """After the optimizer step of ``batch`` (1-based count within the epoch)."""
+
+    def epoch_end(self, row: dict) -> None:
+        """``row``: the metrics.csv row of the finished epoch."""
+
+
+# ---------------------------------------------------------------------- data
+def _default_root() -> str:
+    return os.environ.get("MINIGRAD_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "minigrad")
+
+
+def resolve_dataset(name: str, model: str, data_dir=None, note=print) -> str:
+    """The dataset to train ``model`` on.
+
+    "auto" picks "synth-shapes" for segmentation models; for classification "mnist" when its
+    files are in ``data_dir``, ``MINIGRAD_DATA`` or the cache, else "synth-digits" (saying so
+    through ``note``, so that ``minigrad train lenet`` works offline).
+
+    Raises:
+        ValueError: for an unknown name, listing the valid ones.
+    """
+    from .data import DATASETS, dataset_available
+    from .models import model_info
+
+    if name != "auto":
+        if name not in DATASETS:
+            raise ValueError(f"train: unknown dataset {name!r}; valid names: auto, {', '.join(DATASETS)}")
+        return name
+    if model_info(model)["task"] == "segmentation":
+        return "synth-shapes"
+    roots = [data_dir] if data_dir else []
+    if any(dataset_available("mnist", r) for r in roots) or dataset_available("mnist", None):
+        return "mnist"
+    where = " or ".join(str(r) for r in roots + [_default_root()])
+    note(f"MNIST not found in {where}; training on synth-digits")
+    return "synth-digits"
+
+
+def _data_root(name, data_dir):
+    """``data_dir`` unless the files are only in the default location (auto found them there)."""
+    from .data import dataset_available
+
+    if data_dir and name in ("mnist", "fashion-mnist", "cifar10") and not dataset_available(name, data_dir) \
+            and dataset_available(name, None):
+        return None
+    return data_dir
+
+
+def _stats(ds):
+    """Per-channel mean and std of a dataset in [0, 1] units (its own when it carries them)."""
+    if ds.mean is not None and ds.std is not None:
+        return tuple(float(m) for m in ds.mean), tuple(float(s) for s in ds.std)
+    images = ds.images[:10000].astype(np.float32)
+    if ds.images.dtype == np.uint8:
+        images /= 255.0
+    return tuple(images.mean(axis=(0, 2, 3)).tolist()), tuple(np.maximum(images.std(axis=(0, 2, 3)), 1e-6).tolist())
+
+
+class PadOrResize:
+    """Bring an (N, C, H, W) batch to ``size``: zero-pad symmetrically when it fits (28 -> 32
+    as LeNet's paper did), otherwise resize bilinearly; then repeat gray to 3 channels or
+    average RGB to gray when the channel counts differ."""
+
+    def __init__(self, channels: int, size):
+        from .data import transforms
+
+        self.channels, self.size = channels, tuple(size)
+        self._resize = transforms.Resize(self.size)
+
+    def __call__(self, batch, rng=None):
+        h, w = batch.shape[2:]
+        th, tw = self.size
+        if (h, w) != (th, tw):
+            if th >= h and tw >= w and (th - h) % 2 == 0 and (tw - w) % 2 == 0:
+                ph, pw = (th - h) // 2, (tw - w) // 2
+                batch = np.pad(batch, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+            else:
+                batch = self._resize(batch, rng)
+        if batch.shape[1] != self.channels:
+            if batch.shape[1] == 1:
+                batch = np.repeat(batch, self.channels, axis=1)
+            else:
+                batch = batch.mean(axis=1, keepdims=True, dtype=np.float32)
+                batch = np.repeat(batch, self.channels, axis=1) if self.channels > 1 else batch
+        return np.ascontiguousarray(batch, dtype=np.float32)
+
+
+def build_transform(src_size, dst_size, mean, std, augment=False, note=print):
+    """The loader transform: convert to the model's input size/channels, augment, normalize.
+
+    Args:
+        src_size: (C, H, W) of the dataset's images.
+        dst_size: (C, H, W) the model expects.
+        mean, std: per-channel statistics of the dataset (converted with the channels).
+        augment: random crop with padding (size/8), plus horizontal flips for RGB images.
+        note: receives one line describing any conversion.
+
+    Returns:
+        A ``transforms.Compose`` callable ``t(batch, rng)``.
+    """
+    from .data import transforms
+
+    (c, h, w), (tc, th, tw) = tuple(src_size), tuple(dst_size)
+    steps = []
+    if (c, h, w) != (tc, th, tw):
+        how = "padding" if th >= h and tw >= w and (th - h) % 2 == 0 and (tw - w) % 2 == 0 else "resizing"
+        note(f"the model expects {tc}x{th}x{tw} inputs; {how} {c}x{h}x{w} images")
+        steps.append(PadOrResize(tc, (th, tw)))
+        if c != tc:
+            mean, std = [float(np.mean(mean))] * tc, [float(np.mean(std))] * tc
+    if augment:
+        steps.append(transforms.RandomCrop((th, tw), padding=max(1, th // 8)))
+        if tc == 3:
+            steps.append(transforms.RandomHorizontalFlip())
+    steps.append(transforms.Normalize(tuple(mean), tuple(std)))
+    return transforms.Compose(steps)
+
+
+def load_datasets(config: TrainConfig, train: bool = True):
+    """``(train_ds or None, test_ds)`` of a run (``config.dataset`` already resolved)."""
+    from .data import load_dataset
+
+    root = _data_root(config.dataset, config.data_dir)
+    test_ds = load_dataset(config.dataset, split=config.test_split, root=root, limit=config.test_limit,
+                           seed=config.seed + 1)
+    train_ds = None
+    if train:
+        train_ds = load_dataset(config.dataset, split=config.train_split, root=root, limit=config.limit,
+                                seed=config.seed)
+    return train_ds, test_ds
+
+
+def make_loaders(config: TrainConfig, train_ds, test_ds, model_input_size, stats=None, note=print):
+    """Loaders that bring the images to ``model_input_size`` and normalize them.
+
+    Args:
+        config: batch size, seed, augmentation and prefetch come from here.
+        train_ds: the training set, or None (evaluation only).
+        test_ds: the test set.
+        model_input_size: (C, H, W) the model expects.
+        stats: ``(mean, std)`` to normalize with (a checkpoint's); default: the training set's.
+        note: receives one line per conversion.
+
+    Returns:
+        ``(train_loader or None, test_loader, info)``; ``info`` records the dataset's name,
+        classes, statistics and sizes (saved in checkpoints for ``eval`` and ``predict``).
+    """
+    from .data import DataLoader
+
+    ref = train_ds if train_ds is not None else test_ds
+    mean, std = stats if stats is not None else _stats(ref)
+    segmentation = ref.task == "segmentation"
+    # Masks would not follow a resize or crop of the images: segmentation data is used as is.
+    dst = tuple(ref.input_size) if segmentation else (ref.input_size[0],) + tuple(model_input_size[1:])
+    info = {"name": config.dataset, "classes": list(ref.classes), "mean": list(mean), "std": list(std),
+            "src_size": list(ref.input_size), "input_size": list(dst), "task": ref.task,
+            "train_size": len(train_ds) if train_ds is not None else None, "test_size": len(test_ds)}
+    eval_tf = build_transform(ref.input_size, dst, mean, std, False, note=note)
+    test_loader = DataLoader(test_ds, batch_size=max(256, config.batch_size), transform=eval_tf,
+                             seed=config.seed, prefetch=config.prefetch)
+    train_loader = None
+    if train_ds is not None:
+        train_tf = build_transform(ref.input_size, dst, mean, std, config.augment and not segmentation,
+                                   note=lambda _: None)
+        train_loader = DataLoader(train_ds, batch_size=config.batch_size, shuffle=True, transform=train_tf,
+                                  seed=config.seed, prefetch=config.prefetch)
+    return train_loader, test_loader, info
+
+
+# ------------------------------------------------------------- loss, metrics
+def _flat_logits(out, y):
+    """(N, C, H, W) scores with (N, H, W) targets become (N*H*W, C) and (N*H*W,)."""
+    if out.ndim == 4:
+        c = out.shape[1]
+        return out.permute(0, 2, 3, 1).reshape(-1, c), y.reshape(-1)
+    return out, y
+
+
+def criterion(out, y, label_smoothing: float = 0.0):
+    """Cross entropy of a model output; returns ``(loss, logits)``.
+
+    A tuple ``(logits, aux2, aux1)`` (GoogLeNet in training mode) adds ``0.3 * CE`` of each
+    auxiliary head; (N, C, H, W) outputs with (N, H, W) targets use per-pixel cross entropy.
+    """
+    heads = list(out) if isinstance(out, (tuple, list)) else [out]
+    kwargs = {"label_smoothing": label_smoothing} if label_smoothing else {}
+    loss = None
+    for i, head in enumerate(heads):
+        logits, target = _flat_logits(head, y)
+        term = F.cross_entropy(logits, target, **kwargs)
+        term = term if i == 0 else term * AUX_WEIGHT
+        loss = term if loss is None else loss + term
+    return loss, heads[0]
+
+
+def _confusion(pred, target, num_classes):
+    """Confusion matrix counts[target, pred]."""
+    idx = target.astype(np.int64).ravel() * num_classes + pred.astype(np.int64).ravel()
+    return np.bincount(idx, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def evaluate(model, loader, device: str = "cpu", num_classes: int | None = None) -> dict:
+    """Loss and accuracy of ``model`` over ``loader`` (in eval mode, without gradients).
+
+    Args:
+        model: a ``Module`` returning (N, K) logits, or (N, K, H, W) scores for (N, H, W) targets.
+        loader: yields ``(x, y)`` tensors.
+        device: where to run.
+        num_classes: classes for mean IoU (default: the output's channel count).
+
+    Returns:
+        ``{"loss", "accuracy", "count"}``; for segmentation ``accuracy`` is pixel accuracy and
+        ``"miou"`` (mean intersection over union of the classes present) is added.
+    """
+    was_training = model.training
+    model.eval()
+    loss_sum, correct, count, confusion = 0.0, 0, 0, None
+    try:
+        with no_grad():
+            for x, y in loader:
+                out = model(x.to(device))
+                if isinstance(out, (tuple, list)):
+                    out = out[0]
+                y_dev = y.to(device)
+                logits, target = _flat_logits(out, y_dev)
+                n = target.shape[0]
+                loss_sum += float(F.cross_entropy(logits, target).item()) * n
+                pred = logits.numpy().argmax(axis=1)
+                truth = target.numpy()
+                correct += int((pred == truth).sum())
+                count += n
+                if out.ndim == 4:
+                    k = num_classes or out.shape[1]
+                    cm = _confusion(pred, truth, k)
+                    confusion = cm if confusion is None else confusion + cm
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("evaluate: the loader yielded no examples")
+    result = {"loss": loss_sum / count, "accuracy": correct / count, "count": count}
+    if confusion is not None:
+        inter = np.diag(confusion).astype(np.float64)
+        union = confusion.sum(0) + confusion.sum(1) - inter
+        result["miou"] = float(np.mean(inter[union > 0] / union[union > 0]))
+    return result
+
+
+# ------------------------------------------------------- optimizer, schedule
+def build_optimizer(config: TrainConfig, params):
+    from . import optim
+
+    lr = config.lr if config.lr is not None else OPTIMIZERS[config.optimizer]
+    kw = {} if config.weight_decay is None else {"weight_decay": config.weight_decay}
+    if config.optimizer == "sgd":
+        return optim.SGD(params, lr=lr, momentum=config.momentum, **kw)
+    if config.optimizer == "adam":
+        return optim.Adam(params, lr=lr, **kw)
+    return optim.AdamW(params, lr=lr, **kw)
+
+
+def build_scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):
+    """``(scheduler or None, per_batch)``: onecycle steps every batch, the others every epoch."""
+    from .optim import lr_scheduler as S
+
+    epochs, warm = config.epochs, config.warmup_epochs
+    if config.schedule == "onecycle":
+        lr = optimizer.param_groups[0]["lr"]
+        pct = warm / epochs if warm else 0.3
+        return S.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=pct), True
+    main_epochs = epochs - warm
+    if config.schedule == "none":
+        main = None
+    elif config.schedule == "step":
+        main = S.StepLR(optimizer, step_size=max(1, math.ceil(main_epochs / 3)), gamma=0.1)
+    elif config.schedule == "multistep":
+        main = S.MultiStepLR(optimizer, milestones=sorted({max(1, main_epochs // 2), max(1, 3 * main_epochs // 4)}),
+                             gamma=0.1)
+    else:
+        main = S.CosineAnnealingLR(optimizer, T_max=max(1, main_epochs))
+    if not warm:
+        return main, False
+    warmup = S.LinearLR(optimizer, start_factor=0.1, total_iters=warm)
+    if main is None:
+        return warmup, False
+    return S.SequentialLR(optimizer, [warmup, main], milestones=[warm]), False
+
+
+# ------------------------------------------------------------------- fitting
+class _SigintFlag:
+    """Turn the first Ctrl-C into a flag checked between batches (so weights are never saved
+    half-updated); a second Ctrl-C interrupts immediately."""
+
+    def __init__(self):
+        self.raised = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        self.raised = True
+        signal.signal(signal.SIGINT, self._previous)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _write_csv(path: Path, rows) -> None:
+    """Rewrite metrics.csv whole through a temporary file, so it is never half-written."""
+    columns = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s"]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns + [k for k in ("test_miou",) if rows and k in rows[0]],
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _model_input_size(model, name):
+    from .models import model_info
+
+    return tuple(getattr(model, "input_size", None) or model_info(name)["input_size"])
+
+
+def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
+    """Train ``config.model`` on ``config.dataset``, evaluating and checkpointing every epoch.
+
+    Args:
+        config: the run's settings.
+        callbacks: ``Callback`` objects notified of progress.
+        resume: a checkpoint written by ``fit`` (``last.npz``) to continue from. Its saved
+            configuration is used, except ``epochs``, ``out_dir``, ``device`` and ``prefetch``
+            when set in ``config``.
+
+    Returns:
+        A ``FitResult``.
+
+    Raises:
+        ValueError: bad configuration (unknown names, bad values, no GPU for "cuda").
+        minigrad.data.DataError: missing or corrupt data files.
+        CheckpointError: an unreadable ``resume`` checkpoint or one for another model.
+        TrainingDiverged: the loss became NaN/Inf (``last.npz`` of the last good epoch is kept).
+        TrainingInterrupted: Ctrl-C; the position was saved to ``last.npz``.
+    """
+    from .models import get_model
+
+    callbacks = list(callbacks)
+
+    def note(message):
+        for cb in callbacks:
+            cb.note(message)
+
+    ckpt = None
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
+        if ckpt.model_name != config.model:
+            raise ValueError(f"train: {resume} is a checkpoint of model {ckpt.model_name!r}, not {config.model!r}")
+        saved = {k: v for k, v in ckpt.config.items() if k in {f.name for f in fields(TrainConfig)}}
+        overrides = {k: getattr(config, k) for k in _RESUME_OVERRIDES if getattr(config, k) is not None}
+        config = replace(TrainConfig(**saved), **overrides)
+        if config.out_dir is None:
+            config = replace(config, out_dir=str(Path(resume).parent))
+    elif config.epochs is None:
+        config = replace(config, epochs=10)
+    config.validate()
+    if config.device == "cuda":
+        from .backends import cuda_available
+
+        if not cuda_available():
+            raise ValueError("train: --device cuda was requested but no CUDA GPU is available; use --device cpu")
+
+    config = replace(config, dataset=resolve_dataset(config.dataset, config.model, config.data_dir, note))
+    train_ds, test_ds = load_datasets(config)
+    manual_seed(config.seed)
+    model = get_model(config.model, num_classes=train_ds.num_classes, in_channels=int(train_ds.input_size[0]),
+                      **config.model_kwargs)
+    train_loader, test_loader, data_info = make_loaders(config, train_ds, test_ds,
+                                                        _model_input_size(model, config.model), note=note)
+    model.to(config.device)
+    optimizer = build_optimizer(config, model.parameters())
+    steps_per_epoch = len(train_loader)
+    scheduler, per_batch = build_scheduler(config, optimizer, steps_per_epoch)
+
+    out_dir = Path(config.out_dir or Path("runs") / f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+    config = replace(config, out_dir=str(out_dir))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    last_path, best_path = out_dir / "last.npz", out_dir / "best.npz"
+    metrics_path, curves_path = out_dir / "metrics.csv", out_dir / "curves.png"
+
+    history, best_acc, best_epoch, step = [], -1.0, 0, 0
+    pos = {"epoch": 0, "batch": 0, "loss_sum": 0.0, "correct": 0, "count": 0, "seconds": 0.0}
+    if ckpt is not None:
+        ckpt.load_model(model)
+        optimizer.load_state_dict(ckpt.optimizer_state)
+        if scheduler is not None and ckpt.scheduler_state is not None:
+            scheduler.load_state_dict(ckpt.scheduler_state)
+        if ckpt.rng_state is not None:
+            default_rng().bit_generator.state = ckpt.rng_state
+        history = list(ckpt.metrics.get("history", []))
+        best_acc, best_epoch = ckpt.metrics.get("best_acc", -1.0), ckpt.metrics.get("best_epoch", 0)
+        pos.update(ckpt.metrics.get("position", {}))
+        step = ckpt.step
+        note(f"resuming from {resume} at epoch {pos['epoch'] + 1}, batch {pos['batch']} (step {step})")
+
+    def save(path):
+        metrics = {"history": history, "best_acc": best_acc, "best_epoch": best_epoch, "position": dict(pos),
+                   "data": data_info}
+        return save_checkpoint(path, model, optimizer, scheduler, epoch=pos["epoch"], step=step,
+                               config=asdict(config), metrics=metrics, model_name=config.model,
+                               rng_state=default_rng().bit_generator.state)
+
+    info = {"model": config.model, "dataset": config.dataset, "train_size": data_info["train_size"],
+            "test_size": data_info["test_size"], "parameters": model.num_parameters(), "device": config.device,
+            "out_dir": str(out_dir), "epochs": config.epochs, "start_epoch": pos["epoch"],
+            "batches": steps_per_epoch, "config": config}
+    for cb in callbacks:
+        cb.train_begin(info)
+
+    consistent = True
+    try:
+        with _SigintFlag() as sigint:
+            while pos["epoch"] < config.epochs:
+                epoch = pos["epoch"]
+                train_loader.set_epoch(epoch)
+                model.train()
+                for cb in callbacks:
+                    cb.epoch_begin(epoch, config.epochs, steps_per_epoch)
+                t0 = time.perf_counter() - pos["seconds"]
+                for b, (x, y) in enumerate(train_loader):
+                    if b < pos["batch"]:
+                        continue  # replaying an interrupted epoch up to where it stopped
+                    consistent = False
+                    x, y = x.to(config.device), y.to(config.device)
+                    loss, logits = criterion(model(x), y, config.label_smoothing)
+                    value = float(loss.item())
+                    if not math.isfinite(value):
+                        kept = last_path if last_path.exists() else None
+                        raise TrainingDiverged(
+                            f"train: the loss became {value} in epoch {epoch + 1}, batch {b + 1} (step {step + 1}); "
+                            f"suggest a lower --lr (now {optimizer.param_groups[0]['lr']:.3g})"
+                            + (f"; the last good checkpoint is {kept}" if kept else ""), kept)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    if per_batch:
+                        scheduler.step()
+                    pred, truth = _flat_logits(logits.detach(), y)
+                    n = truth.shape[0]
+                    step += 1
+                    pos.update(batch=b + 1, loss_sum=pos["loss_sum"] + value * n, count=pos["count"] + n,
+                               correct=pos["correct"] + int((pred.numpy().argmax(1) == truth.numpy()).sum()),
+                               seconds=time.perf_counter() - t0)
+                    consistent = True
+                    for cb in callbacks:
+                        cb.batch_end(epoch, b + 1, steps_per_epoch, value, x.shape[0])
+                    if sigint.raised:
+                        raise KeyboardInterrupt
+                train_seconds = time.perf_counter() - t0
+                lr = optimizer.param_groups[0]["lr"]
+                test = evaluate(model, test_loader, config.device)
+                if sigint.raised:
+                    raise KeyboardInterrupt
+                consistent = False
+                row = {"epoch": epoch + 1, "train_loss": pos["loss_sum"] / max(pos["count"], 1),
+                       "train_acc": pos["correct"] / max(pos["count"], 1), "test_loss": test["loss"],
+                       "test_acc": test["accuracy"], "lr": lr, "seconds": time.perf_counter() - t0,
+                       "images_per_s": pos["count"] / max(train_seconds, 1e-9)}
+                if "miou" in test:
+                    row["test_miou"] = test["miou"]
+                history.append(row)
+                if scheduler is not None and not per_batch:
+                    scheduler.step()
+                pos = {"epoch": epoch + 1, "batch": 0, "loss_sum": 0.0, "correct": 0, "count": 0, "seconds": 0.0}
+                improved = row["test_acc"] > best_acc
+                if improved:
+                    best_acc, best_epoch = row["test_acc"], epoch + 1
+                consistent = True
+                save(last_path)
+                if improved:
+                    save(best_path)
+                _write_csv(metrics_path, history)
+                _draw_curves(history, curves_path, config.model, note)
+                for cb in callbacks:
+                    cb.epoch_end(row)
+    except KeyboardInterrupt as e:
+        if isinstance(e, TrainingInterrupted) or not consistent:
+            raise
+        save(last_path)
+        raise TrainingInterrupted(last_path, pos["epoch"], pos["batch"]) from None
+    return FitResult(model=model, history=history, best_acc=best_acc, best_epoch=best_epoch, out_dir=out_dir,
+                     last_path=last_path, best_path=best_path if best_path.exists() else None,
+                     metrics_path=metrics_path, curves_path=curves_path if curves_path.exists() else None,
+                     dataset=config.dataset, config=config)
+
+
+def _draw_curves(history, path, title, note):
+    from .viz.curves import plot_curves
+
+    try:
+        plot_curves(history, path, title=title)
+    except OSError as e:
+        note(f"could not draw {path}: {e}")
+
+
+def load_for_inference(ckpt, device: str = "cpu"):
+    """Rebuild the model of a checkpoint (``Checkpoint`` from ``load_checkpoint``) in eval mode.
+
+    Returns:
+        ``(model, data_info)`` where ``data_info`` holds the dataset's classes, mean, std and the
+        model's input size as recorded by ``fit``.
+    """
+    from .models import get_model, list_models
+
+    if ckpt.model_name not in list_models():
+        raise ValueError(f"{ckpt.path}: checkpoint of unknown model {ckpt.model_name!r}; "
+                         f"valid names: {', '.join(list_models())}")
+    data = ckpt.metrics.get("data") or {}
+    kwargs = dict((ckpt.config or {}).get("model_kwargs") or {})
+    if "classes" in data:
+        kwargs.update(num_classes=len(data["classes"]), in_channels=int(data["src_size"][0]))
+    model = get_model(ckpt.model_name, **kwargs)
+    ckpt.load_model(model)
+    model.to(device)
+    model.eval()
+    return model, data
+
+
+def wrap_batch(images: np.ndarray, device="cpu") -> Tensor:
+    """A float32 (N, C, H, W) array as a tensor on ``device``."""
+    return Tensor(np.ascontiguousarray(images, dtype=np.float32), device=device)
