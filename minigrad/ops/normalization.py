@@ -1,1 +1,147 @@
-__all__ = []
+"""Normalization ops: ``batch_norm`` and ``local_response_norm``.
+
+Both view their input as (N, C, L): channels in axis 1, everything after it flattened.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+from ..backends import get_backend
+
+__all__ = ["batch_norm", "local_response_norm"]
+
+
+def _as_ncl(x):
+    return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+
+
+class BatchNorm(Function):
+    @staticmethod
+    def forward(ctx, x, running_mean, running_var, weight, bias, training, momentum, eps):
+        backend = get_backend(ctx.device)
+        xs = _as_ncl(x)
+        N, C, L = xs.shape
+        if training:
+            mean, var = np.empty(C), np.empty(C)
+            backend.batch_norm_stats(mean, var, xs)
+            count = N * L
+            if running_mean is not None:
+                # In place on the arrays the caller's tensors hold: PyTorch's running-stat update,
+                # with the unbiased variance in the running estimate.
+                running_mean *= 1 - momentum
+                running_mean += (momentum * mean).astype(running_mean.dtype)
+            if running_var is not None:
+                running_var *= 1 - momentum
+                running_var += (momentum * var * count / (count - 1)).astype(running_var.dtype)
+        else:
+            mean = running_mean.astype(np.float64)
+            var = running_var.astype(np.float64)
+        invstd = 1.0 / np.sqrt(var + eps)
+        w = np.ones(C, dtype=x.dtype) if weight is None else weight
+        b = np.zeros(C, dtype=x.dtype) if bias is None else bias
+        out = np.empty_like(xs)
+        backend.batch_norm_normalize(out, xs, mean, invstd, w, b)
+        ctx.save_for_backward(xs, mean, invstd, w)
+        ctx.training = training
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xs, mean, invstd, w = ctx.saved_tensors
+        C = xs.shape[1]
+        dx = np.empty_like(xs)
+        dweight, dbias = np.empty(C), np.empty(C)
+        get_backend(ctx.device).batch_norm_backward(dx, dweight, dbias, _as_ncl(grad), xs, mean, invstd, w, int(ctx.training))
+        dtype = xs.dtype
+        return (dx.reshape(grad.shape), None, None,
+                dweight.astype(dtype) if ctx.needs_input_grad[3] else None,
+                dbias.astype(dtype) if ctx.needs_input_grad[4] else None,
+                None, None, None)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Batch normalization: ``y = (x - mean) / sqrt(var + eps) * weight + bias`` per channel.
+
+    In training the statistics come from the batch (biased variance) and, when running
+    tensors are given, update them in place:
+    ``running = (1 - momentum) * running + momentum * batch_stat``, with the unbiased batch
+    variance for ``running_var``. In evaluation the running statistics are used.
+
+    Args:
+        input: (N, C), (N, C, L) or (N, C, H, W).
+        running_mean, running_var: (C,) tensors or None (required when not training).
+        weight, bias: (C,) affine parameters or None.
+        training: use (and update) batch statistics.
+        momentum: weight of the new batch in the running averages (a float; ``nn.BatchNorm``
+            turns ``momentum=None`` into the cumulative average 1/num_batches_tracked).
+        eps: added to the variance for stability.
+
+    Returns:
+        Tensor of the input's shape.
+    """
+    from ..tensor import Tensor
+
+    op = "batch_norm"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected an input of shape (N, C, ...), got {input.shape}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got {input.dtype}")
+    C = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (C,):
+            raise ValueError(f"{op}: {name} must have shape ({C},) for input {input.shape}, got {tuple(t.shape)}")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError(f"{op}: running_mean and running_var are required when training=False")
+    count = input.size // C if C else 0
+    if training and count <= 1:
+        raise ValueError(f"{op}: expected more than 1 value per channel when training, got input {input.shape}")
+    return BatchNorm.apply(input, running_mean, running_var, weight, bias, bool(training), float(momentum), float(eps))
+
+
+class LocalResponseNorm(Function):
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k):
+        xs = _as_ncl(x)
+        out, scale = np.empty_like(xs), np.empty_like(xs)
+        get_backend(ctx.device).lrn_forward(out, scale, xs, size, alpha, beta, k)
+        ctx.save_for_backward(xs, scale)
+        ctx.args = (size, alpha, beta)
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xs, scale = ctx.saved_tensors
+        dx = np.empty_like(xs)
+        get_backend(ctx.device).lrn_backward(dx, _as_ncl(grad), xs, scale, *ctx.args)
+        return dx.reshape(grad.shape), None, None, None, None
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Local response normalization across channels (AlexNet), with PyTorch's formula.
+
+    ``b[n, c] = a[n, c] / (k + alpha / size * sum_{c'} a[n, c']**2) ** beta`` where ``c'``
+    runs over ``[c - size//2, c + (size-1)//2]`` clipped to the valid channels; note the
+    division of ``alpha`` by ``size`` (PyTorch's convention; AlexNet's paper has none).
+
+    Args:
+        input: (N, C, ...) with at least 3 dimensions.
+        size: number of channels in the window.
+        alpha, beta, k: the formula's constants.
+
+    Returns:
+        Tensor of the input's shape.
+    """
+    from ..tensor import Tensor
+
+    op = "local_response_norm"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected an input of at least 3 dimensions (N, C, ...), got {input.shape}")
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"{op}: size must be a positive int, got {size!r}")
+    return LocalResponseNorm.apply(input, int(size), float(alpha), float(beta), float(k))

@@ -1,1 +1,342 @@
-__all__ = []
+"""Pooling and unpooling ops: ``max_pool2d``, ``min_pool2d``, ``avg_pool2d``,
+``adaptive_avg_pool2d``, ``adaptive_max_pool2d`` and ``max_unpool2d``.
+
+Kernels work on (N*C, H, W) planes. Max-pooling indices are flat per plane,
+``h * W + w``, exactly as PyTorch's, so ``max_unpool2d`` (and PyTorch's) consume them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+from ..backends import get_backend
+from .conv import _check_4d, _pair
+
+__all__ = [
+    "max_pool2d", "min_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
+    "max_unpool2d", "pool_output_size",
+]
+
+
+def pool_output_size(size: int, kernel: int, stride: int, padding: int = 0, dilation: int = 1,
+                     ceil_mode: bool = False) -> int:
+    """floor((W + 2P - D(K-1) - 1)/S) + 1, or with ceil instead of floor under ``ceil_mode``.
+
+    With ``ceil_mode`` PyTorch drops a last window that would start in the right padding
+    (it must start inside the input or the left padding).
+    """
+    out = (size + 2 * padding - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _pool_geometry(op, shape, kernel_size, stride, padding, dilation, ceil_mode):
+    """Validate pooling arguments; return (KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)."""
+    KH, KW = _pair(kernel_size, "kernel_size", op, 1)
+    sh, sw = (KH, KW) if stride is None else _pair(stride, "stride", op, 1)
+    ph, pw = _pair(padding, "padding", op, 0)
+    dh, dw = _pair(dilation, "dilation", op, 1)
+    if ph > KH // 2 or pw > KW // 2:
+        raise ValueError(
+            f"{op}: padding {(ph, pw)} must be at most half of kernel_size {(KH, KW)} (input {tuple(shape)})"
+        )
+    H, W = shape[2:]
+    OH = pool_output_size(H, KH, sh, ph, dh, ceil_mode)
+    OW = pool_output_size(W, KW, sw, pw, dw, ceil_mode)
+    if OH <= 0 or OW <= 0:
+        raise ValueError(
+            f"{op}: input {tuple(shape)}, kernel_size {(KH, KW)}, stride {(sh, sw)}, padding {(ph, pw)}, "
+            f"dilation {(dh, dw)}: output size floor((W + 2P - D(K-1) - 1)/S) + 1 = {(OH, OW)} is not positive "
+            f"(kernel larger than the padded input)"
+        )
+    return KH, KW, sh, sw, ph, pw, dh, dw, OH, OW
+
+
+def _planes(x):
+    """(N, C, H, W) -> contiguous (N*C, H, W)."""
+    N, C, H, W = x.shape
+    return np.ascontiguousarray(x).reshape(N * C, H, W)
+
+
+def _check_float(op, x):
+    from ..tensor import Tensor
+
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got {x.dtype}")
+    _check_4d(op, x)
+
+
+class _IndexedPool(Function):
+    """Shared backward of the pools that return indices: scatter-add to the argmax."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        indices, = ctx.saved_tensors
+        N, C, H, W = ctx.input_shape
+        dx = np.empty((N * C, H * W), dtype=grad.dtype)
+        P = N * C
+        get_backend(ctx.device).scatter_add_planes(dx, np.ascontiguousarray(grad).reshape(P, -1), indices.reshape(P, -1))
+        return dx.reshape(N, C, H, W), None, None
+
+
+class MaxPool2d(_IndexedPool):
+    @staticmethod
+    def forward(ctx, x, geometry, negate):
+        KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
+        N, C, H, W = x.shape
+        planes = _planes(-x if negate else x)
+        out = np.empty((N * C, OH, OW), dtype=x.dtype)
+        indices = np.empty((N * C, OH, OW), dtype=np.int64)
+        get_backend(ctx.device).max_pool2d_forward(out, indices, planes, KH, KW, sh, sw, ph, pw, dh, dw)
+        if negate:
+            np.negative(out, out=out)
+        ctx.input_shape = x.shape
+        ctx.save_for_backward(indices)
+        return out.reshape(N, C, OH, OW), indices.reshape(N, C, OH, OW)
+
+
+def _max_pool(op, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, negate):
+    _check_float(op, input)
+    geometry = _pool_geometry(op, input.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    out, indices = MaxPool2d.apply(input, geometry, negate)
+    return (out, indices) if return_indices else out
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """2-D max pooling: the largest value of each (dilated) window; padding counts as -inf.
+
+    Args:
+        input: (N, C, H, W).
+        kernel_size: int or (KH, KW).
+        stride: int or pair; default ``kernel_size``.
+        padding: int or pair, at most half the kernel size.
+        dilation: int or pair, spacing between window elements.
+        ceil_mode: round the output size up instead of down.
+        return_indices: also return the argmax, flat per plane (``h * W + w``) as PyTorch.
+
+    Returns:
+        Tensor (N, C, OH, OW), and int64 indices of the same shape when ``return_indices``.
+
+    Shape:
+        OH = floor((H + 2*ph - dh*(KH-1) - 1) / sh) + 1 (ceil under ``ceil_mode``), likewise OW.
+    """
+    return _max_pool("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, False)
+
+
+def min_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """2-D min pooling: the smallest value of each window, ``-max_pool2d(-x)`` (same conventions).
+
+    Args:
+        input, kernel_size, stride, padding, dilation, ceil_mode, return_indices: as ``max_pool2d``.
+
+    Returns:
+        Tensor (N, C, OH, OW), and the argmin indices when ``return_indices``.
+
+    Shape:
+        As ``max_pool2d``.
+    """
+    return _max_pool("min_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, True)
+
+
+class AvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, geometry, count_include_pad, divisor):
+        KH, KW, sh, sw, ph, pw, _, _, OH, OW = geometry
+        N, C, H, W = x.shape
+        out = np.empty((N * C, OH, OW), dtype=x.dtype)
+        get_backend(ctx.device).avg_pool2d_forward(out, _planes(x), KH, KW, sh, sw, ph, pw, count_include_pad, divisor)
+        ctx.args = (x.shape, geometry, count_include_pad, divisor)
+        return out.reshape(N, C, OH, OW)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (N, C, H, W), geometry, count_include_pad, divisor = ctx.args
+        KH, KW, sh, sw, ph, pw, _, _, OH, OW = geometry
+        dx = np.empty((N * C, H, W), dtype=grad.dtype)
+        get_backend(ctx.device).avg_pool2d_backward(dx, _planes(grad), KH, KW, sh, sw, ph, pw, count_include_pad, divisor)
+        return dx.reshape(N, C, H, W), None, None, None
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-D average pooling.
+
+    Args:
+        input: (N, C, H, W).
+        kernel_size: int or (KH, KW).
+        stride: int or pair; default ``kernel_size``.
+        padding: int or pair of implicit zeros, at most half the kernel size.
+        ceil_mode: round the output size up instead of down.
+        count_include_pad: count the padded zeros in the divisor.
+        divisor_override: if given, divide every window sum by this instead.
+
+    Returns:
+        Tensor (N, C, OH, OW).
+
+    Shape:
+        OH = floor((H + 2*ph - KH) / sh) + 1 (ceil under ``ceil_mode``), likewise OW.
+    """
+    op = "avg_pool2d"
+    _check_float(op, input)
+    geometry = _pool_geometry(op, input.shape, kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is not None and (not isinstance(divisor_override, (int, np.integer)) or divisor_override <= 0):
+        raise ValueError(f"{op}: divisor_override must be a positive int, got {divisor_override!r}")
+    return AvgPool2d.apply(input, geometry, int(bool(count_include_pad)), int(divisor_override or 0))
+
+
+def _adaptive_size(op, shape, output_size):
+    if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        size = tuple(shape[2 + i] if s is None else s for i, s in enumerate(output_size))
+    else:
+        size = (output_size, output_size)
+    OH, OW = _pair(size, "output_size", op, 1)
+    return OH, OW
+
+
+class AdaptiveAvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, OH, OW):
+        N, C, H, W = x.shape
+        out = np.empty((N * C, OH, OW), dtype=x.dtype)
+        get_backend(ctx.device).adaptive_avg_pool2d_forward(out, _planes(x))
+        ctx.input_shape = x.shape
+        return out.reshape(N, C, OH, OW)
+
+    @staticmethod
+    def backward(ctx, grad):
+        N, C, H, W = ctx.input_shape
+        dx = np.empty((N * C, H, W), dtype=grad.dtype)
+        get_backend(ctx.device).adaptive_avg_pool2d_backward(dx, _planes(grad))
+        return dx.reshape(N, C, H, W), None, None
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average pooling to a fixed output size (``output_size=1``: global average pooling).
+
+    Output cell ``(i, j)`` averages rows ``floor(i*H/OH)`` to ``ceil((i+1)*H/OH) - 1`` and the
+    matching columns, as PyTorch.
+
+    Args:
+        input: (N, C, H, W).
+        output_size: int or (OH, OW); None in the pair keeps that input size.
+
+    Returns:
+        Tensor (N, C, OH, OW).
+    """
+    op = "adaptive_avg_pool2d"
+    _check_float(op, input)
+    OH, OW = _adaptive_size(op, input.shape, output_size)
+    return AdaptiveAvgPool2d.apply(input, OH, OW)
+
+
+class AdaptiveMaxPool2d(_IndexedPool):
+    @staticmethod
+    def forward(ctx, x, OH, OW):
+        N, C, H, W = x.shape
+        out = np.empty((N * C, OH, OW), dtype=x.dtype)
+        indices = np.empty((N * C, OH, OW), dtype=np.int64)
+        get_backend(ctx.device).adaptive_max_pool2d_forward(out, indices, _planes(x))
+        ctx.input_shape = x.shape
+        ctx.save_for_backward(indices)
+        return out.reshape(N, C, OH, OW), indices.reshape(N, C, OH, OW)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max pooling to a fixed output size (windows as ``adaptive_avg_pool2d``).
+
+    Args:
+        input: (N, C, H, W).
+        output_size: int or (OH, OW); None in the pair keeps that input size.
+        return_indices: also return the flat per-plane argmax.
+
+    Returns:
+        Tensor (N, C, OH, OW), and int64 indices when ``return_indices``.
+    """
+    op = "adaptive_max_pool2d"
+    _check_float(op, input)
+    OH, OW = _adaptive_size(op, input.shape, output_size)
+    out, indices = AdaptiveMaxPool2d.apply(input, OH, OW)
+    return (out, indices) if return_indices else out
+
+
+class MaxUnpool2d(Function):
+    @staticmethod
+    def forward(ctx, x, indices, OH, OW):
+        N, C, H, W = x.shape
+        P = N * C
+        out = np.empty((P, OH * OW), dtype=x.dtype)
+        idx = np.ascontiguousarray(indices, dtype=np.int64).reshape(P, H * W)
+        get_backend(ctx.device).scatter_planes(out, _planes(x).reshape(P, H * W), idx)
+        ctx.save_for_backward(idx)
+        ctx.input_shape = x.shape
+        return out.reshape(N, C, OH, OW)
+
+    @staticmethod
+    def backward(ctx, grad):
+        idx, = ctx.saved_tensors
+        N, C, H, W = ctx.input_shape
+        P = N * C
+        dx = np.empty((P, H * W), dtype=grad.dtype)
+        get_backend(ctx.device).gather_planes(dx, np.ascontiguousarray(grad).reshape(P, -1), idx)
+        return dx.reshape(N, C, H, W), None, None, None
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of ``max_pool2d``: put each value back where its maximum was, zeros elsewhere.
+
+    Args:
+        input: pooled values (N, C, H, W).
+        indices: ``max_pool2d(..., return_indices=True)``'s indices, same shape as ``input``.
+        kernel_size, stride, padding: those of the pooling (stride defaults to ``kernel_size``).
+        output_size: (OH, OW) (or a full 4-D shape) to resolve the size ambiguity of strided pooling.
+
+    Returns:
+        Tensor (N, C, OH, OW).
+
+    Shape:
+        OH = (H - 1)*sh - 2*ph + KH unless ``output_size`` is given, likewise OW.
+    """
+    from ..tensor import Tensor
+
+    op = "max_unpool2d"
+    _check_float(op, input)
+    KH, KW = _pair(kernel_size, "kernel_size", op, 1)
+    sh, sw = (KH, KW) if stride is None else _pair(stride, "stride", op, 1)
+    ph, pw = _pair(padding, "padding", op, 0)
+    N, C, H, W = input.shape
+    default = ((H - 1) * sh - 2 * ph + KH, (W - 1) * sw - 2 * pw + KW)
+    if output_size is None:
+        OH, OW = default
+    else:
+        size = tuple(int(s) for s in output_size)
+        if len(size) == 4:
+            size = size[2:]
+        if len(size) != 2:
+            raise ValueError(f"{op}: output_size must be (H, W) or (N, C, H, W), got {output_size!r}")
+        for got, d, s in zip(size, default, (sh, sw)):
+            if not d - s < got < d + s:
+                raise ValueError(
+                    f"{op}: output_size {size} for input {input.shape} must lie strictly between "
+                    f"{tuple(x - y for x, y in zip(default, (sh, sw)))} and {tuple(x + y for x, y in zip(default, (sh, sw)))}"
+                )
+        OH, OW = size
+    if OH <= 0 or OW <= 0:
+        raise ValueError(
+            f"{op}: input {input.shape}, kernel_size {(KH, KW)}, stride {(sh, sw)}, padding {(ph, pw)}: "
+            f"output size (H-1)*S - 2P + K = {(OH, OW)} is not positive"
+        )
+    idx = indices.numpy() if isinstance(indices, Tensor) else np.asarray(indices)
+    if tuple(idx.shape) != input.shape:
+        raise ValueError(f"{op}: indices of shape {tuple(idx.shape)} do not match the input's shape {input.shape}")
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{op}: indices must be integers, got {idx.dtype}")
+    if idx.size and (idx.min() < 0 or idx.max() >= OH * OW):
+        raise ValueError(
+            f"{op}: indices must lie in [0, {OH * OW}) for output size {(OH, OW)}, "
+            f"got values in [{int(idx.min())}, {int(idx.max())}]"
+        )
+    return MaxUnpool2d.apply(input, idx, OH, OW)
