@@ -6,3 +6,8 @@
 
 from .registry import get_model, list_models, model_info, register_model  # noqa: F401
 from .lenet import *  # noqa: F401,F403
+from .alexnet import *  # noqa: F401,F403
+from .vgg import *  # noqa: F401,F403
+from .googlenet import *  # noqa: F401,F403
+from .resnet import *  # noqa: F401,F403
+from .unet import *  # noqa: F401,F403

@@ -1,0 +1,112 @@
+"""``minigrad summary`` and ``minigrad convert-weights``: a thin Typer layer over ``minigrad.summary`` and ``models.convert``."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+__all__ = ["register", "parse_input_size"]
+
+
+def parse_input_size(text: str) -> tuple:
+    """"3,224,224" (or "3x224x224") -> (3, 224, 224).
+
+    Raises:
+        typer.BadParameter: not three positive integers.
+    """
+    parts = text.replace("x", ",").split(",")
+    try:
+        size = tuple(int(p) for p in parts)
+    except ValueError:
+        size = ()
+    if len(size) != 3 or min(size) < 1:
+        raise typer.BadParameter(f"--input-size: expected C,H,W (three positive integers), got {text!r}")
+    return size
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def summary_command(
+    model: Optional[str] = typer.Argument(None, help="Registered model name (see `minigrad models`)."),
+    input_size: Optional[str] = typer.Option(None, "--input-size", help="C,H,W; default: the model's registered size "
+                                             "(C,32,32 with --small-input)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the table."),
+    small_input: bool = typer.Option(False, "--small-input", help="Build the 28x28/32x32 variant."),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Output classes (default: the model's)."),
+    compare_all: bool = typer.Option(False, "--compare", help="Compare every architecture at --input-size "
+                                     "(default 3,224,224) and write the cost chart."),
+    chart: Path = typer.Option(Path("model_cost.png"), "--chart", help="PNG written by --compare."),
+) -> None:
+    """Per-layer table: output shape, parameters, MACs, activation memory, receptive field (size, jump, start)."""
+    import json
+
+    from minigrad.models import get_model, list_models, model_info
+    from minigrad.summary import compare, format_compare, plot_cost, summary
+
+    size = parse_input_size(input_size) if input_size else None
+    if compare_all:
+        names = [model] if model else list_models()
+        for name in names:
+            if name not in list_models():
+                _fail(f"summary: unknown model {name!r}; valid names: {', '.join(list_models())}")
+        rows = compare(names, size or (3, 224, 224),
+                       progress=None if as_json else (lambda n: typer.echo(f"  summarising {n} ...", err=True)))
+        plot_cost(rows, chart)
+        if as_json:
+            typer.echo(json.dumps([dict(r, input_size=list(r["input_size"])) for r in rows], indent=2))
+        else:
+            typer.echo(format_compare(rows))
+            typer.echo(f"\nchart: {chart}")
+        return
+    if model is None:
+        _fail("summary: give a MODEL name or --compare")
+    try:
+        info = model_info(model)
+    except ValueError as error:
+        _fail(str(error))
+    accepted = inspect.signature(info["fn"]).parameters
+    if size is None:
+        size = tuple(info["input_size"])
+        if small_input:
+            size = (size[0], 32, 32)
+    kwargs = {}
+    if "in_channels" in accepted:
+        kwargs["in_channels"] = size[0]
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if small_input:
+        if "small_input" not in accepted:
+            _fail(f"summary: {model} has no small-input variant (it takes {', '.join(accepted)})")
+        kwargs["small_input"] = True
+    try:
+        result = summary(get_model(model, **kwargs), size)
+    except ValueError as error:
+        _fail(str(error))
+    typer.echo(result.to_json() if as_json else result.format())
+
+
+def convert_weights_command(
+    source: Path = typer.Argument(..., help="PyTorch state_dict file (.pt / .pth)."),
+    destination: Path = typer.Argument(..., help="Output .npz file."),
+) -> None:
+    """Convert a PyTorch state_dict to .npz for `load_state_dict` (needs torch installed)."""
+    from minigrad.models.convert import convert_weights
+
+    try:
+        arrays = convert_weights(source, destination)
+    except (RuntimeError, FileNotFoundError, TypeError) as error:
+        _fail(str(error))
+    total = sum(int(a.size) for a in arrays.values())
+    typer.echo(f"wrote {destination}: {len(arrays)} arrays, {total:,} values")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``summary`` and ``convert-weights`` commands to ``app``."""
+    app.command("summary")(summary_command)
+    app.command("convert-weights")(convert_weights_command)

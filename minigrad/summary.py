@@ -1,0 +1,529 @@
+"""Per-layer summary of a model: output shapes, parameters, multiply-accumulates, memory, receptive field.
+
+    >>> from minigrad.summary import summary
+    >>> print(summary(model, (3, 224, 224)))
+
+One forward pass at batch 1 under ``mg.no_grad()`` (in eval mode, so training-only
+branches such as GoogLeNet's auxiliary heads do not run) records, for every leaf
+module (a module without children) that is called:
+
+- output shape and activation memory (bytes of the output at batch 1);
+- parameters (of that module; a module called twice counts them once);
+- multiply-accumulates per image: Conv2d ``Cout*Hout*Wout*(Cin/groups)*Kh*Kw``,
+  ConvTranspose2d ``Cin*Hin*Win*(Cout/groups)*Kh*Kw``, Linear ``in*out``; pooling,
+  normalisation, activations and upsampling count 0 (they are not multiply-adds
+  with weights; BatchNorm folds into the preceding convolution at inference);
+- the receptive field of one output pixel in input pixels, with the course's
+  recurrence (per axis): ``k_eff = d*(k-1)+1``, ``j_out = j_in*s``,
+  ``r_out = r_in + (k_eff-1)*j_in``, ``start_out = start_in + ((k_eff-1)/2 - p)*j_in``,
+  starting from ``r=1, j=1, start=0.5`` (the centre of the first pixel).
+
+Receptive fields through branches: the operations between layers (``+``, ``cat``,
+``relu`` ...) are traced, and the result of an op with several inputs takes the
+largest receptive field among them (ties: the longest path), so for ResNet, Inception
+and U-Net the numbers follow the main path. Adaptive pooling counts as a pool whose
+kernel is its largest window and whose stride is ``in/out``; a transposed convolution
+with stride s divides the jump by s and widens the field by ``(ceil(k_eff/s)-1)*j_in``;
+nearest upsampling divides the jump, bilinear also widens by one input jump. Once an
+output is no longer an image (after ``flatten``/``Linear``) every unit sees the whole
+input: size = the input's size, jump and start are None. Depth is the number of weight
+layers (Conv2d, ConvTranspose2d, Linear) on that main path (VGG-16: 16, ResNet-18: 18,
+GoogLeNet: 22, U-Net: 23).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .autograd import Function, no_grad
+from .tensor import Tensor
+
+__all__ = ["LayerSummary", "Summary", "InputTooSmallError", "summary", "compare", "format_compare", "plot_cost"]
+
+_WEIGHT_LAYERS = ("Conv2d", "ConvTranspose2d", "Linear")
+_WINDOW_LAYERS = ("Conv2d", "MaxPool2d", "AvgPool2d", "MinPool2d", "LPPool2d")
+_ADAPTIVE_LAYERS = ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d")
+_UPSAMPLE_LAYERS = ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d")
+
+
+class InputTooSmallError(ValueError):
+    """The input's spatial size reaches zero inside the model."""
+
+
+@dataclass
+class LayerSummary:
+    """One row of the table: a call of a leaf module."""
+
+    name: str
+    type: str
+    output_shape: tuple
+    params: int
+    macs: int
+    memory: int
+    receptive_field: dict
+    depth: int
+
+
+@dataclass
+class Summary:
+    """What ``summary`` returns: the rows and the totals; ``str()`` formats the table.
+
+    Attributes:
+        layers: one ``LayerSummary`` per leaf-module call, in execution order.
+        total_params: all parameters of the model (including layers that did not run).
+        trainable_params: those that require grad.
+        total_macs: multiply-accumulates of one forward pass per image.
+        total_memory: bytes of all recorded layer outputs at batch 1.
+        param_memory: bytes of all parameters.
+        depth: weight layers on the main path.
+        input_size: the (C, H, W) that was summarised.
+        model_name: the model's class name.
+    """
+
+    layers: list
+    total_params: int
+    trainable_params: int
+    total_macs: int
+    total_memory: int
+    param_memory: int
+    depth: int
+    input_size: tuple
+    model_name: str = ""
+    unused_params: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict: ``{"layers": [...], "total_params", "total_macs", ...}``."""
+        return {
+            "model": self.model_name,
+            "input_size": list(self.input_size),
+            "layers": [
+                {"name": r.name, "type": r.type, "output_shape": list(r.output_shape), "params": r.params,
+                 "macs": r.macs, "memory": r.memory, "receptive_field": dict(r.receptive_field)}
+                for r in self.layers
+            ],
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "total_macs": self.total_macs,
+            "total_memory": self.total_memory,
+            "param_memory": self.param_memory,
+            "depth": self.depth,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def layer(self, name: str) -> LayerSummary:
+        """The (first) row of the layer called ``name``."""
+        for row in self.layers:
+            if row.name == name:
+                return row
+        raise KeyError(f"summary: no layer named {name!r}")
+
+    def format(self) -> str:
+        """The per-layer table with totals at the bottom."""
+        header = ("Layer", "Type", "Output shape", "Params", "MACs", "Memory", "RF", "Jump", "Start")
+        rows = [header]
+        for r in self.layers:
+            rf = r.receptive_field
+            rows.append((r.name, r.type, "x".join(str(s) for s in r.output_shape), f"{r.params:,}",
+                         _human(r.macs), _bytes(r.memory), _axes(rf["size"]), _axes(rf["jump"]), _axes(rf["start"])))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        right = {3, 4, 5, 6, 7, 8}
+
+        def line(row):
+            return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
+        rule = "-" * len(line(header))
+        out = [f"{self.model_name} at input {'x'.join(str(s) for s in self.input_size)} (batch 1)", rule,
+               line(header), rule] + [line(row) for row in rows[1:]] + [rule]
+        out.append(f"Total params:        {self.total_params:,} (trainable {self.trainable_params:,})")
+        if self.unused_params:
+            out.append(f"  not run in eval:   {self.unused_params:,} (training-only layers, e.g. auxiliary heads)")
+        out.append(f"Total MACs:          {self.total_macs:,} ({self.total_macs / 1e9:.3f} G)")
+        out.append(f"Activation memory:   {_bytes(self.total_memory)} (layer outputs, batch 1)")
+        out.append(f"Parameter memory:    {_bytes(self.param_memory)}")
+        out.append(f"Depth:               {self.depth} weight layers on the main path")
+        return "\n".join(out)
+
+    __str__ = format
+
+
+def _human(n) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return str(int(n))
+
+
+def _bytes(n) -> str:
+    for unit, scale in (("GB", 2 ** 30), ("MB", 2 ** 20), ("KB", 2 ** 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def _axes(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (list, tuple)):
+        return "x".join(_axes(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _pair(value) -> tuple:
+    if isinstance(value, (tuple, list)):
+        return (value[0], value[-1])
+    return (value, value)
+
+
+def _number(x):
+    """Whole floats as ints, so that JSON and the table show 196, not 196.0."""
+    return int(x) if float(x).is_integer() else float(x)
+
+
+# --------------------------------------------------------- receptive field
+@dataclass
+class _Field:
+    """Receptive field per axis (h, w) and the number of weight layers on the path."""
+
+    size: tuple
+    jump: tuple | None
+    start: tuple | None
+    depth: int
+
+    def key(self):
+        return (max(self.size), self.depth)
+
+    def public(self) -> dict:
+        def squash(v):
+            if v is None:
+                return None
+            v = tuple(_number(a) for a in v)
+            return v[0] if v[0] == v[1] else list(v)
+
+        return {"size": squash(self.size), "jump": squash(self.jump), "start": squash(self.start)}
+
+
+def _window_params(module, kind):
+    k = _pair(getattr(module, "kernel_size", 1))
+    s = getattr(module, "stride", None)
+    s = _pair(k if s is None or s == () else s)
+    d = _pair(getattr(module, "dilation", 1)) if kind == "Conv2d" or hasattr(module, "dilation") else (1, 1)
+    p = getattr(module, "padding", 0)
+    if isinstance(p, str):
+        # "same" pads (k_eff - 1) / 2 on each side (on average); "valid" pads nothing.
+        p = tuple((di * (ki - 1)) / 2 for ki, di in zip(k, d)) if p == "same" else (0, 0)
+    return k, s, _pair(p), d
+
+
+def _next_field(kind, module, field_in, in_shape, out_shape, image_size):
+    """The receptive field of ``module``'s output from that of its input."""
+    if len(out_shape) != 4:
+        return _Field(image_size, None, None, field_in.depth + (kind in _WEIGHT_LAYERS))
+    depth = field_in.depth + (kind in _WEIGHT_LAYERS)
+    if field_in.jump is None:
+        return _Field(field_in.size, None, None, depth)
+    r, j, st = field_in.size, field_in.jump, field_in.start
+    if kind in _WINDOW_LAYERS:
+        k, s, p, d = _window_params(module, kind)
+        ke = [di * (ki - 1) + 1 for ki, di in zip(k, d)]
+        return _Field(tuple(r[a] + (ke[a] - 1) * j[a] for a in range(2)), tuple(j[a] * s[a] for a in range(2)),
+                      tuple(st[a] + ((ke[a] - 1) / 2 - p[a]) * j[a] for a in range(2)), depth)
+    if kind == "ConvTranspose2d":
+        k, s, p, d = _window_params(module, "Conv2d")
+        ke = [di * (ki - 1) + 1 for ki, di in zip(k, d)]
+        jo = tuple(j[a] / s[a] for a in range(2))
+        # One output sees the ceil(k_eff / s) inputs whose scattered kernels cover it.
+        return _Field(tuple(r[a] + (math.ceil(ke[a] / s[a]) - 1) * j[a] for a in range(2)), jo,
+                      tuple(st[a] + (p[a] - (ke[a] - 1) / 2) * jo[a] for a in range(2)), depth)
+    if kind in _ADAPTIVE_LAYERS:
+        n_in, n_out = in_shape[2:], out_shape[2:]
+        ks = [max(math.ceil((i + 1) * n / m) - (i * n) // m for i in range(m)) for n, m in zip(n_in, n_out)]
+        return _Field(tuple(r[a] + (ks[a] - 1) * j[a] for a in range(2)),
+                      tuple(j[a] * n_in[a] / n_out[a] for a in range(2)),
+                      tuple(st[a] + (ks[a] - 1) / 2 * j[a] for a in range(2)), depth)
+    if kind in _UPSAMPLE_LAYERS and out_shape[2:] != in_shape[2:]:
+        scale = [o / i for o, i in zip(out_shape[2:], in_shape[2:])]
+        mode = getattr(module, "mode", "bilinear" if kind == "UpsamplingBilinear2d" else "nearest")
+        jo = tuple(j[a] / scale[a] for a in range(2))
+        if mode == "nearest":
+            return _Field(r, jo, tuple(st[a] + (0.5 / scale[a] - 0.5) * j[a] for a in range(2)), depth)
+        return _Field(tuple(r[a] + j[a] for a in range(2)), jo, st, depth)
+    # Pointwise layers (BatchNorm, ReLU, Dropout, LRN, Identity, unknown ones keeping the size).
+    return _Field(r, j, st, depth)
+
+
+def _kind(module) -> str:
+    """The first PyTorch layer name in the module's class hierarchy (so subclasses count too)."""
+    known = _WEIGHT_LAYERS + _WINDOW_LAYERS + _ADAPTIVE_LAYERS + _UPSAMPLE_LAYERS
+    for cls in type(module).__mro__:
+        if cls.__name__ in known:
+            return cls.__name__
+    return type(module).__name__
+
+
+def _macs(kind, module, in_shape, out_shape) -> int:
+    weight = getattr(module, "weight", None)
+    if weight is None or kind not in _WEIGHT_LAYERS:
+        return 0
+    w = weight.shape
+    per_image = lambda shape: int(np.prod(shape[1:], dtype=np.int64))  # noqa: E731
+    if kind == "Conv2d":
+        return per_image(out_shape) * int(np.prod(w[1:], dtype=np.int64))
+    if kind == "ConvTranspose2d":
+        return per_image(in_shape) * int(np.prod(w[1:], dtype=np.int64))
+    return per_image(out_shape) * w[1]
+
+
+def _first_tensor(values):
+    for v in values:
+        if isinstance(v, Tensor):
+            return v
+        if isinstance(v, (list, tuple)):
+            t = _first_tensor(v)
+            if t is not None:
+                return t
+    return None
+
+
+def _tensors(values):
+    for v in values:
+        if isinstance(v, Tensor):
+            yield v
+        elif isinstance(v, (list, tuple)):
+            yield from _tensors(v)
+
+
+@contextlib.contextmanager
+def _trace_ops(on_op):
+    """Temporarily route every ``Function.apply`` through ``on_op(inputs, output)``.
+
+    This is how the receptive field crosses the ops between layers (``+``, ``cat``, ``relu``);
+    the original ``apply`` is restored on exit.
+    """
+    original = Function.__dict__["apply"]
+
+    def apply(cls, *args, **kwargs):
+        out = original.__func__(cls, *args, **kwargs)
+        on_op(args, out[0] if isinstance(out, tuple) else out)
+        return out
+
+    Function.apply = classmethod(apply)
+    try:
+        yield
+    finally:
+        Function.apply = original
+
+
+def _window_output(kind, module, size) -> tuple:
+    """Output height/width of a conv/pool layer from the formula, to name the layer that reaches zero."""
+    k, s, p, d = _window_params(module, kind)
+    ceil = getattr(module, "ceil_mode", False)
+    out = []
+    for a in range(2):
+        span = size[a] + 2 * p[a] - (d[a] * (k[a] - 1) + 1)
+        out.append((math.ceil(span / s[a]) if ceil else span // s[a]) + 1 if span >= 0 else 0)
+    return tuple(out)
+
+
+def summary(model, input_size, dtype=np.float32, device: str = "cpu") -> Summary:
+    """Run ``model`` once on a (1, *input_size) input and tabulate every leaf layer.
+
+    Args:
+        model: a ``minigrad.nn.Module``.
+        input_size: (C, H, W) of one image (a batch dimension is added).
+        dtype: input dtype.
+        device: where to run.
+
+    Returns:
+        A ``Summary`` (``print`` it for the table, ``.to_json()`` for JSON).
+
+    Raises:
+        ValueError: ``input_size`` is not three positive integers, or (``InputTooSmallError``) the
+            spatial size reaches zero inside the model; the message names the layer.
+    """
+    input_size = tuple(input_size)
+    if len(input_size) != 3 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in input_size):
+        raise ValueError(f"summary: input_size must be three positive integers (C, H, W), got {input_size}")
+    image_size = tuple(int(s) for s in input_size[1:])
+    name_of = {id(m): n for n, m in model.named_modules()}
+    fields, keep = {}, []  # id(tensor) -> _Field; `keep` holds the tensors so ids are not reused
+    rows, seen_params, stack = [], set(), []
+
+    def remember(tensor, value):
+        fields[id(tensor)] = value
+        keep.append(tensor)
+
+    def field_of(tensor):
+        known = fields.get(id(tensor))
+        if known is not None:
+            return known
+        # An input produced outside the traced ops: the largest field recorded at its resolution.
+        same = [f for t, f in ((t, fields.get(id(t))) for t in keep)
+                if f is not None and t.shape[2:] == tensor.shape[2:] and t.ndim == tensor.ndim]
+        return max(same, key=_Field.key) if same else _Field((1, 1), (1, 1), (0.5, 0.5), 0)
+
+    def on_op(args, out):
+        inputs = [fields[id(t)] for t in _tensors(args) if id(t) in fields]
+        if inputs and isinstance(out, Tensor):
+            best = max(inputs, key=_Field.key)
+            remember(out, best if out.ndim == 4 else _Field(image_size, None, None, best.depth))
+
+    def pre_hook(module, inputs):
+        name = name_of.get(id(module)) or type(module).__name__
+        stack.append(name)
+        kind, x = _kind(module), _first_tensor(inputs)
+        if kind in _WINDOW_LAYERS and x is not None and x.ndim == 4:
+            out = _window_output(kind, module, x.shape[2:])
+            if min(out) < 1:
+                raise InputTooSmallError(
+                    f"summary: input {'x'.join(map(str, input_size))} is too small for {type(model).__name__}: "
+                    f"layer '{name}' ({kind}) turns {x.shape[2]}x{x.shape[3]} into {out[0]}x{out[1]}; "
+                    f"use the small-input variant (small_input=True, CLI --small-input) or a larger input size")
+
+    def hook(module, inputs, output):
+        name = stack.pop() if stack else type(module).__name__
+        kind, x = _kind(module), _first_tensor(inputs)
+        out = output[0] if isinstance(output, tuple) else output
+        if not isinstance(out, Tensor):
+            return None
+        in_shape = x.shape if x is not None else out.shape
+        field_in = field_of(x) if x is not None else _Field((1, 1), (1, 1), (0.5, 0.5), 0)
+        new = _next_field(kind, module, field_in, in_shape, out.shape, image_size)
+        remember(out, new)
+        params = 0
+        for p in module.parameters(recurse=False):
+            if id(p) not in seen_params:
+                seen_params.add(id(p))
+                params += p.size
+        rows.append(LayerSummary(name, type(module).__name__, out.shape, params, _macs(kind, module, in_shape, out.shape),
+                                 out.size * out.dtype.itemsize, new.public(), new.depth))
+        return None
+
+    leaves = [m for m in model.modules() if not m._modules]
+    handles = [m.register_forward_pre_hook(pre_hook) for m in leaves] + [m.register_forward_hook(hook) for m in leaves]
+    modes = [(m, m.training) for m in model.modules()]
+    x = Tensor(np.random.default_rng(0).standard_normal((1,) + input_size).astype(dtype), device=device)
+    remember(x, _Field((1, 1), (1, 1), (0.5, 0.5), 0))
+    model.eval()
+    try:
+        with no_grad(), _trace_ops(on_op):
+            model(x)
+    except InputTooSmallError:
+        raise
+    except ValueError as error:
+        where = f"layer '{stack[-1]}'" if stack else "the model"
+        raise InputTooSmallError(
+            f"summary: {type(model).__name__} failed at {where} on input {'x'.join(map(str, input_size))} ({error}); "
+            f"if the spatial size reached zero, use the small-input variant (small_input=True, CLI --small-input) "
+            f"or a larger input size") from error
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes:
+            object.__setattr__(m, "training", mode)
+
+    params = list(model.parameters())
+    total = sum(p.size for p in params)
+    return Summary(
+        layers=rows,
+        total_params=total,
+        trainable_params=sum(p.size for p in params if p.requires_grad),
+        total_macs=sum(r.macs for r in rows),
+        total_memory=sum(r.memory for r in rows),
+        param_memory=sum(p.size * p.dtype.itemsize for p in params),
+        depth=max((r.depth for r in rows), default=0),
+        input_size=input_size,
+        model_name=type(model).__name__,
+        unused_params=total - sum(r.params for r in rows),
+    )
+
+
+# -------------------------------------------------------------- comparison
+def compare(names=None, input_size=(3, 224, 224), progress=None) -> list:
+    """Summarise registered models at one input size for the course's comparison table.
+
+    Models whose registered input is smaller than ``input_size`` (LeNet-5) run at their own size;
+    the auxiliary heads of GoogLeNet are left out (``aux_logits=False``), as they are training-only.
+
+    Args:
+        names: registered model names (default: all).
+        input_size: (C, H, W); C is passed to the models as ``in_channels``.
+        progress: optional callable receiving each name before it runs.
+
+    Returns:
+        One dict per model: name, input_size, params, gmacs, memory (bytes), depth.
+    """
+    import inspect
+
+    from .models import get_model, list_models, model_info
+
+    rows = []
+    for name in names or list_models():
+        if progress is not None:
+            progress(name)
+        info = model_info(name)
+        size = tuple(input_size)
+        if info["task"] == "classification" and info["input_size"][1] < size[1]:
+            size = (size[0],) + tuple(info["input_size"][1:])
+        accepted = inspect.signature(info["fn"]).parameters
+        kwargs = {"in_channels": size[0]}
+        if "aux_logits" in accepted:
+            kwargs["aux_logits"] = False
+        s = summary(get_model(name, **kwargs), size)
+        rows.append({"name": name, "input_size": size, "params": s.total_params, "gmacs": s.total_macs / 1e9,
+                     "memory": s.total_memory, "depth": s.depth})
+    return rows
+
+
+def format_compare(rows) -> str:
+    """The comparison table as Markdown (it reads as plain text too)."""
+    lines = ["| model | input | params | GMACs | activations (MB) | depth |", "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {'x'.join(map(str, r['input_size']))} | {r['params']:,} | {r['gmacs']:.3f} "
+                     f"| {r['memory'] / 2 ** 20:.1f} | {r['depth']} |")
+    return "\n".join(lines)
+
+
+def plot_cost(rows, path, size=(900, 640)) -> None:
+    """Write a PNG scatter plot of parameters (millions) against GMACs, both on log axes."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height = size
+    left, right, top, bottom = 80, 30, 40, 60
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+    xs = [max(r["gmacs"], 1e-4) for r in rows]
+    ys = [max(r["params"] / 1e6, 1e-3) for r in rows]
+    x_lo, x_hi = math.floor(math.log10(min(xs))), math.ceil(math.log10(max(xs)))
+    y_lo, y_hi = math.floor(math.log10(min(ys))), math.ceil(math.log10(max(ys)))
+    x_hi, y_hi = max(x_hi, x_lo + 1), max(y_hi, y_lo + 1)
+
+    def to_pixel(gx, py):
+        u = (math.log10(gx) - x_lo) / (x_hi - x_lo)
+        v = (math.log10(py) - y_lo) / (y_hi - y_lo)
+        return left + u * (width - left - right), height - bottom - v * (height - top - bottom)
+
+    for e in range(x_lo, x_hi + 1):
+        px, _ = to_pixel(10.0 ** e, 10.0 ** y_lo)
+        draw.line([(px, top), (px, height - bottom)], fill=(225, 225, 225))
+        draw.text((px - 12, height - bottom + 6), f"{10.0 ** e:g}", fill="black", font=font)
+    for e in range(y_lo, y_hi + 1):
+        _, py = to_pixel(10.0 ** x_lo, 10.0 ** e)
+        draw.line([(left, py), (width - right, py)], fill=(225, 225, 225))
+        draw.text((8, py - 6), f"{10.0 ** e:g}", fill="black", font=font)
+    draw.rectangle([left, top, width - right, height - bottom], outline="black")
+    draw.text((width // 2 - 90, height - 25), "GMACs per image (log)", fill="black", font=font)
+    draw.text((8, 12), "parameters, millions (log)", fill="black", font=font)
+    for r, gx, py in zip(rows, xs, ys):
+        px, py_ = to_pixel(gx, py)
+        draw.ellipse([px - 4, py_ - 4, px + 4, py_ + 4], fill=(200, 40, 40))
+        draw.text((px + 6, py_ - 6), r["name"], fill=(20, 20, 120), font=font)
+    image.save(path)
