@@ -1,0 +1,181 @@
+"""``Optimizer``: the base class holding parameter groups and per-parameter state.
+
+Updates are written with in-place NumPy operations on the parameters' arrays. Parameters on
+another device are copied to host memory, updated there and copied back, so every optimizer
+works on every device; the state buffers always live in host memory (as ``state_dict`` needs).
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+
+import numpy as np
+
+from ..autograd import enable_grad
+from ..tensor import Tensor
+
+__all__ = ["Optimizer"]
+
+
+class Optimizer(abc.ABC):
+    """Base class: ``param_groups`` (list of dicts with "params" and hyperparameters) and ``state``.
+
+    Args:
+        params: an iterable of tensors, or of dicts ``{"params": [...], <hyperparameter overrides>}``.
+        defaults: default hyperparameters for groups that do not set them.
+    """
+
+    def __init__(self, params, defaults: dict):
+        self.defaults = dict(defaults)
+        self.state: dict = {}
+        self.param_groups: list[dict] = []
+        if isinstance(params, Tensor):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of tensors or dicts, "
+                            f"got a single Tensor; wrap it in a list")
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, group: dict) -> None:
+        """Add a group of parameters with its own hyperparameters (missing ones from ``defaults``)."""
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError(f"{type(self).__name__}: a param group must be a dict with a 'params' entry")
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__}: can only optimize Tensors, got {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"{type(self).__name__}: can't optimize a non-leaf Tensor (shape {p.shape})")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError(f"{type(self).__name__}: some parameters appear in more than one parameter group")
+        unknown = set(group) - set(self.defaults) - {"params", "initial_lr", "max_lr", "min_lr", "max_momentum",
+                                                      "base_momentum"}
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: unknown hyperparameters {sorted(unknown)}; "
+                             f"valid: {sorted(self.defaults)}")
+        full = {**self.defaults, **group, "params": params}
+        self._validate(full)
+        self.param_groups.append(full)
+
+    def _validate(self, group: dict) -> None:
+        lr = group.get("lr")
+        if lr is None or lr < 0:
+            raise ValueError(f"{type(self).__name__}: invalid learning rate {lr!r}")
+        if group.get("weight_decay", 0.0) < 0:
+            raise ValueError(f"{type(self).__name__}: invalid weight_decay {group['weight_decay']}")
+
+    # ------------------------------------------------------------------ steps
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient (drop it, or fill it with zeros)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad.data[...] = 0
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient.
+
+        Args:
+            closure: optional callable that re-evaluates the model and returns the loss.
+
+        Returns:
+            The closure's loss, or None.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                host = p.data if p.device == "cpu" else p.numpy().copy()
+                grad = p.grad.numpy()
+                if grad.shape != host.shape:
+                    raise ValueError(f"{type(self).__name__}: gradient of shape {grad.shape} for a parameter "
+                                     f"of shape {host.shape}")
+                state = self.state.setdefault(p, {})
+                self._update(host, np.array(grad, dtype=host.dtype, copy=True), state, group)
+                if p.device != "cpu":
+                    p.data = p._backend().from_numpy(host)
+        return loss
+
+    @abc.abstractmethod
+    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
+        """Update ``param`` in place from ``grad`` (a fresh array the rule may overwrite)."""
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        """``{"state": {index: {name: array or number}}, "param_groups": [{..., "params": [indices]}]}``.
+
+        Parameters are numbered by their position across all groups, as in PyTorch.
+        """
+        index, groups = {}, []
+        for group in self.param_groups:
+            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            packed["params"] = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                packed["params"].append(index[id(p)])
+            groups.append(packed)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p in self.state:
+                    state[index[id(p)]] = {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v)
+                                           for k, v in self.state[p].items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore hyperparameters and state saved by ``state_dict`` (same groups and shapes)."""
+        groups = state_dict.get("param_groups")
+        if not isinstance(groups, list) or "state" not in state_dict:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: expected a dict with 'state' and 'param_groups'")
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: saved state has {len(groups)} parameter groups, "
+                             f"the optimizer has {len(self.param_groups)}")
+        for i, (saved, own) in enumerate(zip(groups, self.param_groups)):
+            if len(saved["params"]) != len(own["params"]):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: group {i} has {len(saved['params'])} "
+                                 f"parameters in the saved state and {len(own['params'])} in the optimizer")
+        by_index = {}
+        for saved, own in zip(groups, self.param_groups):
+            by_index.update(zip(saved["params"], own["params"]))
+        new_state = {}
+        for key, values in state_dict["state"].items():
+            p = by_index.get(int(key))
+            if p is None:
+                raise ValueError(f"{type(self).__name__}.load_state_dict: state for unknown parameter index {key}")
+            restored = {}
+            for name, value in values.items():
+                if isinstance(value, (np.ndarray, Tensor)):
+                    value = np.asarray(value.numpy() if isinstance(value, Tensor) else value)
+                    if value.shape != p.shape:
+                        raise ValueError(f"{type(self).__name__}.load_state_dict: state '{name}' of parameter {key} "
+                                         f"has shape {value.shape}, the parameter has shape {p.shape}")
+                    value = value.astype(p.dtype, copy=True)
+                restored[name] = value
+            new_state[p] = restored
+        self.state = new_state
+        for saved, own in zip(groups, self.param_groups):
+            for k, v in saved.items():
+                if k != "params":
+                    own[k] = copy.deepcopy(v)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(group):
+                if k != "params":
+                    lines.append(f"    {k}: {group[k]}")
+        return "\n".join(lines) + "\n)"

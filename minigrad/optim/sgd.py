@@ -1,0 +1,63 @@
+"""Stochastic gradient descent with momentum, dampening, weight decay and Nesterov momentum."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .optimizer import Optimizer
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """PyTorch's SGD. Per step, with g the gradient::
+
+        g = -g                               if maximize
+        g = g + weight_decay * p             if weight_decay != 0
+        if momentum != 0:
+            b = g                            on the first step (no dampening)
+            b = momentum * b + (1 - dampening) * g   afterwards
+            g = g + momentum * b             if nesterov, else g = b
+        p = p - lr * g
+
+    Args:
+        params: parameters or parameter groups.
+        lr: learning rate.
+        momentum: momentum factor.
+        dampening: dampening of the momentum's gradient term.
+        weight_decay: L2 penalty coefficient.
+        nesterov: use Nesterov momentum (needs momentum > 0 and dampening = 0).
+        maximize: maximize the objective instead of minimizing it.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov, maximize=maximize))
+
+    def _validate(self, group):
+        super()._validate(group)
+        if group["momentum"] < 0:
+            raise ValueError(f"SGD: invalid momentum {group['momentum']}")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(f"SGD: nesterov momentum needs momentum > 0 and dampening = 0, got momentum "
+                             f"{group['momentum']}, dampening {group['dampening']}")
+
+    def _update(self, param, grad, state, group):
+        if group["maximize"]:
+            np.negative(grad, out=grad)
+        if group["weight_decay"] != 0:
+            grad += group["weight_decay"] * param
+        momentum = group["momentum"]
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = grad.copy()
+            else:
+                buf *= momentum
+                buf += (1 - group["dampening"]) * grad
+            if group["nesterov"]:
+                grad += momentum * buf
+            else:
+                grad = buf
+        param -= group["lr"] * grad
