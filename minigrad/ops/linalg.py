@@ -33,10 +33,10 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g = grad
-        if a.ndim == 1:
-            g = np.expand_dims(g, -2)
         if b.ndim == 1:
-            g = np.expand_dims(g, -1)
+            g = g[..., None]
+        if a.ndim == 1:
+            g = g[..., None, :]
         ga = gb = None
         if ctx.needs_input_grad[0]:
             ga = unbroadcast(np.matmul(g, _swap(b2)), a2.shape).reshape(a.shape)

@@ -45,7 +45,7 @@ def normalize_dims(name, dim, ndim):
     """``None`` (all axes), an int or a sequence of ints as a sorted tuple of distinct axes."""
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool) else tuple(dim)
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
     axes = tuple(sorted(normalize_dim(name, d, ndim) for d in dims))
     if len(set(axes)) != len(axes):
         raise ValueError(f"{name}: dim {dim} repeats an axis")
