@@ -288,12 +288,17 @@ def load_datasets(config: TrainConfig, train: bool = True):
     from .data import load_dataset
 
     root = _data_root(config.dataset, config.data_dir)
-    test_ds = load_dataset(config.dataset, split=config.test_split, root=root, limit=config.test_limit,
-                           seed=config.seed + 1)
-    train_ds = None
-    if train:
-        train_ds = load_dataset(config.dataset, split=config.train_split, root=root, limit=config.limit,
-                                seed=config.seed)
+
+    # The data itself does not depend on config.seed (which seeds initialisation and order), so
+    # accuracies of runs with different seeds are measured on the same images.
+    def load(split, limit, seed=0):
+        if limit is not None and config.dataset.startswith("synth-") and "[" not in split:
+            # A synthetic set of `limit` images: rendering thousands only to keep a few is slow.
+            return load_dataset(config.dataset, split=split, root=root, seed=seed, size=limit)
+        return load_dataset(config.dataset, split=split, root=root, limit=limit, seed=seed)
+
+    test_ds = load(config.test_split, config.test_limit)
+    train_ds = load(config.train_split, config.limit) if train else None
     return train_ds, test_ds
 
 
