@@ -1,8 +1,12 @@
-"""Guided backpropagation's ReLU, swapped in for the duration of a ``with`` block.
+"""Modified ReLU backward rules, swapped in for the duration of a ``with`` block.
 
-Springenberg et al. (2015) change only the backward rule of ReLU: a gradient passes where the
-ReLU's input was positive (the ordinary rule) *and* the gradient itself is positive (the
-DeconvNet rule). Negative evidence is discarded, which leaves sharp, image-like maps.
+Backpropagation, the DeconvNet and guided backpropagation differ only in how a signal crosses
+a ReLU on its way back to the pixels (Springenberg et al., 2015):
+
+- backpropagation: ``grad * [x > 0]`` (the forward input decides);
+- DeconvNet (Zeiler & Fergus, 2014): ``max(grad, 0)`` (a ReLU applied to the signal itself);
+- guided backpropagation: ``grad * [x > 0] * [grad > 0]`` (both), which discards negative
+  evidence and leaves sharp, image-like maps.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import numpy as np
 
 from ..autograd import Function
 
-__all__ = ["GuidedReLU", "guided_relu", "guided_backprop"]
+__all__ = ["GuidedReLU", "DeconvReLU", "swap_relu", "guided_relu", "guided_backprop"]
 
 
 class GuidedReLU(Function):
@@ -30,13 +34,21 @@ class GuidedReLU(Function):
         return grad * (positive & (grad > 0))
 
 
-def _guided(x, inplace=False):
-    return GuidedReLU.apply(x)
+class DeconvReLU(Function):
+    """``max(x, 0)`` forward; backward ``max(grad, 0)``, whatever the forward input was."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.maximum(grad, 0)
 
 
 @contextlib.contextmanager
-def guided_relu(model):
-    """Inside the block, every ReLU of ``model`` uses ``GuidedReLU``.
+def swap_relu(model, function):
+    """Inside the block, every ReLU of ``model`` is ``function.apply`` (a ``Function`` subclass).
 
     Both spellings of ReLU are covered: ``nn.ReLU`` modules get an instance-level ``forward``
     (removed afterwards, so the class is untouched), and ``minigrad.functional.relu`` (used by
@@ -45,15 +57,18 @@ def guided_relu(model):
     """
     from .. import functional, nn
 
+    def relu(x, inplace=False):
+        return function.apply(x)
+
     relu_type = getattr(nn, "ReLU", None)
     swapped = []
     for _, module in model.named_modules():
         if relu_type is not None and isinstance(module, relu_type) and "forward" not in module.__dict__:
-            object.__setattr__(module, "forward", _guided)
+            object.__setattr__(module, "forward", relu)
             swapped.append(module)
     original = getattr(functional, "relu", None)
     if original is not None:
-        functional.relu = _guided
+        functional.relu = relu
     try:
         yield model
     finally:
@@ -61,6 +76,11 @@ def guided_relu(model):
             functional.relu = original
         for module in swapped:
             object.__delattr__(module, "forward")
+
+
+def guided_relu(model):
+    """Inside the block, every ReLU of ``model`` uses the guided-backpropagation rule."""
+    return swap_relu(model, GuidedReLU)
 
 
 def guided_backprop(model, x: np.ndarray, target: int | None = None):
