@@ -1,0 +1,200 @@
+"""The autograd engine: graph walking, accumulation, errors, no_grad/detach, memory, creation functions."""
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.autograd import Function
+
+
+def test_deep_chain_backward_has_no_recursion_limit():
+    x = mg.Tensor(np.array([1.0]), requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0001 ** 10_000], rtol=1e-9)
+
+
+def test_weight_used_in_two_branches_gets_summed_gradient():
+    w = mg.Tensor(np.array([2.0, 3.0]), requires_grad=True)
+    x = np.array([5.0, 7.0])
+    # loss = sum(w * x) + sum(w * w): d/dw = x + 2 w
+    (mg.sum(w * x) + mg.sum(w * w)).backward()
+    np.testing.assert_allclose(w.grad.numpy(), x + 2 * np.array([2.0, 3.0]))
+
+
+def test_residual_diamond():
+    x = mg.Tensor(np.array([1.5]), requires_grad=True)
+    h = x * 3
+    y = h.relu() + h  # two paths from h
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [6.0])
+
+
+def test_grads_accumulate_across_backward_calls():
+    x = mg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (x * x).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.array([1.0, 2.0]) + 3)
+
+
+def test_second_backward_without_retain_graph_fails_and_with_it_works():
+    x = mg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * np.exp([1.0, 2.0]))
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward()
+
+
+def test_backward_on_non_scalar_needs_gradient():
+    x = mg.Tensor(np.ones((2, 2)), requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match="gradient can be implicit only for scalar outputs"):
+        y.backward()
+    y.backward(gradient=np.full((2, 2), 0.5))
+    np.testing.assert_allclose(x.grad.numpy(), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="gradient of shape"):
+        (x * 2).backward(gradient=np.ones(3))
+
+
+def test_backward_on_tensor_without_grad_fails():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        mg.Tensor(np.ones(2)).sum().backward()
+
+
+def test_no_grad_and_enable_grad():
+    x = mg.Tensor(np.ones(2), requires_grad=True)
+    with mg.no_grad():
+        y = x * 2
+        with mg.enable_grad():
+            z = x * 2
+    assert not y.requires_grad and y.is_leaf
+    assert z.requires_grad
+    assert (x * 2).requires_grad
+
+
+def test_detach_cuts_the_graph_and_shares_memory():
+    x = mg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x * 2
+    d = y.detach()
+    assert not d.requires_grad and d.is_leaf
+    (y * d).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * d.numpy())  # d treated as a constant
+    assert d.data is y.data
+
+
+def test_retain_grad_on_intermediate():
+    x = mg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    h = x * 3
+    h.retain_grad()
+    (h * h).sum().backward()
+    np.testing.assert_allclose(h.grad.numpy(), 2 * h.numpy())
+    np.testing.assert_allclose(x.grad.numpy(), 18 * x.numpy())
+
+
+def test_only_inputs_that_need_grad_receive_it():
+    a = mg.Tensor(np.ones(2), requires_grad=True)
+    b = mg.Tensor(np.ones(2))
+    (a * b).sum().backward()
+    assert b.grad is None and a.grad is not None
+
+
+def test_backward_frees_saved_arrays():
+    class Square(Function):
+        @staticmethod
+        def forward(ctx, x):
+            saved = x.copy()
+            ctx.save_for_backward(saved)
+            Square.saved_ref = weakref.ref(saved)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, grad):
+            (saved,) = ctx.saved_tensors
+            return 2 * saved * grad
+
+    x = mg.Tensor(np.arange(3.0), requires_grad=True)
+    y = Square.apply(x).sum()
+    gc.collect()
+    assert Square.saved_ref() is not None
+    y.backward()
+    gc.collect()
+    assert Square.saved_ref() is None
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.arange(3.0))
+
+
+def test_gradient_is_not_aliased_to_an_op_buffer():
+    x = mg.Tensor(np.ones(3), requires_grad=True)
+    y = x + 0.0
+    y.sum().backward()
+    first = x.grad.numpy().copy()
+    (x + 0.0).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first)
+
+
+def test_gradcheck_catches_a_wrong_backward():
+    class WrongSquare(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return grad * x  # should be 2 x
+
+    with pytest.raises(AssertionError, match="gradcheck: input 0"):
+        mg.gradcheck(WrongSquare.apply, [np.array([1.0, 2.0])])
+    assert mg.gradcheck(lambda t: t * t, [np.array([1.0, 2.0])])
+
+
+def test_cast_clone_and_to_are_differentiable():
+    x = mg.Tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
+    y = x.double()
+    assert y.dtype == np.float64
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+    c = x.clone()
+    assert c.data is not x.data and c.requires_grad
+    assert x.to("cpu") is x
+    i = mg.cast(x, np.int64)
+    assert i.dtype == np.int64 and not i.requires_grad
+
+
+def test_creation_functions():
+    mg.manual_seed(0)
+    a = mg.randn(2, 3)
+    mg.manual_seed(0)
+    np.testing.assert_array_equal(a.numpy(), mg.randn((2, 3)).numpy())
+    assert a.dtype == np.float32 and mg.rand(4, dtype=np.float64).dtype == np.float64
+    assert ((mg.rand(1000).numpy() >= 0) & (mg.rand(1000).numpy() < 1)).all()
+    np.testing.assert_array_equal(mg.zeros(2, 3).numpy(), np.zeros((2, 3)))
+    np.testing.assert_array_equal(mg.ones((2,)).numpy(), np.ones(2))
+    assert mg.zeros(2, requires_grad=True).requires_grad
+    assert mg.full((2, 2), 7).dtype == np.int64 and mg.full((2, 2), 0.5).dtype == np.float32
+    np.testing.assert_array_equal(mg.full(3, 2.5).numpy(), [2.5, 2.5, 2.5])
+    assert mg.arange(5).dtype == np.int64
+    np.testing.assert_allclose(mg.arange(0, 1, 0.25).numpy(), [0, 0.25, 0.5, 0.75])
+    like = mg.Tensor(np.ones((2, 2)))
+    assert mg.zeros_like(like).dtype == np.float64 and mg.ones_like(like).shape == (2, 2)
+    assert mg.empty(3, 4).shape == (3, 4)
+    np.testing.assert_array_equal(mg.eye(3).numpy(), np.eye(3))
+    with pytest.raises(ValueError, match="zeros: sizes must be non-negative integers"):
+        mg.zeros(-1)
+    with pytest.raises(TypeError, match="randn: dtype must be float32 or float64"):
+        mg.randn(2, dtype=np.int32)
+
+
+def test_to_device_cuda_without_gpu_is_a_clear_error():
+    if mg.backends.cuda_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="CUDA"):
+        mg.ones(2).to("cuda")
