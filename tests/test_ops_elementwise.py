@@ -183,3 +183,23 @@ def test_dropout_eval_identity_edges_and_seed():
     for p in (-0.1, 1.5):
         with pytest.raises(ValueError, match="dropout: probability p must be in"):
             mg.dropout(x, p)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_kernels_against_loop_reference(dtype):
+    from minigrad.backends import cpu
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+    x[0, 0, 0, :3] = [0.0, np.nan, -np.inf]
+    g = rng.standard_normal(x.shape).astype(dtype)
+    y, dx = np.empty_like(x), np.empty_like(x)
+    cpu.relu_forward(y, x)
+    cpu.relu_backward(dx, g, y)
+    ref_y, ref_dx = np.empty_like(x), np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        ref_y[i] = x[i] if (x[i] > 0 or np.isnan(x[i])) else 0
+        ref_dx[i] = g[i] if ref_y[i] > 0 else 0
+    np.testing.assert_array_equal(y, ref_y)
+    np.testing.assert_array_equal(dx, ref_dx)
+    assert np.isnan(mg.relu(mg.Tensor(x)).numpy()[0, 0, 0, 1])

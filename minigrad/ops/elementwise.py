@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..backends import get_backend
 from ..tensor import Tensor, default_rng
 
 __all__ = [
@@ -250,18 +251,38 @@ class Sqrt(Function):
             return grad / (2 * out)
 
 
+def _kernel(device, name, *arrays):
+    """A backend kernel and its inputs (C-contiguous on the CPU), or None when the backend lacks it."""
+    backend = get_backend(device)
+    kernel = getattr(backend, name, None)
+    if kernel is None:
+        return None, None, arrays
+    if device == "cpu":
+        arrays = tuple(np.ascontiguousarray(a) for a in arrays)
+    return backend, kernel, arrays
+
+
 class Relu(Function):
     @staticmethod
     def forward(ctx, x):
-        out = np.maximum(x, 0)
+        backend, kernel, (x,) = _kernel(ctx.device, "relu_forward", x)
+        if kernel is None:
+            out = np.maximum(x, 0)
+        else:
+            out = backend.empty(x.shape, x.dtype)
+            kernel(out, x)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        # Multiplying by a boolean mask is as fast as np.where here and keeps grad's dtype.
-        return grad * (out > 0)
+        backend, kernel, (grad, out) = _kernel(ctx.device, "relu_backward", grad, out)
+        if kernel is None:
+            return grad * (out > 0)
+        dx = backend.empty(grad.shape, grad.dtype)
+        kernel(dx, grad, out)
+        return dx
 
 
 class LeakyRelu(Function):

@@ -11,3 +11,4 @@ from .conv import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .upsample import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
+from .elementwise import *  # noqa: F401,F403
