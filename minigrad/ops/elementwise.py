@@ -258,7 +258,8 @@ def _kernel(device, name, *arrays):
     if kernel is None:
         return None, None, arrays
     if device == "cpu":
-        arrays = tuple(np.ascontiguousarray(a) for a in arrays)
+        # Not np.ascontiguousarray: it turns 0-d arrays into 1-d ones.
+        arrays = tuple(a if a.flags.c_contiguous else a.copy(order="C") for a in arrays)
     return backend, kernel, arrays
 
 
