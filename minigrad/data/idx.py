@@ -83,17 +83,13 @@ def read_idx(path, expected_magic: int, what: str = "idx") -> np.ndarray:
 
 def read_idx_images(path, what: str = "idx") -> np.ndarray:
     """(N, 1, rows, cols) uint8 images from an IDX image file (magic 2051)."""
-    array = read_idx(path, IMAGES_MAGIC, what)
-    if array.ndim != 3:
-        raise DataError(f"{what}: {path}: image file has {array.ndim} dimensions {array.shape}, expected 3 (N, rows, cols)")
-    return array[:, None, :, :]
+    # The magic number's last byte is the rank, so a matching magic guarantees (N, rows, cols).
+    return read_idx(path, IMAGES_MAGIC, what)[:, None, :, :]
 
 
 def read_idx_labels(path, num_classes: int = 10, what: str = "idx") -> np.ndarray:
     """(N,) int64 labels from an IDX label file (magic 2049), checked to lie in 0..num_classes-1."""
     array = read_idx(path, LABELS_MAGIC, what)
-    if array.ndim != 1:
-        raise DataError(f"{what}: {path}: label file has {array.ndim} dimensions {array.shape}, expected 1")
     if array.size and int(array.max()) >= num_classes:
         raise DataError(f"{what}: {path}: label {int(array.max())} out of range 0..{num_classes - 1}")
     return array.astype(np.int64)

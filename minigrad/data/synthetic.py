@@ -90,7 +90,7 @@ def _smooth_field(rng, n, size, grid, amplitude):
     up = np.zeros((size, grid))
     up[np.arange(size), lower] = 1 - frac
     up[np.arange(size), lower + 1] = frac
-    return np.einsum("ia,nab,jb->nij", up, coarse, up)
+    return up @ coarse @ up.T
 
 
 @functools.lru_cache(maxsize=8)
