@@ -261,6 +261,7 @@ def test_conv_layer_errors():
 @given(conv_cases())
 def test_conv2d_and_transpose_match_pytorch(case):
     torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
     F = torch.nn.functional
     x, w, b = make(case, (case["o"], case["c"] // case["groups"]) + case["k"])
     x, w = x.astype(np.float64), w.astype(np.float64)

@@ -10,11 +10,39 @@ so that ``out[o, (n, oh, ow)] = W[o, (c, kh, kw)] @ cols`` is a plain row-major 
 operands need no transposed copy, and a group's rows are one contiguous block.
 """
 
+import functools
+
+import numba
+import numpy as np
 from numba import njit, prange
 
-__all__ = ["im2col", "col2im"]
+__all__ = ["im2col", "col2im", "serial_when_small", "SERIAL_BELOW"]
+
+#: Kernels touching fewer elements than this run on one thread: waking the thread pool
+#: costs more than the work, and on a loaded machine a parallel region can stall for ms.
+SERIAL_BELOW = 1 << 15
 
 
+def serial_when_small(kernel):
+    """Wrap a parallel kernel so that small calls run single-threaded (same signature and result)."""
+
+    @functools.wraps(kernel)
+    def launch(*args):
+        work = max(a.size for a in args if isinstance(a, np.ndarray))
+        if work >= SERIAL_BELOW:
+            return kernel(*args)
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return kernel(*args)
+        finally:
+            numba.set_num_threads(threads)
+
+    launch.kernel = kernel
+    return launch
+
+
+@serial_when_small
 @njit(cache=True, parallel=True)
 def im2col(cols, x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
     """Unfold the receptive fields of ``x`` into columns.
@@ -54,6 +82,7 @@ def im2col(cols, x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
                         cols[r, o + ow] = 0
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def col2im(x, cols, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
     """Fold columns back into an image, summing overlapping receptive fields (adjoint of ``im2col``).

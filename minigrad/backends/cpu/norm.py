@@ -7,9 +7,12 @@ independent); LRN kernels over images (the channel window never crosses images).
 
 from numba import njit, prange
 
+from .conv import serial_when_small
+
 __all__ = ["batch_norm_stats", "batch_norm_normalize", "batch_norm_backward", "lrn_forward", "lrn_backward"]
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def batch_norm_stats(mean, var, x):
     """Per-channel mean and biased variance, two passes for accuracy.
@@ -37,6 +40,7 @@ def batch_norm_stats(mean, var, x):
         var[c] = acc / count
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def batch_norm_normalize(out, x, mean, invstd, weight, bias):
     """``out[n, c, l] = (x[n, c, l] - mean[c]) * invstd[c] * weight[c] + bias[c]``.
@@ -55,6 +59,7 @@ def batch_norm_normalize(out, x, mean, invstd, weight, bias):
                 out[n, c, i] = x[n, c, i] * scale + shift
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def batch_norm_backward(dx, dweight, dbias, dy, x, mean, invstd, weight, batch_stats):
     """Gradients of batch normalization.
@@ -102,6 +107,7 @@ def batch_norm_backward(dx, dweight, dbias, dy, x, mean, invstd, weight, batch_s
                     dx[n, c, i] = k * dy[n, c, i]
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def lrn_forward(out, scale, x, size, alpha, beta, k):
     """Local response normalization across channels (PyTorch's formula, AlexNet's original).
@@ -132,6 +138,7 @@ def lrn_forward(out, scale, x, size, alpha, beta, k):
                 out[n, c, i] = x[n, c, i] * s ** -beta
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def lrn_backward(dx, dy, x, scale, size, alpha, beta):
     """Gradient of ``lrn_forward``.

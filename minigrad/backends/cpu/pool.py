@@ -11,6 +11,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .conv import serial_when_small
+
 __all__ = [
     "max_pool2d_forward", "avg_pool2d_forward", "avg_pool2d_backward", "adaptive_avg_pool2d_forward",
     "adaptive_avg_pool2d_backward", "adaptive_max_pool2d_forward", "scatter_add_planes",
@@ -18,6 +20,7 @@ __all__ = [
 ]
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def max_pool2d_forward(out, indices, x, KH, KW, sh, sw, ph, pw, dh, dw):
     """Max over each dilated window, and where it was.
@@ -68,6 +71,7 @@ def max_pool2d_forward(out, indices, x, KH, KW, sh, sw, ph, pw, dh, dw):
                 indices[p, oh, ow] = where
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def avg_pool2d_forward(out, x, KH, KW, sh, sw, ph, pw, count_include_pad, divisor_override):
     """Mean over each window.
@@ -115,6 +119,7 @@ def avg_pool2d_forward(out, x, KH, KW, sh, sw, ph, pw, count_include_pad, diviso
                 out[p, oh, ow] = acc / div
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def avg_pool2d_backward(dx, dy, KH, KW, sh, sw, ph, pw, count_include_pad, divisor_override):
     """Adjoint of ``avg_pool2d_forward``: each window spreads ``dy / div`` over its elements.
@@ -166,6 +171,7 @@ def _adaptive_range(i, size_in, size_out):
     return start, end
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def adaptive_avg_pool2d_forward(out, x):
     """Mean over adaptive windows.
@@ -194,6 +200,7 @@ def adaptive_avg_pool2d_forward(out, x):
                 out[p, i, j] = acc / ((h1 - h0) * (w1 - w0))
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def adaptive_avg_pool2d_backward(dx, dy):
     """Adjoint of ``adaptive_avg_pool2d_forward``: ``dx[p, h0:h1, w0:w1] += dy[p, i, j] / area``.
@@ -218,6 +225,7 @@ def adaptive_avg_pool2d_backward(dx, dy):
                         dx[p, ih, iw] += g
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def adaptive_max_pool2d_forward(out, indices, x):
     """Max over adaptive windows (bounds as ``adaptive_avg_pool2d_forward``) and its flat index ``ih*W + iw``.
@@ -246,6 +254,7 @@ def adaptive_max_pool2d_forward(out, indices, x):
                 indices[p, i, j] = where
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def scatter_add_planes(out, values, indices):
     """``out[p, indices[p, j]] += values[p, j]`` after zeroing ``out`` (max-pool backward).
@@ -263,6 +272,7 @@ def scatter_add_planes(out, values, indices):
             out[p, indices[p, j]] += values[p, j]
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def scatter_planes(out, values, indices):
     """``out[p, indices[p, j]] = values[p, j]`` after zeroing ``out`` (max-unpool forward).
@@ -280,6 +290,7 @@ def scatter_planes(out, values, indices):
             out[p, indices[p, j]] = values[p, j]
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def gather_planes(out, values, indices):
     """``out[p, j] = values[p, indices[p, j]]`` (max-unpool backward).

@@ -7,9 +7,12 @@ apply the tables. Parallel over planes, so the backward scatters are race-free.
 
 from numba import njit, prange
 
+from .conv import serial_when_small
+
 __all__ = ["nearest_forward", "nearest_backward", "bilinear_forward", "bilinear_backward"]
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def nearest_forward(out, x, src_h, src_w):
     """``out[p, i, j] = x[p, src_h[i], src_w[j]]``.
@@ -26,6 +29,7 @@ def nearest_forward(out, x, src_h, src_w):
                 out[p, i, j] = x[p, src_h[i], src_w[j]]
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def nearest_backward(dx, dy, src_h, src_w):
     """Adjoint of ``nearest_forward``: ``dx[p, src_h[i], src_w[j]] += dy[p, i, j]`` after zeroing ``dx``.
@@ -45,6 +49,7 @@ def nearest_backward(dx, dy, src_h, src_w):
                 dx[p, src_h[i], src_w[j]] += dy[p, i, j]
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def bilinear_forward(out, x, h0, h1, lh, w0, w1, lw):
     """Bilinear interpolation from two source rows and two source columns per output pixel.
@@ -71,6 +76,7 @@ def bilinear_forward(out, x, h0, h1, lh, w0, w1, lw):
                 out[p, i, j] = (1.0 - t) * top + t * bottom
 
 
+@serial_when_small
 @njit(cache=True, parallel=True)
 def bilinear_backward(dx, dy, h0, h1, lh, w0, w1, lw):
     """Adjoint of ``bilinear_forward``: each output gradient goes to its four sources, weighted.
