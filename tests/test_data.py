@@ -368,10 +368,12 @@ def test_loader_transform_prefetch_and_errors():
     for a, b in zip(with_thread, without):
         np.testing.assert_array_equal(a, b)
     assert len(with_thread) == 4
-    loader = D.DataLoader(ds, 2, transform=flip, prefetch=1)
-    for i, _ in enumerate(loader):
-        if i == 1:
-            break  # abandoning the iterator must not hang
+    iterator = iter(D.DataLoader(ds, 2, transform=flip, prefetch=1))
+    next(iterator)
+    thread = iterator._thread
+    del iterator  # an abandoned iterator must stop its producer thread
+    thread.join(timeout=5)
+    assert not thread.is_alive()
 
     def broken(batch, rng):
         raise RuntimeError("boom in transform")

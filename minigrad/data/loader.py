@@ -15,6 +15,28 @@ __all__ = ["DataLoader"]
 _END = object()
 
 
+def _put(q, stop, item) -> bool:
+    # Poll so that the producer notices when the consumer has gone away.
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _produce(batches, q, stop):
+    try:
+        for batch in batches:
+            if not _put(q, stop, batch):
+                return
+    except BaseException as exc:  # re-raised in the consumer's thread
+        _put(q, stop, _Failure(exc))
+        return
+    _put(q, stop, _END)
+
+
 class _Failure:
     def __init__(self, exc):
         self.exc = exc
@@ -26,33 +48,18 @@ class _Prefetcher:
     def __init__(self, batches, depth: int):
         self._queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(batches,), daemon=True)
+        # The thread gets the queue and the event, not self: an abandoned iterator can then be
+        # garbage-collected, and its __del__ tells the thread to stop.
+        self._thread = threading.Thread(target=_produce, args=(batches, self._queue, self._stop), daemon=True)
         self._thread.start()
-
-    def _put(self, item) -> bool:
-        # Poll so that an abandoned iterator (consumer broke out of its loop) lets the thread exit.
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self, batches):
-        try:
-            for batch in batches:
-                if not self._put(batch):
-                    return
-        except BaseException as exc:  # re-raised in the consumer's thread
-            self._put(_Failure(exc))
-            return
-        self._put(_END)
+        self._done = False
 
     def __iter__(self):
         return self
 
     def __next__(self):
+        if self._done:
+            raise StopIteration
         item = self._queue.get()
         if item is _END:
             self.close()
@@ -63,6 +70,7 @@ class _Prefetcher:
         return item
 
     def close(self):
+        self._done = True
         self._stop.set()
 
     def __del__(self):
