@@ -506,8 +506,8 @@ def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
         config: the run's settings.
         callbacks: ``Callback`` objects notified of progress.
         resume: a checkpoint written by ``fit`` (``last.npz``) to continue from. Its saved
-            configuration is used, except ``epochs``, ``out_dir``, ``device`` and ``prefetch``
-            when set in ``config``.
+            configuration is used, except ``out_dir``, ``device`` and ``prefetch`` when set in
+            ``config``; ``epochs`` may change only for runs without a schedule.
 
     Returns:
         A ``FitResult``.
@@ -534,6 +534,11 @@ def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
             raise ValueError(f"train: {resume} is a checkpoint of model {ckpt.model_name!r}, not {config.model!r}")
         saved = {k: v for k, v in ckpt.config.items() if k in {f.name for f in fields(TrainConfig)}}
         overrides = {k: getattr(config, k) for k in _RESUME_OVERRIDES if getattr(config, k) is not None}
+        if overrides.get("epochs", saved["epochs"]) != saved["epochs"] and saved["schedule"] != "none":
+            # The schedule's length is part of its state; stretching it would not continue the run.
+            raise ValueError(f"train: {resume} belongs to a {saved['epochs']}-epoch run with a {saved['schedule']} "
+                             f"schedule; resuming continues that run, so --epochs must stay {saved['epochs']} "
+                             f"(or start a new run)")
         config = replace(TrainConfig(**saved), **overrides)
         if config.out_dir is None:
             config = replace(config, out_dir=str(Path(resume).parent))
