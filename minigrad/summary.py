@@ -34,8 +34,11 @@ GoogLeNet: 22, U-Net: 23).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import math
+import sys
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -332,8 +335,65 @@ def _window_output(kind, module, size) -> tuple:
     return tuple(out)
 
 
+# Functional ops that move the receptive field, and the layer each one behaves as.
+_FUNCTIONAL = {"conv2d": "Conv2d", "conv_transpose2d": "ConvTranspose2d", "max_pool2d": "MaxPool2d",
+               "avg_pool2d": "AvgPool2d", "min_pool2d": "MinPool2d", "adaptive_avg_pool2d": "AdaptiveAvgPool2d",
+               "adaptive_max_pool2d": "AdaptiveMaxPool2d", "interpolate": "Upsample"}
+
+
+def _as_layer(op, kind, arguments):
+    """A stand-in carrying the layer attributes that a functional call's arguments give."""
+    weight = arguments.get("weight")
+    layer = types.SimpleNamespace(**{k: v for k, v in arguments.items() if k != "input"})
+    if weight is not None:
+        layer.kernel_size = tuple(weight.shape[2:])
+    return layer
+
+
+@contextlib.contextmanager
+def _trace_functional(on_call):
+    """Temporarily wrap the functional window ops (``F.max_pool2d`` ...) so that calls outside layers count.
+
+    LeNet-5, for example, pools with ``F.max_pool2d`` rather than a ``MaxPool2d`` module.
+    """
+    from . import functional
+
+    targets = [m for m in (functional, sys.modules.get("minigrad")) if m is not None]
+    saved = []
+    for op, kind in _FUNCTIONAL.items():
+        original = getattr(functional, op, None)
+        if original is None:
+            continue
+        signature = inspect.signature(original)
+
+        def wrapper(*args, _op=op, _kind=kind, _original=original, _signature=signature, **kwargs):
+            bound = _signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return on_call(_op, _kind, bound.arguments, lambda: _original(*args, **kwargs))
+
+        for target in targets:
+            if getattr(target, op, None) is original:
+                saved.append((target, op, original))
+                setattr(target, op, wrapper)
+    try:
+        yield
+    finally:
+        for target, op, original in saved:
+            setattr(target, op, original)
+
+
+def _too_small(model, input_size, name, kind, x, out) -> InputTooSmallError:
+    return InputTooSmallError(
+        f"summary: input {'x'.join(map(str, input_size))} is too small for {type(model).__name__}: "
+        f"layer '{name}' ({kind}) turns {x.shape[2]}x{x.shape[3]} into {out[0]}x{out[1]}; "
+        f"use the small-input variant (small_input=True, CLI --small-input) or a larger input size")
+
+
 def summary(model, input_size, dtype=np.float32, device: str = "cpu") -> Summary:
     """Run ``model`` once on a (1, *input_size) input and tabulate every leaf layer.
+
+    Functional window ops called outside a leaf layer (``F.max_pool2d`` in LeNet-5) get rows
+    too, named ``<enclosing module>.<op>_<n>``.
 
     Args:
         model: a ``minigrad.nn.Module``.
@@ -354,7 +414,8 @@ def summary(model, input_size, dtype=np.float32, device: str = "cpu") -> Summary
     image_size = tuple(int(s) for s in input_size[1:])
     name_of = {id(m): n for n, m in model.named_modules()}
     fields, keep = {}, []  # id(tensor) -> _Field; `keep` holds the tensors so ids are not reused
-    rows, seen_params, stack = [], set(), []
+    rows, seen_params, stack, op_counts = [], set(), [], {}
+    image_field = _Field((1, 1), (1, 1), (0.5, 0.5), 0)
 
     def remember(tensor, value):
         fields[id(tensor)] = value
@@ -367,7 +428,14 @@ def summary(model, input_size, dtype=np.float32, device: str = "cpu") -> Summary
         # An input produced outside the traced ops: the largest field recorded at its resolution.
         same = [f for t, f in ((t, fields.get(id(t))) for t in keep)
                 if f is not None and t.shape[2:] == tensor.shape[2:] and t.ndim == tensor.ndim]
-        return max(same, key=_Field.key) if same else _Field((1, 1), (1, 1), (0.5, 0.5), 0)
+        return max(same, key=_Field.key) if same else image_field
+
+    def record(name, kind, type_name, layer, x, out, params):
+        in_shape = x.shape if x is not None else out.shape
+        new = _next_field(kind, layer, field_of(x) if x is not None else image_field, in_shape, out.shape, image_size)
+        remember(out, new)
+        rows.append(LayerSummary(name, type_name, out.shape, params, _macs(kind, layer, in_shape, out.shape),
+                                 out.size * out.dtype.itemsize, new.public(), new.depth))
 
     def on_op(args, out):
         inputs = [fields[id(t)] for t in _tensors(args) if id(t) in fields]
@@ -375,52 +443,62 @@ def summary(model, input_size, dtype=np.float32, device: str = "cpu") -> Summary
             best = max(inputs, key=_Field.key)
             remember(out, best if out.ndim == 4 else _Field(image_size, None, None, best.depth))
 
+    def on_call(op, kind, arguments, run):
+        if stack and stack[-1][1]:
+            return run()  # inside a layer: its own hook records it
+        owner = stack[-1][0] if stack else ""
+        op_counts[(owner, op)] = count = op_counts.get((owner, op), 0) + 1
+        name = f"{owner}.{op}_{count}" if owner else f"{op}_{count}"
+        layer, x = _as_layer(op, kind, arguments), arguments.get("input")
+        if kind in _WINDOW_LAYERS and isinstance(x, Tensor) and x.ndim == 4:
+            size = _window_output(kind, layer, x.shape[2:])
+            if min(size) < 1:
+                raise _too_small(model, input_size, name, op, x, size)
+        result = run()
+        out = result[0] if isinstance(result, tuple) else result
+        if isinstance(out, Tensor):
+            record(name, kind, f"F.{op}", layer, x if isinstance(x, Tensor) else None, out, 0)
+        return result
+
     def pre_hook(module, inputs):
-        name = name_of.get(id(module)) or type(module).__name__
-        stack.append(name)
+        name = name_of.get(id(module), "")
+        leaf = not module._modules
+        stack.append((name, leaf))
         kind, x = _kind(module), _first_tensor(inputs)
-        if kind in _WINDOW_LAYERS and x is not None and x.ndim == 4:
-            out = _window_output(kind, module, x.shape[2:])
-            if min(out) < 1:
-                raise InputTooSmallError(
-                    f"summary: input {'x'.join(map(str, input_size))} is too small for {type(model).__name__}: "
-                    f"layer '{name}' ({kind}) turns {x.shape[2]}x{x.shape[3]} into {out[0]}x{out[1]}; "
-                    f"use the small-input variant (small_input=True, CLI --small-input) or a larger input size")
+        if leaf and kind in _WINDOW_LAYERS and x is not None and x.ndim == 4:
+            size = _window_output(kind, module, x.shape[2:])
+            if min(size) < 1:
+                raise _too_small(model, input_size, name or type(module).__name__, kind, x, size)
 
     def hook(module, inputs, output):
-        name = stack.pop() if stack else type(module).__name__
-        kind, x = _kind(module), _first_tensor(inputs)
+        name, leaf = stack.pop() if stack else ("", True)
+        name = name or type(module).__name__  # the model itself is a single layer
         out = output[0] if isinstance(output, tuple) else output
-        if not isinstance(out, Tensor):
+        if not leaf or not isinstance(out, Tensor):
             return None
-        in_shape = x.shape if x is not None else out.shape
-        field_in = field_of(x) if x is not None else _Field((1, 1), (1, 1), (0.5, 0.5), 0)
-        new = _next_field(kind, module, field_in, in_shape, out.shape, image_size)
-        remember(out, new)
         params = 0
         for p in module.parameters(recurse=False):
             if id(p) not in seen_params:
                 seen_params.add(id(p))
                 params += p.size
-        rows.append(LayerSummary(name, type(module).__name__, out.shape, params, _macs(kind, module, in_shape, out.shape),
-                                 out.size * out.dtype.itemsize, new.public(), new.depth))
+        record(name, _kind(module), type(module).__name__, module, _first_tensor(inputs), out, params)
         return None
 
-    leaves = [m for m in model.modules() if not m._modules]
-    handles = [m.register_forward_pre_hook(pre_hook) for m in leaves] + [m.register_forward_hook(hook) for m in leaves]
-    modes = [(m, m.training) for m in model.modules()]
+    modules = list(model.modules())
+    handles = [m.register_forward_pre_hook(pre_hook) for m in modules] + [m.register_forward_hook(hook) for m in modules]
+    modes = [(m, m.training) for m in modules]
     x = Tensor(np.random.default_rng(0).standard_normal((1,) + input_size).astype(dtype), device=device)
-    remember(x, _Field((1, 1), (1, 1), (0.5, 0.5), 0))
+    remember(x, image_field)
     model.eval()
     try:
-        with no_grad(), _trace_ops(on_op):
+        with no_grad(), _trace_ops(on_op), _trace_functional(on_call):
             model(x)
     except InputTooSmallError:
         raise
     except ValueError as error:
-        where = f"layer '{stack[-1]}'" if stack else "the model"
+        where = f"layer '{stack[-1][0]}'" if stack else "the model"
         raise InputTooSmallError(
-            f"summary: {type(model).__name__} failed at {where} on input {'x'.join(map(str, input_size))} ({error}); "
+            f"summary: {type(model).__name__} failed in {where} on input {'x'.join(map(str, input_size))} ({error}); "
             f"if the spatial size reached zero, use the small-input variant (small_input=True, CLI --small-input) "
             f"or a larger input size") from error
     finally:
@@ -460,8 +538,6 @@ def compare(names=None, input_size=(3, 224, 224), progress=None) -> list:
     Returns:
         One dict per model: name, input_size, params, gmacs, memory (bytes), depth.
     """
-    import inspect
-
     from .models import get_model, list_models, model_info
 
     rows = []
