@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 
 from .errors import reported
@@ -29,15 +30,14 @@ class _Progress:
     def train_begin(self, info):
         self.epochs = info["epochs"]
         config = info["config"]
-        lr = config.lr if config.lr is not None else "default"
         typer.echo(f"{info['model']} ({info['parameters']:,} parameters) on {info['dataset']}: "
                    f"{info['train_size']:,} train / {info['test_size']:,} test images, "
-                   f"{config.optimizer} lr {lr}, {config.schedule} schedule, batch {config.batch_size}, "
+                   f"{config.optimizer} lr {info['lr']:g}, {config.schedule} schedule, batch {config.batch_size}, "
                    f"{info['device']}; writing {info['out_dir']}")
 
     def epoch_begin(self, epoch, epochs, num_batches):
-        if self.quiet:
-            return
+        if self.quiet or not self.console.is_terminal:
+            return  # a progress bar only makes sense on a terminal; logs get the epoch lines
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)
 
@@ -107,7 +107,9 @@ def train(
             seed=seed, out_dir=str(out) if out else None, train_split=train_split, test_split=test_split,
             augment=augment, label_smoothing=label_smoothing, prefetch=prefetch)
         try:
-            result = fit(config, callbacks=[progress], resume=str(resume) if resume else None)
+            # Overflow on the way to a NaN loss is reported once, by TrainingDiverged, not as warnings.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                result = fit(config, callbacks=[progress], resume=str(resume) if resume else None)
         finally:
             progress.close()
     if not result.history:

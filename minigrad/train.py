@@ -594,7 +594,7 @@ def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
     info = {"model": config.model, "dataset": config.dataset, "train_size": data_info["train_size"],
             "test_size": data_info["test_size"], "parameters": model.num_parameters(), "device": config.device,
             "out_dir": str(out_dir), "epochs": config.epochs, "start_epoch": pos["epoch"],
-            "batches": steps_per_epoch, "config": config}
+            "batches": steps_per_epoch, "lr": optimizer.param_groups[0]["lr"], "config": config}
     for cb in callbacks:
         cb.train_begin(info)
 
@@ -640,6 +640,12 @@ def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
                 train_seconds = time.perf_counter() - t0
                 lr = optimizer.param_groups[0]["lr"]
                 test = evaluate(model, test_loader, config.device)
+                if not math.isfinite(test["loss"]):
+                    kept = last_path if last_path.exists() else None
+                    raise TrainingDiverged(
+                        f"train: the test loss became {test['loss']} after epoch {epoch + 1}; suggest a lower --lr "
+                        f"(now {optimizer.param_groups[0]['lr']:.3g})" + (f"; the last good checkpoint is {kept}"
+                                                                          if kept else ""), kept)
                 if sigint.raised:
                     raise KeyboardInterrupt
                 consistent = False

@@ -93,28 +93,33 @@ def test_predict_prints_top_classes(trained, tmp_path):
     assert sum(probs) == pytest.approx(1.0, abs=1e-5) and probs == sorted(probs, reverse=True)
 
 
-def test_resume_through_the_cli_matches_an_uninterrupted_run(tmp_path):
-    assert run("train", "lenet", *TINY, "--epochs", "2", "--out", tmp_path / "full").exit_code == 0
-    assert run("train", "lenet", *TINY, "--epochs", "1", "--out", tmp_path / "part").exit_code == 0
-    result = run("train", "lenet", "--resume", tmp_path / "part" / "last.npz", "--epochs", "2")
-    assert result.exit_code == 0, result.output
-    a = load_checkpoint(tmp_path / "full" / "last.npz").model_state
-    b = load_checkpoint(tmp_path / "part" / "last.npz").model_state
-    assert all(np.array_equal(a[k], b[k]) for k in a)
-
-
-def test_ctrl_c_saves_and_exits_130(tmp_path, monkeypatch):
+def test_ctrl_c_saves_exits_130_and_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch):
     import minigrad.train as train_module
 
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
+    assert run("train", "lenet", *TINY, "--epochs", "2", "--out", tmp_path / "full").exit_code == 0
+    evaluate, calls = train_module.evaluate, []
 
-    monkeypatch.setattr(train_module, "evaluate", interrupted)
-    result = run("train", "lenet", *TINY, "--epochs", "1", "--out", tmp_path / "r")
+    def interrupted_in_epoch_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C while epoch 2 is being evaluated
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", interrupted_in_epoch_2)
+    result = run("train", "lenet", *TINY, "--epochs", "2", "--out", tmp_path / "cut")
     assert result.exit_code == 130, result.output
     assert "interrupted: saved" in result.stderr and "--resume" in result.stderr
-    ckpt = load_checkpoint(tmp_path / "r" / "last.npz")
-    assert ckpt.metrics["position"]["batch"] == 3 and ckpt.epoch == 0
+    saved = load_checkpoint(tmp_path / "cut" / "last.npz")
+    assert saved.epoch == 1 and saved.metrics["position"]["batch"] == 3
+    monkeypatch.setattr(train_module, "evaluate", evaluate)
+    result = run("train", "lenet", "--resume", tmp_path / "cut" / "last.npz")
+    assert result.exit_code == 0, result.output
+    assert "resuming from" in result.output and "epoch   2/2" in result.output
+    a = load_checkpoint(tmp_path / "full" / "last.npz").model_state
+    b = load_checkpoint(tmp_path / "cut" / "last.npz").model_state
+    assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    _assert_one_line_error(run("train", "lenet", "--resume", tmp_path / "cut" / "last.npz", "--epochs", "5"), 2,
+                           "--epochs must stay 2")
 
 
 # ---------------------------------------------------------------- bad input
