@@ -1,0 +1,115 @@
+"""A tiled shared-memory GEMM of our own (no cuBLAS): ``out[b] = a[b] @ b[b]``.
+
+Each block of 16x16 threads computes a 64x64 tile of the output; each thread a 4x4
+register block, rows ``ty + 16*i`` and columns ``tx + 16*j`` (strided, so a warp's
+shared-memory reads are broadcasts or consecutive words: no bank conflicts). Per step
+of 16 along K, the block stages a 64x16 tile of ``a`` and a 16x64 tile of ``b`` in shared
+memory with coalesced loads (consecutive threads read consecutive addresses), then
+every thread does 16 rank-1 updates of its 4x4 accumulator from registers::
+
+    for k0 in range(0, K, 16):
+        As = a[m0:m0+64, k0:k0+16];  Bs = b[k0:k0+16, n0:n0+64]       # shared memory
+        for k in range(16):
+            acc[i, j] += As[ty + 16*i, k] * Bs[k, tx + 16*j]        # registers
+
+Accumulation is in the operands' dtype (float32 literals for float32: no silent float64
+on the GPU). Batches run on the grid's third axis; a batch of one broadcasts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda, from_dtype
+
+__all__ = ["gemm"]
+
+TILE = 64
+BK = 16
+R = 4  # register block per thread: R x R outputs
+PADDED = BK + 1  # shared tile row length: +1 column makes the transposed stores conflict-free
+THREADS = TILE // R  # 16 x 16 threads per block
+
+_cache = {}
+
+
+def _make(nbtype):
+    @cuda.jit
+    def gemm_kernel(out, a, b, M, N, K):
+        As = cuda.shared.array((TILE, PADDED), nbtype)
+        Bs = cuda.shared.array((BK, TILE), nbtype)
+        acc = cuda.local.array((R, R), nbtype)
+        ar = cuda.local.array(R, nbtype)
+        br = cuda.local.array(R, nbtype)
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        t = ty * THREADS + tx
+        bz = cuda.blockIdx.z
+        ab = bz if a.shape[0] > 1 else 0
+        bb = bz if b.shape[0] > 1 else 0
+        m0 = cuda.blockIdx.y * TILE
+        n0 = cuda.blockIdx.x * TILE
+        zero = nbtype(0)
+        for i in range(R):
+            for j in range(R):
+                acc[i, j] = zero
+        for k0 in range(0, K, BK):
+            # 256 threads load 64x16 of a: thread t takes column t % 16 of rows t // 16 + 16*r.
+            for r in range(R):
+                row = t // BK + 16 * r
+                col = t % BK
+                gm = m0 + row
+                gk = k0 + col
+                As[row, col] = a[ab, gm, gk] if gm < M and gk < K else zero
+            # ... and 16x64 of b: column t % 64 of rows t // 64 + 4*r.
+            for r in range(R):
+                row = t // TILE + 4 * r
+                col = t % TILE
+                gk = k0 + row
+                gn = n0 + col
+                Bs[row, col] = b[bb, gk, gn] if gk < K and gn < N else zero
+            cuda.syncthreads()
+            for k in range(BK):
+                for i in range(R):
+                    ar[i] = As[ty + THREADS * i, k]
+                for j in range(R):
+                    br[j] = Bs[k, tx + THREADS * j]
+                for i in range(R):
+                    for j in range(R):
+                        acc[i, j] += ar[i] * br[j]
+            cuda.syncthreads()
+        for i in range(R):
+            gm = m0 + ty + THREADS * i
+            if gm < M:
+                for j in range(R):
+                    gn = n0 + tx + THREADS * j
+                    if gn < N:
+                        out[bz, gm, gn] = acc[i, j]
+
+    return gemm_kernel
+
+
+def gemm(out, a, b):
+    """Batched matrix product ``out[z] = a[z or 0] @ b[z or 0]``.
+
+    Args:
+        out: output, shape (B, M, N).
+        a: shape (B or 1, M, K), same dtype.
+        b: shape (B or 1, K, N), same dtype.
+
+    Shape:
+        (B, M, K) @ (B, K, N) -> (B, M, N); 2*B*M*N*K floating-point operations.
+    """
+    from .launch import dev
+
+    o, x, y = dev(out), dev(a), dev(b)
+    B, M, N = o.shape
+    K = x.shape[2]
+    if x.shape[1] != M or y.shape[1] != K or y.shape[2] != N or x.dtype != y.dtype or o.dtype != x.dtype:
+        raise ValueError(f"gemm: {tuple(x.shape)} @ {tuple(y.shape)} -> {tuple(o.shape)}: shapes or dtypes differ")
+    if o.size == 0:
+        return
+    key = np.dtype(o.dtype)
+    if key not in _cache:
+        _cache[key] = _make(from_dtype(key))
+    grid = ((N + TILE - 1) // TILE, (M + TILE - 1) // TILE, B)
+    _cache[key][grid, (THREADS, THREADS)](o, x, y, M, N, K)
