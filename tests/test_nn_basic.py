@@ -33,7 +33,8 @@ def test_linear_forward_and_grads_match_numpy(batch, fin, fout, bias, lead):
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
     g = rng.standard_normal(out.shape)
     out.backward(gradient=g)
-    np.testing.assert_allclose(layer.weight.grad.numpy(), g.reshape(-1, fout).T @ x.reshape(-1, fin), rtol=1e-10, atol=1e-12)
+    dw = g.reshape(-1, fout).T @ x.reshape(-1, fin)
+    np.testing.assert_allclose(layer.weight.grad.numpy(), dw, rtol=1e-10, atol=1e-12)
     if bias:
         np.testing.assert_allclose(layer.bias.grad.numpy(), g.reshape(-1, fout).sum(0), rtol=1e-10, atol=1e-12)
     else:

@@ -190,7 +190,8 @@ def _load_cifar(root: Path, split: str, download_ok: bool) -> ArrayDataset:
         raise ValueError(f"load_dataset: cifar10 has splits 'train' and 'test', got {split!r}")
     if not _split_available("cifar10", root, split):
         if not download_ok:
-            raise DataError(_missing_message("cifar10", root, ["cifar-10-batches-bin/" + f for f in _CIFAR_FILES[split]],
+            wanted = ["cifar-10-batches-bin/" + f for f in _CIFAR_FILES[split]]
+            raise DataError(_missing_message("cifar10", root, wanted,
                                              "files not found and download=False"))
         _fetch("cifar10", root, _CIFAR_FILES[split])
         if not _split_available("cifar10", root, split):
@@ -246,7 +247,8 @@ def load_dataset(name: str, split: str = "train", root=None, download: bool = Tr
     """
     name = _canonical(name)
     base, start, stop = parse_split(split)
-    allowed = {"synth-digits": {"size"}, "synth-shapes": {"size"}, "folder": {"image_size", "channels"}}.get(name, set())
+    allowed = {"synth-digits": {"size"}, "synth-shapes": {"size"},
+               "folder": {"image_size", "channels"}}.get(name, set())
     unknown = set(kw) - allowed
     if unknown:
         raise ValueError(f"load_dataset: {name} does not take {', '.join(sorted(unknown))}"

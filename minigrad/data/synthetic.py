@@ -137,7 +137,8 @@ def synth_digits(size: int, seed: int = 0, split: str = "train"):
     # Minifying ~2x with bilinear sampling leaves thin strokes faint; a gamma lifts them.
     images = np.power(np.clip(images, 0.0, 1.0), rng.uniform(0.75, 1.0, size)[:, None, None])
     images *= rng.uniform(0.75, 1.0, size)[:, None, None].astype(np.float32)
-    images += rng.normal(0.0, 1.0, images.shape).astype(np.float32) * rng.uniform(0.0, 0.08, size)[:, None, None].astype(np.float32)
+    noise_level = rng.uniform(0.0, 0.08, size)[:, None, None].astype(np.float32)
+    images += rng.normal(0.0, 1.0, images.shape).astype(np.float32) * noise_level
     images = (np.clip(images, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)[:, None]
     images.setflags(write=False)
     labels = labels.astype(np.int64)

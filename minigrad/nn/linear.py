@@ -89,7 +89,8 @@ class Bilinear(Module):
                  dtype=None):
         super().__init__()
         device, dtype = _factory(device, dtype)
-        self.in1_features, self.in2_features, self.out_features = int(in1_features), int(in2_features), int(out_features)
+        self.in1_features, self.in2_features = int(in1_features), int(in2_features)
+        self.out_features = int(out_features)
         self.weight = Parameter(np.empty((out_features, in1_features, in2_features), dtype=dtype))
         self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None
         if self.bias is None:

@@ -166,7 +166,9 @@ class CosineAnnealingLR(LRScheduler):
 
 
 class LinearLR(LRScheduler):
-    """Linear warm-up (or decay) of the factor: ``lr = base_lr * (s + (e - s) * min(epoch, total_iters) / total_iters)``.
+    """Linear warm-up (or decay) of the factor multiplying the base rate::
+
+        lr = base_lr * (s + (e - s) * min(epoch, total_iters) / total_iters)
 
     Args:
         optimizer: wrapped optimizer.
