@@ -198,3 +198,34 @@ def test_to_device_cuda_without_gpu_is_a_clear_error():
         pytest.skip("a GPU is present")
     with pytest.raises(RuntimeError, match="CUDA"):
         mg.ones(2).to("cuda")
+
+
+def test_float32_stays_float32_through_a_training_graph():
+    mg.manual_seed(1)
+    x = mg.randn(4, 3, 5, 5, requires_grad=True)
+    w = mg.randn(6, 3, requires_grad=True)
+    b = mg.randn(6, requires_grad=True)
+    h = mg.einsum("nchw,oc->nohw", x, w) + b.reshape(1, 6, 1, 1)
+    h = mg.pad(mg.dropout(mg.relu(h), 0.2), (1, 1, 1, 1), mode="replicate")[:, :, 1:, ::2]
+    h = mg.cat([h, h * 0.5], 1).flatten(2).mean(2)
+    h = mg.linear(h, mg.randn(3, 12, requires_grad=True)) / mg.sqrt(mg.var(h, 1, keepdim=True) + 1e-5)
+    loss = mg.cross_entropy(mg.sigmoid(h) * mg.tanh(h) - mg.log_softmax(h, 1), np.array([0, 1, 2, 1]),
+                            label_smoothing=0.1) + mg.mse_loss(h, mg.zeros(4, 3)) + mg.max(h) ** 2
+    assert loss.dtype == np.float32
+    loss.backward()
+    for leaf in (x, w, b):
+        assert leaf.grad.dtype == np.float32 and np.isfinite(leaf.grad.numpy()).all()
+
+
+def test_to_device_round_trip_is_differentiable():
+    if not mg.backends.cuda_available():
+        pytest.skip("no GPU and no CUDA simulator")
+    x = mg.Tensor(np.array([1.0, -2.0, 3.0], dtype=np.float32), requires_grad=True)
+    y = x.to("cuda")
+    assert y.device == "cuda" and y.requires_grad
+    z = y.to("cpu")
+    assert z.device == "cpu"
+    np.testing.assert_array_equal(z.numpy(), x.numpy())
+    (z * mg.Tensor(np.array([1.0, 2.0, 3.0], dtype=np.float32))).sum().backward()
+    assert x.grad.device == "cpu"
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 3.0])
