@@ -128,3 +128,29 @@ def test_load_dataset_downloads_from_a_mirror(server, tmp_path, monkeypatch):
     assert list(ds.targets) == [3, 8]
     np.testing.assert_array_equal(ds.images[:, 0], images)
     assert (tmp_path / "cache" / "mnist" / "t10k-images-idx3-ubyte.gz").is_file()
+
+
+def test_cifar_archive_is_downloaded_and_extracted(tmp_path, monkeypatch):
+    import io
+    import tarfile
+
+    import numpy as np
+
+    records = np.zeros((3, 3073), np.uint8)
+    records[:, 0] = [4, 0, 9]
+    records[:, 1:] = np.arange(3072) % 251
+    archive = tmp_path / "cifar-10-binary.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ["test_batch.bin"] + [f"data_batch_{i}.bin" for i in range(1, 6)]:
+            blob = records.tobytes()
+            info = tarfile.TarInfo("cifar-10-batches-bin/" + name)
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    fake = {"cifar10": [(archive.name, [tmp_path.as_uri() + "/"], hashlib.md5(archive.read_bytes()).hexdigest())]}
+    monkeypatch.setattr("minigrad.data.datasets.RESOURCES", fake)
+    root = tmp_path / "cache"
+    assert not D.dataset_available("cifar10", root)
+    ds = D.load_dataset("cifar10", "test", root=root)
+    assert list(ds.targets) == [4, 0, 9] and ds.images.shape == (3, 3, 32, 32)
+    assert (root / "cifar10" / "cifar-10-batches-bin" / "data_batch_5.bin").is_file()
+    assert D.dataset_available("cifar10", root, "train")

@@ -161,7 +161,11 @@ def _extract(archive: Path, into: Path) -> None:
                 target = (into / member.name).resolve()
                 if not str(target).startswith(str(into.resolve())):
                     raise DataError(f"cifar10: {archive}: unsafe path {member.name!r} in the archive")
-            tar.extractall(into)
+            if hasattr(tarfile, "data_filter"):
+                # Python >= 3.12 (and patched 3.8+): refuse links and special files as well.
+                tar.extractall(into, filter="data")
+            else:
+                tar.extractall(into)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DataError(f"cifar10: {archive}: cannot extract the archive ({exc})") from exc
 
