@@ -213,3 +213,84 @@ def test_unet_rejects_inputs_smaller_than_its_depth():
 def test_unet_bad_configuration():
     with pytest.raises(ValueError, match="depth"):
         unet(depth=0)
+
+
+# ---------------------------------------------------------------- torch weights
+def _torch_resnet18_small(torch, num_classes):
+    """ResNet-18 (3x3 stem, no max pool) written with torch.nn, in torchvision's naming, as an oracle."""
+    nn_ = torch.nn
+
+    class Block(nn_.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn_.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn_.BatchNorm2d(cout)
+            self.conv2 = nn_.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn_.BatchNorm2d(cout)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn_.Sequential(nn_.Conv2d(cin, cout, 1, stride, bias=False), nn_.BatchNorm2d(cout))
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = torch.relu(self.bn1(self.conv1(x)))
+            return torch.relu(self.bn2(self.conv2(out)) + identity)
+
+    class Net(nn_.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn_.Conv2d(3, 64, 3, 1, 1, bias=False)
+            self.bn1 = nn_.BatchNorm2d(64)
+            widths, cin = (64, 128, 256, 512), 64
+            for i, w in enumerate(widths):
+                stride = 1 if i == 0 else 2
+                setattr(self, f"layer{i + 1}", nn_.Sequential(Block(cin, w, stride), Block(w, w, 1)))
+                cin = w
+            self.fc = nn_.Linear(512, num_classes)
+
+        def forward(self, x):
+            x = torch.relu(self.bn1(self.conv1(x)))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch.flatten(x.mean((2, 3), keepdim=True), 1))
+
+    return Net()
+
+
+def test_torch_state_dict_converts_and_gives_the_same_outputs(tmp_path):
+    torch = pytest.importorskip("torch")
+    from minigrad.models.convert import convert_weights, load_npz
+
+    torch.manual_seed(0)
+    reference = _torch_resnet18_small(torch, 10)
+    with torch.no_grad():  # non-trivial running statistics, so eval-mode BatchNorm is really checked
+        for m in reference.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    reference.eval()
+    torch.save({"state_dict": reference.state_dict()}, tmp_path / "w.pth")
+    arrays = convert_weights(tmp_path / "w.pth", tmp_path / "w.npz")
+    assert "layer2.0.downsample.1.running_var" in arrays
+
+    model = get_model("resnet18", num_classes=10, small_input=True)
+    assert set(model.state_dict()) == set(arrays)
+    load_npz(model, tmp_path / "w.npz")
+    x = np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x)).numpy()
+    with mg.no_grad():
+        got = model.eval()(mg.Tensor(x)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_convert_without_torch_says_how_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from minigrad.models.convert import convert_weights
+
+    (tmp_path / "w.pt").write_bytes(b"not really")
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
+    with pytest.raises(RuntimeError, match="pip install torch"):
+        convert_weights(tmp_path / "w.pt", tmp_path / "w.npz")
