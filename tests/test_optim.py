@@ -310,3 +310,12 @@ def test_schedules_match_torch(make):
         opt.step()
         sched.step()
     np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-15)
+
+
+def test_resuming_a_schedule_needs_initial_lr():
+    opt = SGD([Parameter(np.zeros(1))], lr=0.1)
+    with pytest.raises(ValueError, match="param group 0 has no 'initial_lr'"):
+        S.StepLR(opt, 2, last_epoch=3)
+    S.StepLR(opt, 2)
+    resumed = S.StepLR(opt, 2, gamma=0.5, last_epoch=3)  # continues at step 4
+    assert resumed.get_last_lr() == [0.1 * 0.5**2]

@@ -33,7 +33,7 @@ class LRScheduler:
             if last_epoch == -1:
                 group.setdefault("initial_lr", group["lr"])
             elif "initial_lr" not in group:
-                raise KeyError(f"{type(self).__name__}: param group {i} has no 'initial_lr'; "
+                raise ValueError(f"{type(self).__name__}: param group {i} has no 'initial_lr'; "
                                f"resuming (last_epoch={last_epoch}) needs a scheduler that was started before")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch

@@ -79,7 +79,10 @@ class Optimizer(abc.ABC):
                 if set_to_none:
                     p.grad = None
                 elif p.grad is not None:
-                    p.grad.data[...] = 0
+                    if p.grad.device == "cpu":
+                        p.grad.data[...] = 0
+                    else:
+                        p.grad.data = p.grad._backend().zeros(p.grad.shape, p.grad.dtype)
 
     def step(self, closure=None):
         """Update every parameter that has a gradient.
