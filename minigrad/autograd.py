@@ -221,6 +221,9 @@ def backward(root, gradient=None, retain_graph=False):
             else:
                 grads[key] = parent_grad
         if not retain_graph:
+            # Drop the links to the inputs too: a caller still holding the loss must not keep
+            # every intermediate activation alive until the next step's forward has run.
             ctx.saved_tensors = ()
+            ctx.parents = ()
             ctx.__dict__.clear()
             ctx.freed = True

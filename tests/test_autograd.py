@@ -229,3 +229,18 @@ def test_to_device_round_trip_is_differentiable():
     (z * mg.Tensor(np.array([1.0, 2.0, 3.0], dtype=np.float32))).sum().backward()
     assert x.grad.device == "cpu"
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 3.0])
+
+
+def test_backward_releases_intermediate_activations_held_by_the_graph():
+    x = mg.Tensor(np.ones((4, 4)), requires_grad=True)
+    hidden = (x * 2).relu()
+    ref = weakref.ref(hidden)
+    loss = (hidden * 3).sum()
+    del hidden
+    gc.collect()
+    assert ref() is not None  # the graph keeps it for backward
+    loss.backward()
+    gc.collect()
+    assert ref() is None  # ...and lets go afterwards, although `loss` is still alive
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()

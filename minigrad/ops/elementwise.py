@@ -346,55 +346,53 @@ class Clamp(Function):
         return grad * keep, None, None
 
 
-def _float_input(name, x):
-    if not isinstance(x, Tensor):
-        x = Tensor(x)
-    return x
+def _tensor(x):
+    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def neg(x):
     """``-x``."""
-    return Neg.apply(_float_input("neg", x))
+    return Neg.apply(_tensor(x))
 
 
 def abs(x):
     """``|x|``; the gradient at 0 is 0, as in PyTorch."""
-    return Abs.apply(_float_input("abs", x))
+    return Abs.apply(_tensor(x))
 
 
 def exp(x):
     """``e ** x``."""
-    return Exp.apply(_float_input("exp", x))
+    return Exp.apply(_tensor(x))
 
 
 def log(x):
     """Natural logarithm (``-inf`` at 0, ``nan`` below, as in PyTorch)."""
-    return Log.apply(_float_input("log", x))
+    return Log.apply(_tensor(x))
 
 
 def sqrt(x):
     """Square root."""
-    return Sqrt.apply(_float_input("sqrt", x))
+    return Sqrt.apply(_tensor(x))
 
 
 def relu(x):
     """``max(x, 0)``; the gradient at 0 is 0."""
-    return Relu.apply(_float_input("relu", x))
+    return Relu.apply(_tensor(x))
 
 
 def leaky_relu(x, negative_slope: float = 0.01):
     """``x`` where ``x > 0``, else ``negative_slope * x``."""
-    return LeakyRelu.apply(_float_input("leaky_relu", x), float(negative_slope))
+    return LeakyRelu.apply(_tensor(x), float(negative_slope))
 
 
 def sigmoid(x):
     """``1 / (1 + e^-x)``, computed without overflow."""
-    return Sigmoid.apply(_float_input("sigmoid", x))
+    return Sigmoid.apply(_tensor(x))
 
 
 def tanh(x):
     """Hyperbolic tangent."""
-    return Tanh.apply(_float_input("tanh", x))
+    return Tanh.apply(_tensor(x))
 
 
 def clamp(x, min=None, max=None):
@@ -410,39 +408,25 @@ def clamp(x, min=None, max=None):
     for bound in (min, max):
         if bound is not None and not isinstance(bound, (int, float, np.number)):
             raise TypeError(f"clamp: bounds must be numbers, got {type(bound).__name__}")
-    return Clamp.apply(_float_input("clamp", x), min, max)
+    return Clamp.apply(_tensor(x), min, max)
 
 
 # -------------------------------------------------------- binary selection
-class Maximum(Function):
+class Extremum(Function):
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx, a, b, take_max):
         ctx.save_for_backward(a, b)
-        return np.maximum(a, b)
+        ctx.take_max = take_max
+        return np.maximum(a, b) if take_max else np.minimum(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         # Ties share the gradient equally, as in PyTorch.
-        wa = (a > b) + 0.5 * (a == b)
+        wa = ((a > b) if ctx.take_max else (a < b)) + 0.5 * (a == b)
         ga = unbroadcast(grad * wa.astype(grad.dtype), a.shape) if ctx.needs_input_grad[0] else None
         gb = unbroadcast(grad * (1 - wa).astype(grad.dtype), b.shape) if ctx.needs_input_grad[1] else None
-        return ga, gb
-
-
-class Minimum(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return np.minimum(a, b)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        wa = (a < b) + 0.5 * (a == b)
-        ga = unbroadcast(grad * wa.astype(grad.dtype), a.shape) if ctx.needs_input_grad[0] else None
-        gb = unbroadcast(grad * (1 - wa).astype(grad.dtype), b.shape) if ctx.needs_input_grad[1] else None
-        return ga, gb
+        return ga, gb, None
 
 
 class Where(Function):
@@ -464,12 +448,12 @@ class Where(Function):
 
 def maximum(a, b):
     """Elementwise maximum with broadcasting; ties split the gradient equally."""
-    return Maximum.apply(*operands("maximum", a, b))
+    return Extremum.apply(*operands("maximum", a, b), True)
 
 
 def minimum(a, b):
     """Elementwise minimum with broadcasting; ties split the gradient equally."""
-    return Minimum.apply(*operands("minimum", a, b))
+    return Extremum.apply(*operands("minimum", a, b), False)
 
 
 def where(condition, a, b):
@@ -563,7 +547,7 @@ def dropout(x, p: float = 0.5, training: bool = True):
     """
     if not isinstance(p, (int, float, np.number)) or not 0.0 <= float(p) <= 1.0:
         raise ValueError(f"dropout: probability p must be in [0, 1], got {p!r}")
-    x = _float_input("dropout", x)
+    x = _tensor(x)
     if not training or p == 0:
         return x
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(_DEFAULT_FLOAT)
