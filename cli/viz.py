@@ -67,6 +67,19 @@ def _dataset(vm, dataset, split, data_dir, n):
     return pixels, vm.preprocess(pixels), labels, classes
 
 
+def _fill_value(text: str):
+    """None for "mean", else a grey level in [0, 1]."""
+    if text == "mean":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"viz occlusion: --fill must be 'mean' or a grey level in [0, 1], got {text!r}")
+    return value
+
+
 def _class_name(vm, k: int) -> str:
     return f"{k} ({vm.classes[k]})" if 0 <= k < len(vm.classes) and vm.classes[k] != str(k) else str(k)
 
@@ -131,7 +144,9 @@ def register(app: typer.Typer) -> None:
     @viz.command()
     def occlusion(checkpoint: Path = typer.Argument(..., help="Checkpoint (.npz)."),
                   image: str = typer.Argument(..., help=IMAGE_HELP),
-                  patch: int = typer.Option(8, help="Side of the grey patch in pixels."),
+                  patch: int = typer.Option(8, help="Side of the occluding patch in pixels."),
+                  fill: str = typer.Option("mean", help="Patch colour: 'mean' (the dataset's mean colour, "
+                                                        "Zeiler & Fergus's grey) or a grey level in [0, 1]."),
                   stride: int = typer.Option(2, help="Step between patch positions."),
                   target: Optional[int] = typer.Option(None, "--class", help="Class index [default: predicted]."),
                   batch_size: int = typer.Option(64, help="Occluded images per forward pass."),
@@ -142,11 +157,12 @@ def register(app: typer.Typer) -> None:
         from minigrad.viz.occlusion import save_occlusion
 
         with reported("viz occlusion"):
+            value = _fill_value(fill)
             vm = _load(checkpoint, model)
             pixels, x, _ = _image(vm, image, data_dir)
             with _progress("occluding") as update:
                 result, path = save_occlusion(vm.model, x, pixels, out or vm.default_out("occlusion"), target,
-                                              patch, stride, vm.grey, batch_size, update)
+                                              patch, stride, vm.fill(value), batch_size, update)
             drops = result["drops"]
             typer.echo(f"class {_class_name(vm, result['target'])}: p = {result['probability']:.3f}; "
                        f"{drops.size} positions, largest drop {drops.max():.3f}")

@@ -139,5 +139,5 @@ def save_embedding(model, images, labels, path, classes=None, method: str = "tsn
     """
     feats = extract_features(model, images, layer, progress=progress)
     points = embed(feats, method, seed=seed, **kw)
-    title = f"{method.upper()} of {'last hidden layer' if layer is None else layer} features, N={len(points)}"
+    title = f"{'PCA' if method == 'pca' else 't-SNE'} of {'last hidden layer' if layer is None else layer} features, N={len(points)}"
     return points, save_png(scatter_plot(points, labels, classes, title=title), path)

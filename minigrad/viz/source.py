@@ -53,10 +53,9 @@ class VizModel:
         """Undo ``preprocess``: model input back to (unclipped) [0, 1] pixel units."""
         return x * self.std[:x.shape[-3], None, None] + self.mean[:x.shape[-3], None, None]
 
-    @property
-    def grey(self) -> np.ndarray:
-        """Per-channel model-input value of mid-grey (0.5), the neutral occluder."""
-        return (0.5 - self.mean) / self.std
+    def fill(self, level: float | None = None) -> np.ndarray:
+        """Per-channel model-input value of an occluder: the dataset's mean colour (None) or a grey level."""
+        return np.zeros_like(self.mean) if level is None else (level - self.mean) / self.std
 
     def default_out(self, method: str) -> Path:
         """``<checkpoint folder>/<checkpoint stem>-<method>.png``."""
