@@ -4,9 +4,13 @@ convolution) and ``conv_transpose2d`` (the U-Net up-convolution).
 A convolution is im2col + one GEMM. With ``cols`` of shape (C*KH*KW, N*OH*OW) (see
 ``minigrad.backends.cpu.conv``), forward, and the two backward products, are::
 
-    out  = W    @ cols        (O, C*KH*KW) @ (C*KH*KW, N*OH*OW)
-    dW   = dY   @ cols.T      the kernel is shared by all positions and images, so its gradient sums over them
+    out  = W    @ cols        (O, C*KH*KW) @ (C*KH*KW, N*OH*OW), computed as cols.T @ W.T
+    dW   = dY   @ cols.T      the kernel is shared by all positions and images, so its gradient
+                              sums over them; computed as (cols @ dY.T).T
     dcol = W.T  @ dY          then col2im folds dcol back into dX
+
+(the transposed orientations are what NumPy's BLAS runs fastest for these shapes,
+measured by ``benchmarks/kernels.py``).
 
 With groups, each group is its own GEMM on a contiguous block of rows of ``cols``.
 
@@ -136,14 +140,14 @@ def _conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
     return KH, KW, sh, sw, pads[0], pads[2], dh, dw, OH, OW
 
 
-def _to_nchw(out2d, N, O, OH, OW, bias):
-    """(O, N*OH*OW) GEMM result -> contiguous (N, O, OH, OW), adding the bias in the same pass."""
-    out = np.empty((N, O, OH, OW), dtype=out2d.dtype)
-    src = out2d.reshape(O, N, OH * OW).transpose(1, 0, 2)
+def _to_nchw(out_t, N, G, Og, OH, OW, bias):
+    """(groups, N*OH*OW, O/groups) GEMM result -> contiguous (N, O, OH, OW), adding the bias in the same pass."""
+    out = np.empty((N, G * Og, OH, OW), dtype=out_t.dtype)
+    src = out_t.reshape(G, N, OH * OW, Og).transpose(1, 0, 3, 2)
     if bias is None:
-        np.copyto(out.reshape(N, O, OH * OW), src)
+        np.copyto(out.reshape(N, G, Og, OH * OW), src)
     else:
-        np.add(src, bias.reshape(1, O, 1), out=out.reshape(N, O, OH * OW))
+        np.add(src, bias.reshape(1, G, Og, 1), out=out.reshape(N, G, Og, OH * OW))
     return out
 
 
@@ -174,10 +178,12 @@ class Conv2d(Function):
         save = SAVE_COLUMNS and bool(ctx.parents)
         cols = np.empty((C * KH * KW, L), x.dtype) if save else _scratch("cols", (C * KH * KW, L), x.dtype)
         backend.im2col(cols, x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
-        out2d = _grouped_matmul(w, cols.reshape(groups, K, L), groups)
+        # out^T = cols^T @ W^T, (positions, O/groups) per group: BLAS reads both operands
+        # transposed in place, and this orientation runs closer to peak than W @ cols.
+        out_t = _grouped_matmul(cols.reshape(groups, K, L).transpose(0, 2, 1), w.transpose(0, 2, 1), groups)
         ctx.geometry, ctx.groups, ctx.flip, ctx.input_hw = geometry, groups, flip, x.shape[2:]
         ctx.save_for_backward(x if not save else None, cols if save else None, w)
-        return _to_nchw(out2d.reshape(O, L), N, O, OH, OW, bias)
+        return _to_nchw(out_t, N, groups, O // groups, OH, OW, bias)
 
     @staticmethod
     def backward(ctx, grad):
@@ -188,19 +194,22 @@ class Conv2d(Function):
         N, O = grad.shape[:2]
         G, Og, K = w.shape
         L = N * OH * OW
-        # dY as (groups, O/groups, N*OH*OW): the layout of the forward's GEMM result.
-        dy = np.ascontiguousarray(grad.reshape(N, O, OH * OW).transpose(1, 0, 2)).reshape(G, Og, L)
+        grad4 = grad.reshape(N, G, Og, OH * OW)
         dx = dweight = dbias = None
         if ctx.needs_input_grad[1]:
             if cols is None:
                 cols = _scratch("cols", (G * K, L), w.dtype)
                 backend.im2col(cols, x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
-            dweight = _grouped_matmul(dy, cols.reshape(G, K, L).transpose(0, 2, 1), groups)
-            dweight = dweight.reshape(O, K // (KH * KW), KH, KW)
+            # dW^T = cols @ dY^T with dY^T as (groups, positions, O/groups): a plain row-major GEMM
+            # with the long N*OH*OW axis as its inner dimension (dY @ cols^T is several times slower).
+            dy_t = np.ascontiguousarray(grad4.transpose(1, 0, 3, 2)).reshape(G, L, Og)
+            dweight_t = _grouped_matmul(cols.reshape(G, K, L), dy_t, groups).reshape(G, K, Og)
+            dweight = np.ascontiguousarray(dweight_t.transpose(0, 2, 1)).reshape(O, K // (KH * KW), KH, KW)
             if ctx.flip:
                 dweight = np.ascontiguousarray(dweight[:, :, ::-1, ::-1])
         if ctx.needs_input_grad[0]:
             C = G * K // (KH * KW)
+            dy = np.ascontiguousarray(grad4.transpose(1, 2, 0, 3)).reshape(G, Og, L)
             dcols = _scratch("dcols", (G, K, L), w.dtype)
             _grouped_matmul(w.transpose(0, 2, 1), dy, groups, out=dcols)
             H, W = ctx.input_hw
