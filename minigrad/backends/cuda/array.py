@@ -717,7 +717,7 @@ def from_numpy(array):
     """Copy a host array to the device (a CudaArray is returned as is)."""
     if isinstance(array, CudaArray):
         return array
-    host = np.ascontiguousarray(array)
+    host = np.asarray(array, order="C")  # not ascontiguousarray: it turns 0-d arrays into 1-d
     out = CudaArray.empty(host.shape, host.dtype)
     if host.size:
         out._buf.copy_to_device(host.reshape(-1))
