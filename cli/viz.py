@@ -182,18 +182,25 @@ def register(app: typer.Typer) -> None:
               model: Optional[str] = typer.Option(None, help=MODEL_HELP),
               out: Optional[Path] = typer.Option(None, help=OUT_HELP)) -> None:
         """Last hidden layer features of N test images in 2-D (PCA or t-SNE), coloured by class."""
-        from minigrad.viz.embed import save_embedding
+        from minigrad.viz.embed import embed as reduce, extract_features, scatter_plot
+        from minigrad.viz.render import save_png
 
         with reported("viz embed"):
             if method not in ("pca", "tsne"):
                 raise ValueError(f"viz embed: unknown method {method!r}; use pca or tsne")
             vm = _load(checkpoint, model)
-            pixels, x, labels, classes = _dataset(vm, dataset, split, data_dir, n)
-            kw = {"perplexity": perplexity, "n_iter": iters} if method == "tsne" else {}
+            _, x, labels, classes = _dataset(vm, dataset, split, data_dir, n)
             with _progress("features") as update:
-                _, path = save_embedding(vm.model, x, labels, out or vm.default_out(method), classes, method,
-                                         layer, seed, update, **kw)
-            typer.echo(f"{method}: {len(x)} images")
+                feats = extract_features(vm.model, x, layer, progress=update)
+            kw = {}
+            with _progress(method) as update:
+                if method == "tsne":
+                    kw = {"perplexity": perplexity, "n_iter": iters, "progress": update}
+                points = reduce(feats, method, seed=seed, **kw)
+            title = (f"{'PCA' if method == 'pca' else 't-SNE'} of {layer or 'last hidden layer'} features, "
+                     f"N={len(points)}")
+            path = save_png(scatter_plot(points, labels, classes, title=title), out or vm.default_out(method))
+            typer.echo(f"{method}: {len(x)} images, {feats.shape[1]} features each")
             _wrote(path)
 
     @viz.command()

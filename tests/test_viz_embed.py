@@ -93,6 +93,11 @@ def test_tsne_keeps_nearest_neighbours_of_separated_clusters():
     assert np.all(np.argmin(((y[:, None] - centroids[None]) ** 2).sum(-1), axis=1) == labels)
 
 
+def test_tsne_refuses_sizes_it_cannot_hold():
+    with pytest.raises(ValueError, match="tsne: exact t-SNE keeps N x N matrices .* for N=10001"):
+        tsne.tsne(np.zeros((10_001, 2)))
+
+
 def test_nearest_neighbors_against_brute_force():
     v = np.random.default_rng(4).standard_normal((30, 6))
     got = neighbors.nearest_neighbors(v, [0, 7, 29], 4)

@@ -85,9 +85,9 @@ def test_relu_swap_is_undone_when_the_block_raises():
     original = mg.functional.relu
     with pytest.raises(RuntimeError, match="boom"):
         with guided.guided_relu(model):
-            assert mg.functional.relu is not original
+            assert mg.functional.relu is not original and mg.relu is mg.functional.relu
             raise RuntimeError("boom")
-    assert mg.functional.relu is original and "forward" not in model[0].__dict__
+    assert mg.functional.relu is original and mg.relu is original and "forward" not in model[0].__dict__
 
 
 def test_saliency_rejects_bad_class_and_shape():

@@ -52,8 +52,8 @@ def swap_relu(model, function):
 
     Both spellings of ReLU are covered: ``nn.ReLU`` modules get an instance-level ``forward``
     (removed afterwards, so the class is untouched), and ``minigrad.functional.relu`` (used by
-    models that call ``F.relu`` and by ``Tensor.relu``) is rebound for the block and restored
-    even when the block raises.
+    models that call ``F.relu`` and by ``Tensor.relu``) and ``mg.relu`` are rebound for the
+    block and restored even when the block raises.
     """
     from .. import functional, nn
 
@@ -66,14 +66,18 @@ def swap_relu(model, function):
         if relu_type is not None and isinstance(module, relu_type) and "forward" not in module.__dict__:
             object.__setattr__(module, "forward", relu)
             swapped.append(module)
+    import minigrad
+
     original = getattr(functional, "relu", None)
-    if original is not None:
-        functional.relu = relu
+    # ``mg.relu`` is the same function re-exported at the top level: rebind it too.
+    namespaces = [ns for ns in (functional, minigrad) if original is not None and getattr(ns, "relu", None) is original]
+    for ns in namespaces:
+        ns.relu = relu
     try:
         yield model
     finally:
-        if original is not None:
-            functional.relu = original
+        for ns in namespaces:
+            ns.relu = original
         for module in swapped:
             object.__delattr__(module, "forward")
 

@@ -131,8 +131,12 @@ def joint_probabilities(x: np.ndarray, perplexity: float = 30.0, tol: float = 1e
     return np.maximum(p, 1e-12 * (1 - np.eye(n)))
 
 
+MAX_POINTS = 10_000
+
+
 def tsne(x: np.ndarray, dims: int = 2, perplexity: float = 30.0, n_iter: int = 1000, learning_rate=None,
-         early_exaggeration: float = 12.0, exaggeration_iters: int = 250, seed: int = 0) -> np.ndarray:
+         early_exaggeration: float = 12.0, exaggeration_iters: int = 250, seed: int = 0,
+         progress=None) -> np.ndarray:
     """Embed ``x`` ``(N, D)`` in ``dims`` dimensions with exact t-SNE.
 
     Args:
@@ -145,6 +149,7 @@ def tsne(x: np.ndarray, dims: int = 2, perplexity: float = 30.0, n_iter: int = 1
         early_exaggeration: factor on P during the first ``exaggeration_iters`` steps; it
             forms well-separated clusters early.
         seed: seed of the initial layout.
+        progress: optional ``callback(done, total)``, called every 10 iterations.
 
     Returns:
         ``(N, dims)`` embedding, centred.
@@ -153,6 +158,9 @@ def tsne(x: np.ndarray, dims: int = 2, perplexity: float = 30.0, n_iter: int = 1
     if x.ndim != 2 or len(x) < 3:
         raise ValueError(f"tsne: expected (N, D) data with N >= 3, got shape {x.shape}")
     n = len(x)
+    if n > MAX_POINTS:
+        raise ValueError(f"tsne: exact t-SNE keeps N x N matrices ({3 * n * n * 8 / 2**30:.1f} GiB for N={n}); "
+                         f"use at most {MAX_POINTS} points or PCA")
     perplexity = min(perplexity, max(1.0, (n - 1) / 3.0))
     p = joint_probabilities(x, perplexity)
     lr = max(n / early_exaggeration / 4.0, 50.0) if learning_rate is None else float(learning_rate)
@@ -172,4 +180,6 @@ def tsne(x: np.ndarray, dims: int = 2, perplexity: float = 30.0, n_iter: int = 1
         update = (0.5 if exaggerating else 0.8) * update - lr * gains * grad
         y = y + update
         y -= y.mean(axis=0)
+        if progress is not None and (it + 1) % 10 == 0:
+            progress(it + 1, n_iter)
     return y
