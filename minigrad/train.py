@@ -570,7 +570,8 @@ def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
     metrics_path, curves_path = out_dir / "metrics.csv", out_dir / "curves.png"
 
     history, best_acc, best_epoch, step = [], -1.0, 0, 0
-    pos = {"epoch": 0, "batch": 0, "loss_sum": 0.0, "correct": 0, "count": 0, "seconds": 0.0}
+    # count: examples scored (pixels for segmentation); images: images trained on (for images/s).
+    pos = {"epoch": 0, "batch": 0, "loss_sum": 0.0, "correct": 0, "count": 0, "images": 0, "seconds": 0.0}
     if ckpt is not None:
         ckpt.load_model(model)
         optimizer.load_state_dict(ckpt.optimizer_state)
@@ -630,6 +631,7 @@ def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
                     n = truth.shape[0]
                     step += 1
                     pos.update(batch=b + 1, loss_sum=pos["loss_sum"] + value * n, count=pos["count"] + n,
+                               images=pos["images"] + x.shape[0],
                                correct=pos["correct"] + int((pred.numpy().argmax(1) == truth.numpy()).sum()),
                                seconds=time.perf_counter() - t0)
                     consistent = True
@@ -652,13 +654,14 @@ def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
                 row = {"epoch": epoch + 1, "train_loss": pos["loss_sum"] / max(pos["count"], 1),
                        "train_acc": pos["correct"] / max(pos["count"], 1), "test_loss": test["loss"],
                        "test_acc": test["accuracy"], "lr": lr, "seconds": time.perf_counter() - t0,
-                       "images_per_s": pos["count"] / max(train_seconds, 1e-9)}
+                       "images_per_s": pos["images"] / max(train_seconds, 1e-9)}
                 if "miou" in test:
                     row["test_miou"] = test["miou"]
                 history.append(row)
                 if scheduler is not None and not per_batch:
                     scheduler.step()
-                pos = {"epoch": epoch + 1, "batch": 0, "loss_sum": 0.0, "correct": 0, "count": 0, "seconds": 0.0}
+                pos = {"epoch": epoch + 1, "batch": 0, "loss_sum": 0.0, "correct": 0, "count": 0, "images": 0,
+                       "seconds": 0.0}
                 improved = row["test_acc"] > best_acc
                 if improved:
                     best_acc, best_epoch = row["test_acc"], epoch + 1
