@@ -464,7 +464,7 @@ def where(condition, a, b):
         a: values where true (tensor or number).
         b: values where false (tensor or number).
     """
-    cond = condition.numpy() if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
         raise TypeError(f"where: condition must be bool, got dtype {cond.dtype}")
     a, b = operands("where", a, b)
