@@ -51,11 +51,9 @@ def summary_command(
 
     size = parse_input_size(input_size) if input_size else None
     if compare_all:
-        names = [model] if model else list_models()
-        for name in names:
-            if name not in list_models():
-                _fail(f"summary: unknown model {name!r}; valid names: {', '.join(list_models())}")
-        rows = compare(names, size or (3, 224, 224),
+        if model is not None and model not in list_models():
+            _fail(f"summary: unknown model {model!r}; valid names: {', '.join(list_models())}")
+        rows = compare([model] if model else None, size or (3, 224, 224),
                        progress=None if as_json else (lambda n: typer.echo(f"  summarising {n} ...", err=True)))
         plot_cost(rows, chart)
         if as_json:

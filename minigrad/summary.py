@@ -524,6 +524,21 @@ def summary(model, input_size, dtype=np.float32, device: str = "cpu") -> Summary
 
 
 # -------------------------------------------------------------- comparison
+_FAMILIES = ("lenet", "alexnet", "vgg", "googlenet", "resnet", "unet")
+
+
+def _course_order(names, model_info) -> list:
+    """Registered names without aliases (one name per constructor), in the course's order."""
+    by_fn = {}
+    for name in names:
+        fn = model_info(name)["fn"]
+        if fn not in by_fn or name == fn.__name__:
+            by_fn[fn] = name
+    rank = {f: i for i, f in enumerate(_FAMILIES)}
+    family = lambda n: next((rank[f] for f in _FAMILIES if n.startswith(f)), len(_FAMILIES))  # noqa: E731
+    return sorted(by_fn.values(), key=lambda n: (family(n), len(n), n))
+
+
 def compare(names=None, input_size=(3, 224, 224), progress=None) -> list:
     """Summarise registered models at one input size for the course's comparison table.
 
@@ -531,7 +546,7 @@ def compare(names=None, input_size=(3, 224, 224), progress=None) -> list:
     the auxiliary heads of GoogLeNet are left out (``aux_logits=False``), as they are training-only.
 
     Args:
-        names: registered model names (default: all).
+        names: registered model names (default: all, without aliases, in the course's order).
         input_size: (C, H, W); C is passed to the models as ``in_channels``.
         progress: optional callable receiving each name before it runs.
 
@@ -541,7 +556,7 @@ def compare(names=None, input_size=(3, 224, 224), progress=None) -> list:
     from .models import get_model, list_models, model_info
 
     rows = []
-    for name in names or list_models():
+    for name in names or _course_order(list_models(), model_info):
         if progress is not None:
             progress(name)
         info = model_info(name)
@@ -603,3 +618,13 @@ def plot_cost(rows, path, size=(900, 640)) -> None:
         draw.ellipse([px - 4, py_ - 4, px + 4, py_ + 4], fill=(200, 40, 40))
         draw.text((px + 6, py_ - 6), r["name"], fill=(20, 20, 120), font=font)
     image.save(path)
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``minigrad.summary(model, input_size)`` work while ``minigrad.summary`` stays this module."""
+
+    def __call__(self, model, input_size, **kwargs) -> Summary:
+        return summary(model, input_size, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

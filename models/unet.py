@@ -125,7 +125,7 @@ class UNet(nn.Module):
         return self.outc(x)
 
 
-@register_model("unet", task="segmentation", input_size=(1, 64, 64),
+@register_model("unet", task="segmentation", input_size=(3, 64, 64),
                 description="U-Net (Ronneberger 2015; padded convs, optional BatchNorm, output size = input size)")
 def unet(num_classes: int = 2, in_channels: int = 1, depth: int = 4, base_channels: int = 64,
          batch_norm: bool = True, bilinear: bool = False) -> UNet:
