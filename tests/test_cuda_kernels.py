@@ -312,3 +312,14 @@ def test_lrn_kernels_match_reference_and_cpu(cpu, gpu):
     e[i] = 1e-6
     f = lambda x: np.sum(dy * ref.local_response_norm(x.reshape(2, 5, 3, 1), *args).reshape(x.shape))  # noqa: E731
     np.testing.assert_allclose(dx[i], (f(x + e) - f(x - e)) / 2e-6, rtol=1e-5)
+
+
+def test_relu_kernels_match_numpy_and_keep_nan(cpu, gpu):
+    x = np.array([[-1.0, 0.0, 2.0], [np.nan, 3.0, -0.5]], np.float32)
+    expected = np.where(x > 0, x, 0).astype(np.float32)
+    expected[1, 0] = np.nan
+    for got in (on_gpu(gpu, "relu_forward", [np.zeros_like(x)], x)[0], on_cpu(cpu, "relu_forward", [np.zeros_like(x)], x)[0]):
+        np.testing.assert_array_equal(got, expected)
+    g = np.arange(6, dtype=np.float32).reshape(2, 3) + 1
+    y = np.nan_to_num(expected)
+    np.testing.assert_array_equal(on_gpu(gpu, "relu_backward", [np.zeros_like(g)], g, y)[0], np.where(y > 0, g, 0))

@@ -33,7 +33,7 @@ def _cases():
     import numpy as np
     from numba import from_dtype
 
-    from minigrad.backends.cuda import conv, fused, norm, pool, upsample
+    from minigrad.backends.cuda import activation, conv, fused, norm, pool, upsample
     from minigrad.backends.cuda import elementwise as ew
     from minigrad.backends.cuda import gemm as gm
     from minigrad.backends.cuda import reduce as rd
@@ -88,6 +88,7 @@ def _cases():
               ("bn_stats", norm._stats, (A(1, f64), A(1, f64), A(3))), ("bn_norm", norm._normalize, (A(3), A(3), A(1, f64), A(1, f64), A(1), A(1))),
               ("bn_bwd", norm._backward, (A(3), A(1, f64), A(1, f64), A(3), A(3), A(1, f64), A(1, f64), A(1), 1)),
               ("lrn", norm._lrn, (A(3), A(3), A(3), 1, 1.0, 1.0, 1.0)), ("lrn_bwd", norm._lrn_backward, (A(3), A(3), A(3), A(3), 1, 1.0, 1.0)),
+              ("relu", activation._relu, (A(1), A(1))), ("relu_bwd", activation._relu_backward, (A(1), A(1), A(1))),
               ("dropout", fused._dropout, (A(1), np.uint64(1), 0.5, 2.0)),
               ("xent_fwd", fused._xent_forward, (A(2), A(1), A(2), A(1, i64), -100)),
               ("xent_bwd", fused._xent_backward, (A(2), A(2), A(1, i64), A(1), -100)),

@@ -1,0 +1,47 @@
+"""ReLU forward and backward on the GPU, one thread per element (twins of the CPU kernels)."""
+
+from __future__ import annotations
+
+from numba import cuda
+
+from .elementwise import launch
+from .launch import dev
+
+__all__ = ["relu_forward", "relu_backward"]
+
+
+@cuda.jit(cache=True)
+def _relu(out, x):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        v = x[i]
+        # "<= 0" rather than "> 0" so that NaN takes the else branch and is kept.
+        out[i] = 0 if v <= 0 else v
+
+
+@cuda.jit(cache=True)
+def _relu_backward(out, grad, y):
+    for i in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
+        out[i] = grad[i] if y[i] > 0 else 0
+
+
+def relu_forward(out, x):
+    """``out[i] = x[i] if x[i] > 0 else 0`` over the flattened arrays (NaN propagates).
+
+    Args:
+        out: output, same shape and dtype as ``x``.
+        x: input.
+    """
+    o, a = dev(out), dev(x)
+    launch(_relu, a.size, o.reshape(o.size), a.reshape(a.size))
+
+
+def relu_backward(out, grad, y):
+    """``out[i] = grad[i] if y[i] > 0 else 0``, where ``y`` is relu's output.
+
+    Args:
+        out: output, same shape and dtype as ``grad``.
+        grad: gradient of the loss with respect to relu's output.
+        y: relu's output.
+    """
+    o, g = dev(out), dev(grad)
+    launch(_relu_backward, g.size, o.reshape(o.size), g.reshape(g.size), dev(y).reshape(g.size))
