@@ -54,12 +54,15 @@ def test_train_tiny_run_writes_everything(trained):
                                                     "seconds", "images_per_s"]
 
 
-def test_train_auto_falls_back_to_synth_digits_with_a_note(tmp_path, monkeypatch):
+def test_train_auto_falls_back_to_synth_digits_and_pads_for_classic_lenet(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIGRAD_DATA", str(tmp_path / "nothing"))
-    result = run("train", "lenet", "--limit", "64", "--test-limit", "32", "--epochs", "1", "--out", tmp_path / "r",
-                 "--data-dir", tmp_path / "nothing")
+    result = run("train", "lenet5-classic", "--limit", "64", "--test-limit", "32", "--epochs", "1",
+                 "--out", tmp_path / "r", "--data-dir", tmp_path / "nothing")
     assert result.exit_code == 0, result.output
     assert "MNIST not found in" in result.output and "training on synth-digits" in result.output
+    # The 1998 LeNet reads 32x32 images: the 28x28 digits are padded, and the user is told.
+    assert "the model expects 1x32x32 inputs; padding 1x28x28 images" in result.output
+    assert load_checkpoint(tmp_path / "r" / "last.npz").metrics["data"]["input_size"] == [1, 32, 32]
 
 
 def test_eval_json_reproduces_the_training_evaluation(trained):

@@ -205,9 +205,9 @@ class _StopAfterEpoch(Callback):
             raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("optimizer,schedule", [("sgd", "onecycle"), ("adamw", "step")])
-def test_resume_at_epoch_boundary_reaches_the_same_weights(tmp_path, optimizer, schedule):
-    kw = dict(optimizer=optimizer, schedule=schedule, epochs=2)
+@pytest.mark.parametrize("optimizer,schedule,augment", [("sgd", "onecycle", False), ("adamw", "step", True)])
+def test_resume_at_epoch_boundary_reaches_the_same_weights(tmp_path, optimizer, schedule, augment):
+    kw = dict(optimizer=optimizer, schedule=schedule, epochs=2, augment=augment)
     full = fit(_config(tmp_path, "full", **kw))
     with pytest.raises(TrainingInterrupted):
         fit(_config(tmp_path, "part", **kw), callbacks=[_StopAfterEpoch(1)])
