@@ -70,14 +70,14 @@ class StopForward(Exception):
 
 
 @contextlib.contextmanager
-def capture(modules: dict, inputs: bool = False, stop_after: str | None = None):
+def capture(modules: dict, inputs: bool = False, stop: bool = False):
     """Record the outputs (or inputs) of modules during forward passes.
 
     Args:
         modules: ``{name: module}`` to watch.
         inputs: record each module's first input instead of its output.
-        stop_after: raise ``StopForward`` right after this module ran (saves the rest of the
-            network's work; wrap the forward in ``forward_collect``).
+        stop: raise ``StopForward`` as soon as every watched module has been recorded (saves
+            the rest of the network's work; ``forward_collect`` catches it).
 
     Yields:
         A dict ``{name: Tensor}`` filled by each forward pass (the latest pass wins).
@@ -87,7 +87,7 @@ def capture(modules: dict, inputs: bool = False, stop_after: str | None = None):
     def make_hook(name):
         def hook(module, args, output=None):
             seen[name] = args[0] if inputs else output
-            if name == stop_after:
+            if stop and len(seen) == len(modules):
                 raise StopForward
 
         return hook
@@ -107,13 +107,10 @@ def capture(modules: dict, inputs: bool = False, stop_after: str | None = None):
 def forward_collect(model, x, modules: dict, inputs: bool = False, stop: bool = True) -> dict:
     """Run ``model(x)`` and return ``{name: Tensor}`` of the watched modules' outputs (or inputs).
 
-    With ``stop``, the pass ends once the last watched module (in module order) has run (or,
-    for ``inputs``, is about to run).
-    Gradients flow through the returned tensors when ``x`` requires grad.
+    With ``stop``, the pass ends as soon as every watched module has run (or, for ``inputs``,
+    is about to run). Gradients flow through the returned tensors when ``x`` requires grad.
     """
-    order = [n for n, m in model.named_modules() if n in modules]
-    last = order[-1] if (stop and order) else None
-    with capture(modules, inputs=inputs, stop_after=last) as seen:
+    with capture(modules, inputs=inputs, stop=stop) as seen:
         try:
             model(x)
         except StopForward:

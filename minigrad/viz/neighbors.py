@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .embed import extract_features
-from .render import chw_to_hwc, draw_text, hstack, tile_grid, to_rgb, vstack
-from .tsne import squared_distances
+from .render import chw_to_hwc, draw_text, hstack, save_png, tile_grid, to_rgb, vstack
 
 __all__ = ["nearest_neighbors", "compare_neighbors", "neighbors_figure", "save_neighbors"]
 
@@ -97,8 +96,6 @@ def save_neighbors(model, images, pixels, path, queries, k: int = 5, labels=None
     Returns:
         ``(feature_neighbors, pixel_neighbors, path written)``.
     """
-    from .render import save_png
-
     by_f, by_p = compare_neighbors(model, images, pixels, queries, k, layer, progress)
     figure = neighbors_figure(pixels, queries, by_f, by_p, labels)
     if scale is None:

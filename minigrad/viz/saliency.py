@@ -101,9 +101,9 @@ def save_saliency(model, x, image, path, target: int | None = None, scale: int |
     Returns:
         ``(saliency (H, W), target, path written)``.
     """
-    sal, target = saliency_map(model, x, target)
-    from .guided import guided_backprop
+    from .guided import guided_backprop  # guided imports this module: bind at call time
 
+    sal, target = saliency_map(model, x, target)
     guided, _ = guided_backprop(model, x, target)
     figure = saliency_figure(image, sal, guided)
     if scale is None:
