@@ -30,7 +30,7 @@ import numpy as np
 
 from . import functional as F
 from .autograd import no_grad
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .tensor import Tensor, default_rng, manual_seed
 
 __all__ = ["TrainConfig", "FitResult", "Callback", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate",
@@ -527,12 +527,17 @@ def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
         for cb in callbacks:
             cb.note(message)
 
+    config.validate()
     ckpt = None
     if resume is not None:
         ckpt = load_checkpoint(resume)
         if ckpt.model_name != config.model:
             raise ValueError(f"train: {resume} is a checkpoint of model {ckpt.model_name!r}, not {config.model!r}")
         saved = {k: v for k, v in ckpt.config.items() if k in {f.name for f in fields(TrainConfig)}}
+        if not {"epochs", "schedule", "dataset"} <= set(saved) or ckpt.optimizer_state is None \
+                or "position" not in ckpt.metrics:
+            raise CheckpointError(f"{resume}: holds no training state (it was not written by minigrad train); "
+                                  f"it can be evaluated but not resumed")
         overrides = {k: getattr(config, k) for k in _RESUME_OVERRIDES if getattr(config, k) is not None}
         if overrides.get("epochs", saved["epochs"]) != saved["epochs"] and saved["schedule"] != "none":
             # The schedule's length is part of its state; stretching it would not continue the run.

@@ -177,6 +177,7 @@ def test_checkpoint_of_another_model_lists_mismatched_keys(trained, tmp_path):
                            "unexpected keys: head.weight")
     _assert_one_line_error(run("train", "lenet5-classic", "--resume", out / "last.npz"), 2,
                            "checkpoint of model 'lenet', not 'lenet5-classic'")
+    _assert_one_line_error(run("train", "lenet", "--resume", tmp_path / "other.npz"), 2, "holds no training state")
 
 
 def test_unreadable_image_and_bad_options(trained, tmp_path):
