@@ -319,3 +319,15 @@ def test_resuming_a_schedule_needs_initial_lr():
     S.StepLR(opt, 2)
     resumed = S.StepLR(opt, 2, gamma=0.5, last_epoch=3)  # continues at step 4
     assert resumed.get_last_lr() == [0.1 * 0.5**2]
+
+
+def test_one_cycle_with_a_one_step_warm_up_phase():
+    opt = SGD([Parameter(np.zeros(1))], lr=0.1, momentum=0.9)
+    sched = S.OneCycleLR(opt, 1.0, total_steps=10, pct_start=0.1)  # the rising phase ends at step 0
+    lrs = []
+    for _ in range(10):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(1.0) and lrs[-1] == pytest.approx(1.0 / 25 / 1e4)
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))

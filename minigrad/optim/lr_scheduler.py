@@ -281,7 +281,8 @@ class OneCycleLR(LRScheduler):
         start_step = 0.0
         for i, (end_step, lr0, lr1, m0, m1) in enumerate(self.phases):
             if step <= end_step or i == len(self.phases) - 1:
-                pct = (step - start_step) / (end_step - start_step)
+                # A zero-length phase (pct_start * total_steps == 1) is already at its end value.
+                pct = (step - start_step) / (end_step - start_step) if end_step != start_step else 1.0
                 lr = self._anneal(group[lr0], group[lr1], pct)
                 momentum = self._anneal(group[m0], group[m1], pct) if self.cycle_momentum else None
                 return lr, momentum
