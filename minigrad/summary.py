@@ -542,7 +542,7 @@ def _course_order(names, model_info) -> list:
 def compare(names=None, input_size=(3, 224, 224), progress=None) -> list:
     """Summarise registered models at one input size for the course's comparison table.
 
-    Models whose registered input is smaller than ``input_size`` (LeNet-5) run at their own size;
+    Models whose registered input is smaller than ``input_size`` (LeNet-5) run at their own (C, H, W);
     the auxiliary heads of GoogLeNet are left out (``aux_logits=False``), as they are training-only.
 
     Args:
@@ -562,7 +562,7 @@ def compare(names=None, input_size=(3, 224, 224), progress=None) -> list:
         info = model_info(name)
         size = tuple(input_size)
         if info["task"] == "classification" and info["input_size"][1] < size[1]:
-            size = (size[0],) + tuple(info["input_size"][1:])
+            size = tuple(info["input_size"])
         accepted = inspect.signature(info["fn"]).parameters
         kwargs = {"in_channels": size[0]}
         if "aux_logits" in accepted:
@@ -613,10 +613,28 @@ def plot_cost(rows, path, size=(900, 640)) -> None:
     draw.rectangle([left, top, width - right, height - bottom], outline="black")
     draw.text((width // 2 - 90, height - 25), "GMACs per image (log)", fill="black", font=font)
     draw.text((8, 12), "parameters, millions (log)", fill="black", font=font)
+    # Models at (almost) the same point share one label ("vgg16/vgg16_bn"); labels then step
+    # down or up until they no longer cover one another.
+    points = []
     for r, gx, py in zip(rows, xs, ys):
         px, py_ = to_pixel(gx, py)
         draw.ellipse([px - 4, py_ - 4, px + 4, py_ + 4], fill=(200, 40, 40))
-        draw.text((px + 6, py_ - 6), r["name"], fill=(20, 20, 120), font=font)
+        for point in points:
+            if abs(point[0] - px) < 6 and abs(point[1] - py_) < 6:
+                point[2].append(r["name"])
+                break
+        else:
+            points.append((px, py_, [r["name"]]))
+    placed = [(px - 5, py_ - 5, px + 5, py_ + 5) for px, py_, _ in points]
+    for px, py_, names in points:
+        text = "/".join(names)
+        w, h = draw.textbbox((0, 0), text, font=font)[2:]
+        for dy in (0, 12, -12, 24, -24, 36, -36, 48, -48):
+            box = (px + 6, py_ - 6 + dy, px + 6 + w, py_ - 6 + dy + h)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        draw.text(box[:2], text, fill=(20, 20, 120), font=font)
     image.save(path)
 
 

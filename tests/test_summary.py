@@ -5,9 +5,11 @@ import json
 import numpy as np
 import pytest
 import typer
+from hypothesis import assume, given, strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
+import minigrad as mg
 from cli.summary import register
 from minigrad.models import get_model
 from minigrad.models.vgg import CONFIGS, make_features
@@ -211,3 +213,41 @@ def test_cli_compare(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "| lenet5 | 1x28x28 | 61,706 |" in result.stdout
     assert chart.exists()
+
+
+layer_specs = st.lists(
+    st.tuples(st.sampled_from(["conv", "avg"]), st.integers(1, 4), st.integers(1, 2), st.integers(0, 2),
+              st.integers(1, 2)),
+    min_size=1, max_size=3)
+
+
+@given(specs=layer_specs)
+def test_receptive_field_equals_the_gradient_support(specs):
+    # Independent oracle: with positive weights, the input pixels that influence one output pixel are
+    # exactly those with a non-zero gradient; their extent is the receptive field, their centre `start + i*j`.
+    layers = []
+    for kind, k, s, p, d in specs:
+        p = min(p, k // 2)
+        if kind == "conv":
+            conv = mg.nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d, bias=False)
+            conv.weight.data[...] = 1.0
+            layers.append(conv)
+        else:
+            layers.append(mg.nn.AvgPool2d(k, stride=s, padding=p))
+    model = mg.nn.Sequential(*layers).to(dtype=np.float64)
+    size = 64
+    s = summary(model, (1, size, size), dtype=np.float64)
+    field = s.layers[-1].receptive_field
+    r, j, start = field["size"], field["jump"], field["start"]
+    out_size = s.layers[-1].output_shape[2]
+    i = out_size // 2
+    centre = start + i * j
+    lo, hi = centre - r / 2, centre + r / 2  # in pixel-edge coordinates
+    x = mg.Tensor(np.ones((1, 1, size, size)), requires_grad=True)
+    out = model(x)
+    weights = np.zeros(out.shape)
+    weights[0, 0, i, i] = 1.0
+    out.backward(weights)
+    rows = np.nonzero(x.grad.numpy()[0, 0].sum(axis=1))[0]
+    assume(lo >= 0 and hi <= size)  # the field lies inside the image, so no padding hides part of it
+    assert rows.min() == lo and rows.max() + 1 == hi
