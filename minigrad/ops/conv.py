@@ -21,19 +21,23 @@ recomputes the columns). ``benchmarks/kernels.py`` measures both.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
 
-__all__ = ["conv2d", "convolve2d", "conv_transpose2d", "set_save_columns", "conv_output_size"]
+__all__ = ["conv2d", "convolve2d", "conv_transpose2d", "set_save_columns", "release_buffers", "conv_output_size"]
 
 #: Keep im2col's columns for the backward (faster) instead of the input (less memory).
 SAVE_COLUMNS = True
 
-# Reused scratch buffers for arrays that die right after use (recomputed columns,
-# column gradients): large fresh allocations cost page faults on every call.
-_workspace = {}
+# Internal buffers (im2col columns and their gradients) are recycled: a fresh large array
+# costs a page fault per 4 KiB on first touch, as much as the im2col that fills it.
+_pool: list = []
+_POOL_MAX_BUFFERS = 64
+_POOL_MIN_BYTES = 1 << 20
 
 
 def set_save_columns(flag: bool) -> bool:
@@ -48,15 +52,36 @@ def set_save_columns(flag: bool) -> bool:
     return previous
 
 
-def _scratch(slot: str, shape, dtype) -> np.ndarray:
-    """An uninitialised array of ``shape`` carved from a reusable per-slot buffer."""
+def release_buffers() -> None:
+    """Drop the pooled column buffers (otherwise kept for reuse by the next training step)."""
+    _pool.clear()
+
+
+def _buffer(shape, dtype) -> np.ndarray:
+    """An uninitialised array for internal use, recycled from a pool of 1-D buffers.
+
+    A pooled buffer is free when nothing else references it: the columns saved by a live
+    graph, and any view of them, hold a reference to their base, so ``sys.getrefcount``
+    then sees more than the pool's list, the loop variable and its own argument.
+    (Not thread-safe.)
+    """
+    dtype = np.dtype(dtype)
     size = int(np.prod(shape))
-    key = (slot, np.dtype(dtype))
-    buf = _workspace.get(key)
-    if buf is None or buf.size < size:
-        buf = np.empty(size, dtype=dtype)
-        _workspace[key] = buf
-    return buf[:size].reshape(shape)
+    if size * dtype.itemsize < _POOL_MIN_BYTES:
+        return np.empty(shape, dtype)
+    chosen = None
+    for buf in _pool:
+        if buf.dtype == dtype and size <= buf.size <= 2 * size and sys.getrefcount(buf) <= 3:
+            if chosen is None or buf.size < chosen.size:
+                chosen = buf
+    if chosen is None:
+        if len(_pool) >= _POOL_MAX_BUFFERS:
+            # Full: forget the free buffers (those in use stay until their graphs die).
+            _pool[:] = [buf for buf in _pool if sys.getrefcount(buf) > 3]
+        chosen = np.empty(size, dtype)
+        if len(_pool) < _POOL_MAX_BUFFERS:
+            _pool.append(chosen)
+    return chosen[:size].reshape(shape)
 
 
 # ---------------------------------------------------------------- argument handling
@@ -176,7 +201,7 @@ class Conv2d(Function):
         w = np.ascontiguousarray(weight).reshape(groups, O // groups, K)
         # ctx.parents is empty when no graph is recorded (no_grad, or no input needs a gradient).
         save = SAVE_COLUMNS and bool(ctx.parents)
-        cols = np.empty((C * KH * KW, L), x.dtype) if save else _scratch("cols", (C * KH * KW, L), x.dtype)
+        cols = _buffer((C * KH * KW, L), x.dtype)
         backend.im2col(cols, x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
         # out^T = cols^T @ W^T, (positions, O/groups) per group: BLAS reads both operands
         # transposed in place, and this orientation runs closer to peak than W @ cols.
@@ -198,7 +223,7 @@ class Conv2d(Function):
         dx = dweight = dbias = None
         if ctx.needs_input_grad[1]:
             if cols is None:
-                cols = _scratch("cols", (G * K, L), w.dtype)
+                cols = _buffer((G * K, L), w.dtype)
                 backend.im2col(cols, x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
             # dW^T = cols @ dY^T with dY^T as (groups, positions, O/groups): a plain row-major GEMM
             # with the long N*OH*OW axis as its inner dimension (dY @ cols^T is several times slower).
@@ -210,7 +235,7 @@ class Conv2d(Function):
         if ctx.needs_input_grad[0]:
             C = G * K // (KH * KW)
             dy = np.ascontiguousarray(grad4.transpose(1, 2, 0, 3)).reshape(G, Og, L)
-            dcols = _scratch("dcols", (G, K, L), w.dtype)
+            dcols = _buffer((G, K, L), w.dtype)
             _grouped_matmul(w.transpose(0, 2, 1), dy, groups, out=dcols)
             H, W = ctx.input_hw
             dx = np.empty((N, C, H, W), dtype=w.dtype)
@@ -290,7 +315,7 @@ class ConvTranspose2d(Function):
         # x as (groups, Cin/groups, N*H*W): the conv's output layout, one copy.
         x2 = np.ascontiguousarray(x.reshape(N, Cin, H * W).transpose(1, 0, 2)).reshape(groups, Cig, L)
         w = np.ascontiguousarray(weight).reshape(groups, Cig, Cog * KH * KW)
-        cols = _scratch("dcols", (groups, Cog * KH * KW, L), x.dtype)
+        cols = _buffer((groups, Cog * KH * KW, L), x.dtype)
         _grouped_matmul(w.transpose(0, 2, 1), x2, groups, out=cols)
         out = np.empty((N, Cog * groups, OH, OW), dtype=x.dtype)
         backend.col2im(out, cols.reshape(groups * Cog * KH * KW, L), KH, KW, sh, sw, ph, pw, dh, dw, H, W)
@@ -309,7 +334,7 @@ class ConvTranspose2d(Function):
         N, Cin, H, W = ctx.input_shape
         G, Cig, K = w.shape
         L = N * H * W
-        cols = _scratch("cols", (G * K, L), w.dtype)
+        cols = _buffer((G * K, L), w.dtype)
         backend.im2col(cols, np.ascontiguousarray(grad), KH, KW, sh, sw, ph, pw, dh, dw, H, W)
         cols = cols.reshape(G, K, L)
         dx = dweight = dbias = None
