@@ -160,7 +160,7 @@ def test_format_and_json():
 def test_compare_and_chart(tmp_path):
     rows = compare(["lenet5", "resnet18"], (3, 64, 64))
     assert [r["name"] for r in rows] == ["lenet5", "resnet18"]
-    assert rows[0]["input_size"] == (3, 28, 28)  # LeNet-5 runs at its own size
+    assert rows[0]["input_size"] == (1, 28, 28)  # LeNet-5 runs at its own size
     assert rows[1]["params"] == 11_689_512 and rows[1]["depth"] == 18
     table = format_compare(rows)
     assert "| resnet18 | 3x64x64 | 11,689,512 |" in table
