@@ -4,13 +4,15 @@ Imported by every ``test_cuda_*`` module before anything imports ``numba.cuda``.
 
 - With ``nvidia-smi`` present, the tests run in-process on the GPU.
 - Without it, ``NUMBA_ENABLE_CUDASIM=1`` selects the simulator. Numba reads that
-  variable when ``numba`` is imported and ``numba.cuda`` picks its implementation on
-  its own first import, so: if ``numba.cuda`` is not imported yet, set the variable and
-  reload Numba's configuration; this works in a run of the CUDA tests alone.
-- In a full-suite run, earlier modules have already imported ``numba.cuda`` (the real
-  driver, no device). Flipping the process to the simulator would change what other
-  tests see, so the CUDA tests skip in-process and ``test_cuda_tests_in_a_simulator_subprocess``
-  below runs them all in one fresh interpreter under the simulator instead.
+  variable when ``numba`` is first imported, so it is set here only if nothing has
+  imported Numba yet: a run of the CUDA test files alone (or with the variable already
+  set by the caller) runs them in-process under the simulator.
+- In a full-suite run, earlier modules have imported Numba without the simulator.
+  Switching the process to it (``numba.core.config.reload_config()`` would, as long as
+  ``numba.cuda`` is not imported) would change what every later test sees - e.g.
+  ``cuda_available()`` becoming True - so instead the CUDA tests skip in-process and
+  ``test_cuda_tests_in_a_simulator_subprocess`` below runs them all in one fresh
+  interpreter under the simulator.
 """
 
 from __future__ import annotations
@@ -25,12 +27,8 @@ import pytest
 
 HAS_DRIVER = shutil.which("nvidia-smi") is not None
 
-if not HAS_DRIVER and "numba.cuda" not in sys.modules:
+if not HAS_DRIVER and "numba" not in sys.modules:
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
-    if "numba" in sys.modules:
-        import numba.core.config
-
-        numba.core.config.reload_config()
 
 from numba import config  # noqa: E402
 

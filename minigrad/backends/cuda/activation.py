@@ -5,7 +5,7 @@ from __future__ import annotations
 from numba import cuda
 
 from .elementwise import launch
-from .launch import dev
+from .launch import dev, dev_out
 
 __all__ = ["relu_forward", "relu_backward"]
 
@@ -31,7 +31,7 @@ def relu_forward(out, x):
         out: output, same shape and dtype as ``x``.
         x: input.
     """
-    o, a = dev(out), dev(x)
+    o, a = dev_out(out, "relu_forward"), dev(x)
     launch(_relu, a.size, o.reshape(o.size), a.reshape(a.size))
 
 
@@ -43,5 +43,5 @@ def relu_backward(out, grad, y):
         grad: gradient of the loss with respect to relu's output.
         y: relu's output.
     """
-    o, g = dev(out), dev(grad)
+    o, g = dev_out(out, "relu_backward"), dev(grad)
     launch(_relu_backward, g.size, o.reshape(o.size), g.reshape(g.size), dev(y).reshape(g.size))

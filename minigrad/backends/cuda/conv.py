@@ -12,7 +12,7 @@ from numba import cuda
 
 from ..index import cuda_functions
 from .elementwise import launch
-from .launch import dev
+from .launch import dev, dev_out
 
 __all__ = ["im2col", "col2im"]
 
@@ -86,7 +86,7 @@ def im2col(cols, x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
         KH, KW, sh, sw, ph, pw, dh, dw: kernel size, stride, top/left padding, dilation.
         OH, OW: output size of the convolution.
     """
-    c = dev(cols)
+    c = dev_out(cols, "im2col")
     launch(_im2col, c.size, c, dev(x), KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
 
 
@@ -104,5 +104,5 @@ def col2im(x, cols, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
         KH, KW, sh, sw, ph, pw, dh, dw: kernel size, stride, top/left padding, dilation.
         OH, OW: spatial size that the columns cover.
     """
-    d = dev(x)
+    d = dev_out(x, "col2im")
     launch(_col2im, d.size, d, dev(cols), KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)

@@ -18,7 +18,7 @@ import numpy as np
 from numba import cuda, uint64
 
 from .elementwise import launch
-from .launch import dev
+from .launch import dev, dev_out
 
 __all__ = [
     "dropout_mask", "dropout_mask_reference", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
@@ -58,7 +58,7 @@ def dropout_mask(mask, seed, p):
         seed: non-negative integer below 2**64.
         p: drop probability in [0, 1).
     """
-    m = dev(mask)
+    m = dev_out(mask, "dropout_mask")
     flat = m.reshape(m.size)
     launch(_dropout, m.size, flat, np.uint64(seed), float(p), float(1.0 / (1.0 - p)))
 
@@ -125,7 +125,8 @@ def softmax_cross_entropy_forward(logp, loss, x, target, ignore_index):
         ignore_index: target value that contributes nothing.
     """
     x = dev(x)
-    launch(_xent_forward, x.shape[0], dev(logp), dev(loss), x, dev(target), int(ignore_index))
+    launch(_xent_forward, x.shape[0], dev_out(logp, "softmax_cross_entropy_forward"),
+           dev_out(loss, "softmax_cross_entropy_forward"), x, dev(target), int(ignore_index))
 
 
 def softmax_cross_entropy_backward(dx, logp, target, grad, ignore_index):
@@ -140,7 +141,7 @@ def softmax_cross_entropy_backward(dx, logp, target, grad, ignore_index):
         grad: per-row upstream gradient, shape (M,) (e.g. 1/M for a mean).
         ignore_index: as the forward.
     """
-    d = dev(dx)
+    d = dev_out(dx, "softmax_cross_entropy_backward")
     launch(_xent_backward, d.size, d, dev(logp), dev(target), dev(grad), int(ignore_index))
 
 
@@ -182,7 +183,7 @@ def sgd_momentum_update(param, grad, buf, lr, momentum, dampening, weight_decay,
         nesterov, maximize: flags.
         first: True on the first step (the buffer starts as the gradient).
     """
-    p = dev(param)
+    p = dev_out(param, "sgd_momentum_update")
     t = p.dtype.type
     launch(_sgd, p.size, p.reshape(p.size), dev(grad).reshape(p.size), dev(buf).reshape(p.size), t(lr), t(momentum),
            t(1 - dampening), t(weight_decay), bool(nesterov), bool(maximize), bool(first))
@@ -233,7 +234,7 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, bet
         amsgrad, maximize: flags.
         step: the step number t, starting at 1.
     """
-    p = dev(param)
+    p = dev_out(param, "adam_update")
     t = p.dtype.type
     n = p.size
     flat = [dev(a).reshape(n) for a in (grad, exp_avg, exp_avg_sq, max_exp_avg_sq)]

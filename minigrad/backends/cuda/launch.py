@@ -34,3 +34,15 @@ def dev(x):
     if cuda.is_cuda_array(x):
         return x
     raise TypeError(f"cuda backend: expected a CudaArray, device array or NumPy array, got {type(x).__name__}")
+
+
+def dev_out(x, kernel: str):
+    """The device array behind an output argument; a host array there is an error, not a copy.
+
+    Copying a host output to the device would let the kernel fill a temporary while the
+    caller reads its untouched host array.
+    """
+    if isinstance(x, np.ndarray):
+        raise TypeError(f"{kernel}: output of shape {x.shape} is a host NumPy array; allocate it with the "
+                        f"CUDA backend's empty()/zeros()")
+    return dev(x)

@@ -13,7 +13,7 @@ from numba import cuda, float64
 from .elementwise import launch
 from .launch import MAX_BLOCKS, REDUCE_THREADS
 
-from .launch import dev
+from .launch import dev, dev_out
 
 __all__ = ["batch_norm_stats", "batch_norm_normalize", "batch_norm_backward", "lrn_forward", "lrn_backward"]
 
@@ -144,7 +144,7 @@ def batch_norm_stats(mean, var, x):
         x: input, shape (N, C, L).
     """
     d = dev(x)
-    _stats[max(1, min(d.shape[1], MAX_BLOCKS)), T](dev(mean), dev(var), d)
+    _stats[max(1, min(d.shape[1], MAX_BLOCKS)), T](dev_out(mean, "batch_norm_stats"), dev_out(var, "batch_norm_stats"), d)
 
 
 def batch_norm_normalize(out, x, mean, invstd, weight, bias):
@@ -155,7 +155,7 @@ def batch_norm_normalize(out, x, mean, invstd, weight, bias):
         x: input, shape (N, C, L).
         mean, invstd, weight, bias: per-channel, shape (C,).
     """
-    o = dev(out)
+    o = dev_out(out, "batch_norm_normalize")
     launch(_normalize, o.size, o, dev(x), dev(mean), dev(invstd), dev(weight), dev(bias))
 
 
@@ -177,7 +177,8 @@ def batch_norm_backward(dx, dweight, dbias, dy, x, mean, invstd, weight, batch_s
         batch_stats: 1 when mean and variance were computed from ``x``.
     """
     d = dev(x)
-    _backward[max(1, min(d.shape[1], MAX_BLOCKS)), T](dev(dx), dev(dweight), dev(dbias), dev(dy), d, dev(mean),
+    _backward[max(1, min(d.shape[1], MAX_BLOCKS)), T](dev_out(dx, "batch_norm_backward"), dev_out(dweight, "batch_norm_backward"),
+                                                       dev_out(dbias, "batch_norm_backward"), dev(dy), d, dev(mean),
                                                        dev(invstd), dev(weight), int(batch_stats))
 
 
@@ -194,8 +195,8 @@ def lrn_forward(out, scale, x, size, alpha, beta, k):
         x: input, shape (N, C, L).
         size, alpha, beta, k: the formula's constants.
     """
-    o = dev(out)
-    launch(_lrn, o.size, o, dev(scale), dev(x), int(size), float(alpha), float(beta), float(k))
+    o = dev_out(out, "lrn_forward")
+    launch(_lrn, o.size, o, dev_out(scale, "lrn_forward"), dev(x), int(size), float(alpha), float(beta), float(k))
 
 
 def lrn_backward(dx, dy, x, scale, size, alpha, beta):
@@ -207,5 +208,5 @@ def lrn_backward(dx, dy, x, scale, size, alpha, beta):
         x, scale: the forward's input and saved scale.
         size, alpha, beta: as the forward.
     """
-    d = dev(dx)
+    d = dev_out(dx, "lrn_backward")
     launch(_lrn_backward, d.size, d, dev(dy), dev(x), dev(scale), int(size), float(alpha), float(beta))

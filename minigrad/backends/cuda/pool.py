@@ -13,7 +13,7 @@ from numba import cuda
 
 from ..index import cuda_functions
 from .elementwise import fill, launch
-from .launch import dev
+from .launch import dev, dev_out
 
 __all__ = [
     "max_pool2d_forward", "avg_pool2d_forward", "avg_pool2d_backward", "adaptive_avg_pool2d_forward",
@@ -209,8 +209,8 @@ def max_pool2d_forward(out, indices, x, KH, KW, sh, sw, ph, pw, dh, dw):
         x: input, shape (P, H, W).
         KH, KW, sh, sw, ph, pw, dh, dw: kernel size, stride, padding, dilation.
     """
-    o = dev(out)
-    launch(_max_pool, o.size, o, dev(indices), dev(x), KH, KW, sh, sw, ph, pw, dh, dw)
+    o = dev_out(out, "max_pool2d_forward")
+    launch(_max_pool, o.size, o, dev_out(indices, "max_pool2d_forward"), dev(x), KH, KW, sh, sw, ph, pw, dh, dw)
 
 
 def avg_pool2d_forward(out, x, KH, KW, sh, sw, ph, pw, count_include_pad, divisor_override):
@@ -223,7 +223,7 @@ def avg_pool2d_forward(out, x, KH, KW, sh, sw, ph, pw, count_include_pad, diviso
         count_include_pad: 1 to count padded zeros in the divisor.
         divisor_override: divisor to use instead of the window size; 0 for none.
     """
-    o = dev(out)
+    o = dev_out(out, "avg_pool2d_forward")
     launch(_avg_pool, o.size, o, dev(x), KH, KW, sh, sw, ph, pw, int(count_include_pad), int(divisor_override))
 
 
@@ -235,7 +235,7 @@ def avg_pool2d_backward(dx, dy, KH, KW, sh, sw, ph, pw, count_include_pad, divis
         dy: gradient of the output, shape (P, OH, OW).
         KH, KW, sh, sw, ph, pw, count_include_pad, divisor_override: as the forward.
     """
-    d = dev(dx)
+    d = dev_out(dx, "avg_pool2d_backward")
     launch(_avg_pool_backward, d.size, d, dev(dy), KH, KW, sh, sw, ph, pw, int(count_include_pad),
            int(divisor_override))
 
@@ -247,7 +247,7 @@ def adaptive_avg_pool2d_forward(out, x):
         out: output, shape (P, OH, OW).
         x: input, shape (P, H, W).
     """
-    o = dev(out)
+    o = dev_out(out, "adaptive_avg_pool2d_forward")
     launch(_adaptive_avg, o.size, o, dev(x))
 
 
@@ -258,7 +258,7 @@ def adaptive_avg_pool2d_backward(dx, dy):
         dx: output, shape (P, H, W); overwritten.
         dy: gradient of the output, shape (P, OH, OW).
     """
-    d = dev(dx)
+    d = dev_out(dx, "adaptive_avg_pool2d_backward")
     launch(_adaptive_avg_backward, d.size, d, dev(dy))
 
 
@@ -270,8 +270,8 @@ def adaptive_max_pool2d_forward(out, indices, x):
         indices: int64 output, shape (P, OH, OW).
         x: input, shape (P, H, W).
     """
-    o = dev(out)
-    launch(_adaptive_max, o.size, o, dev(indices), dev(x))
+    o = dev_out(out, "adaptive_max_pool2d_forward")
+    launch(_adaptive_max, o.size, o, dev_out(indices, "adaptive_max_pool2d_forward"), dev(x))
 
 
 def scatter_add_planes(out, values, indices):
@@ -282,7 +282,7 @@ def scatter_add_planes(out, values, indices):
         values: shape (P, L).
         indices: int64, shape (P, L), each in [0, HW).
     """
-    o, v = dev(out), dev(values)
+    o, v = dev_out(out, "scatter_add_planes"), dev(values)
     flat = o.reshape(o.size)
     launch(fill, o.size, flat, o.dtype.type(0))
     launch(_scatter_add, v.size, flat, v, dev(indices), o.shape[1])
@@ -296,7 +296,7 @@ def scatter_planes(out, values, indices):
         values: shape (P, L).
         indices: int64, shape (P, L), each in [0, HW).
     """
-    o, v = dev(out), dev(values)
+    o, v = dev_out(out, "scatter_planes"), dev(values)
     launch(fill, o.size, o.reshape(o.size), o.dtype.type(0))
     launch(_scatter, v.size, o, v, dev(indices))
 
@@ -309,5 +309,5 @@ def gather_planes(out, values, indices):
         values: shape (P, HW).
         indices: int64, shape (P, L), each in [0, HW).
     """
-    o = dev(out)
+    o = dev_out(out, "gather_planes")
     launch(_gather, o.size, o, dev(values), dev(indices))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from numba import cuda
 
 from .elementwise import fill, launch
-from .launch import dev
+from .launch import dev, dev_out
 
 __all__ = ["nearest_forward", "nearest_backward", "bilinear_forward", "bilinear_backward"]
 
@@ -77,7 +77,7 @@ def nearest_forward(out, x, src_h, src_w):
         x: input, shape (P, H, W).
         src_h, src_w: int64 source row (column) of every output row (column).
     """
-    o = dev(out)
+    o = dev_out(out, "nearest_forward")
     launch(_nearest, o.size, o, dev(x), dev(src_h), dev(src_w))
 
 
@@ -89,7 +89,7 @@ def nearest_backward(dx, dy, src_h, src_w):
         dy: gradient of the output, shape (P, OH, OW).
         src_h, src_w: as the forward.
     """
-    d, g = dev(dx), dev(dy)
+    d, g = dev_out(dx, "nearest_backward"), dev(dy)
     _zero(d)
     launch(_nearest_backward, g.size, d, g, dev(src_h), dev(src_w))
 
@@ -108,7 +108,7 @@ def bilinear_forward(out, x, h0, h1, lh, w0, w1, lw):
         h0, h1, lh: int64 upper/lower source rows and float64 weight of the lower row, per output row.
         w0, w1, lw: the same per output column.
     """
-    o = dev(out)
+    o = dev_out(out, "bilinear_forward")
     launch(_bilinear, o.size, o, dev(x), *(dev(t) for t in (h0, h1, lh, w0, w1, lw)))
 
 
@@ -120,6 +120,6 @@ def bilinear_backward(dx, dy, h0, h1, lh, w0, w1, lw):
         dy: gradient of the output, shape (P, OH, OW).
         h0, h1, lh, w0, w1, lw: as the forward.
     """
-    d, g = dev(dx), dev(dy)
+    d, g = dev_out(dx, "bilinear_backward"), dev(dy)
     _zero(d)
     launch(_bilinear_backward, g.size, d, g, *(dev(t) for t in (h0, h1, lh, w0, w1, lw)))
