@@ -173,3 +173,16 @@ def test_implicit_host_conversion_and_unsupported_functions_are_loud(gpu):
     with pytest.raises(TypeError, match=r"numpy.arctan2: not supported on the GPU"):
         np.arctan2(da, da)
     assert float(da.sum()) == 3.0 and gpu.to_numpy(da).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_contiguous_indexing_is_a_view_like_numpy(gpu):
+    a = np.zeros((2, 3, 4), np.float32)
+    da = gpu.from_numpy(a)
+    np.matmul(gpu.from_numpy(np.ones((3, 2), np.float32)), gpu.from_numpy(np.ones((2, 4), np.float32)), out=da[1])
+    da[0, 1:][...] = 5  # a[0, 1:] is contiguous: a view
+    a[1] = 2
+    a[0, 1:] = 5
+    check(da, a)
+    strided = da[:, 0]  # not contiguous: a copy
+    strided += 1
+    check(da, a)

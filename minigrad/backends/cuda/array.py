@@ -6,9 +6,10 @@ and ufuncs through ``__array_ufunc__``, NumPy functions through ``__array_functi
 so an op runs unchanged on either device. Anything it does not implement raises a
 ``TypeError`` naming the function, never a silent copy to the host.
 
-Storage is always C-contiguous. ``reshape`` is a view sharing the buffer (writes through
-it are seen by the original, as in NumPy); ``transpose``, slicing and ``broadcast_to``
-materialise a copy by a strided-gather kernel. Result dtypes follow NumPy's own rules
+Storage is always C-contiguous. ``reshape`` and indexing that selects a contiguous block
+(``a[i]``, ``a[2:5]``) are views sharing the buffer (writes through them are seen by the
+original, as in NumPy); ``transpose``, strided slicing and ``broadcast_to`` materialise a
+copy by a strided-gather kernel, so writing into *those* does not reach the original. Result dtypes follow NumPy's own rules
 (computed by NumPy on one-element host probes).
 """
 
@@ -283,7 +284,14 @@ class CudaArray:
             out = CudaArray.empty(shape, self.dtype)
             ew.launch(ew.take_rows, out.size, out._buf, self._buf, rows._buf, inner)
             return out
-        return self._strided(*self._basic_view(key))
+        shape, strides, offset = self._basic_view(key)
+        size = int(np.prod(shape, dtype=np.int64))
+        live = [(n, st) for n, st in zip(shape, strides) if n != 1]
+        if size and [st for _, st in live] == list(_contiguous_strides([n for n, _ in live])):
+            # A contiguous block (a[i], a[2:5], a[:, None]): a view sharing memory, as in NumPy,
+            # so that writes through it (np.matmul(..., out=a[0])) reach the original.
+            return CudaArray(self._buf[offset:offset + size], shape)
+        return self._strided(shape, strides, offset)
 
     def __setitem__(self, key, value):
         value = _as_operand(value, self.dtype)
