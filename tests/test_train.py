@@ -281,3 +281,18 @@ def test_same_seed_same_run_different_seed_different_run(tmp_path):
     assert _same(_weights(a.last_path), _weights(b.last_path))
     assert not _same(_weights(a.last_path), _weights(c.last_path))
     assert math.isfinite(a.history[0]["images_per_s"]) and a.history[0]["images_per_s"] > 0
+
+
+def test_curves_png_with_pillow(tmp_path):
+    from PIL import Image
+
+    from minigrad.viz.curves import plot_curves
+
+    history = [{"epoch": e, "train_loss": 1 / e, "test_loss": 1.2 / e, "train_acc": 0.5 + e / 10,
+                "test_acc": 0.4 + e / 10} for e in (1, 2, 3)]
+    path = plot_curves(history, tmp_path / "c.png", title="t", backend="pillow")
+    pixels = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3)
+    for color in ((31, 119, 180), (255, 127, 14)):  # both series are drawn
+        assert (pixels == color).all(axis=1).sum() > 100
+    with pytest.raises(ValueError, match="backend must be"):
+        plot_curves(history, tmp_path / "d.png", backend="svg")

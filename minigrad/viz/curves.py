@@ -98,7 +98,6 @@ def _plot_pillow(history, path, title):
         # Plot area of this panel, leaving room for tick labels on the left and below.
         left, top = i * panel_w + 60, 40
         right, bottom = (i + 1) * panel_w - 20, height - 50
-        draw.rectangle([left, top, right, bottom], outline="black")
         draw.text(((left + right) // 2 - 15, height - 22), "epoch", fill="black", font=font)
         draw.text((left, top - 14), name, fill="black", font=font)
         series = {split: _series(history, key) for split, key in (("train", train_key), ("test", test_key))}
@@ -120,6 +119,7 @@ def _plot_pillow(history, path, title):
             _, py = to_px(x_lo, y)
             draw.line([left, py, right, py], fill=(230, 230, 230))
             draw.text((left - 55, py - 6), f"{y:.3g}", fill="black", font=font)
+        draw.rectangle([left, top, right, bottom], outline="black")  # over the grid lines at the edges
         for x in sorted({p[0] for p in points}):
             px, _ = to_px(x, y_lo)
             draw.text((px - 3, bottom + 4), f"{x:g}", fill="black", font=font)
