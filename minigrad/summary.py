@@ -341,7 +341,7 @@ _FUNCTIONAL = {"conv2d": "Conv2d", "conv_transpose2d": "ConvTranspose2d", "max_p
                "adaptive_max_pool2d": "AdaptiveMaxPool2d", "interpolate": "Upsample"}
 
 
-def _as_layer(op, kind, arguments):
+def _as_layer(arguments):
     """A stand-in carrying the layer attributes that a functional call's arguments give."""
     weight = arguments.get("weight")
     layer = types.SimpleNamespace(**{k: v for k, v in arguments.items() if k != "input"})
@@ -449,7 +449,7 @@ def summary(model, input_size, dtype=np.float32, device: str = "cpu") -> Summary
         owner = stack[-1][0] if stack else ""
         op_counts[(owner, op)] = count = op_counts.get((owner, op), 0) + 1
         name = f"{owner}.{op}_{count}" if owner else f"{op}_{count}"
-        layer, x = _as_layer(op, kind, arguments), arguments.get("input")
+        layer, x = _as_layer(arguments), arguments.get("input")
         if kind in _WINDOW_LAYERS and isinstance(x, Tensor) and x.ndim == 4:
             size = _window_output(kind, layer, x.shape[2:])
             if min(size) < 1:

@@ -37,6 +37,7 @@ class AlexNet(nn.Module):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5,
                  original: bool = False, small_input: bool = False):
         super().__init__()
+        self.input_size = (in_channels, 32, 32) if small_input else (in_channels, 224, 224)  # read by minigrad.train
         widths = (96, 256, 384, 384, 256) if original else (64, 192, 384, 256, 256)
         groups = 2 if original else 1
         c1, c2, c3, c4, c5 = widths

@@ -108,6 +108,7 @@ class GoogLeNet(nn.Module):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, aux_logits: bool = True,
                  dropout: float = 0.2, dropout_aux: float = 0.7, small_input: bool = False):
         super().__init__()
+        self.input_size = (in_channels, 32, 32) if small_input else (in_channels, 224, 224)  # read by minigrad.train
         self.aux_logits = aux_logits
         if small_input:
             self.conv1 = BasicConv2d(in_channels, 64, kernel_size=3, stride=1, padding=1)

@@ -95,6 +95,7 @@ class ResNet(nn.Module):
     def __init__(self, block, layers, num_classes: int = 1000, in_channels: int = 3,
                  zero_init_residual: bool = False, small_input: bool = False):
         super().__init__()
+        self.input_size = (in_channels, 32, 32) if small_input else (in_channels, 224, 224)  # read by minigrad.train
         self.inplanes = 64
         if small_input:
             self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)

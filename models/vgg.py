@@ -58,6 +58,8 @@ class VGG(nn.Module):
     def __init__(self, features: nn.Sequential, num_classes: int = 1000, dropout: float = 0.5,
                  small_input: bool = False, init_weights: bool = True):
         super().__init__()
+        in_channels = features[0].in_channels
+        self.input_size = (in_channels, 32, 32) if small_input else (in_channels, 224, 224)  # read by minigrad.train
         self.features = features
         pooled, hidden = (1, 512) if small_input else (7, 4096)
         self.avgpool = nn.AdaptiveAvgPool2d((pooled, pooled))

@@ -9,7 +9,7 @@ import minigrad.functional as F
 from minigrad.models import get_model, list_models, model_info
 from minigrad.models.googlenet import GoogLeNet
 from minigrad.models.unet import unet
-from minigrad.models.vgg import CONFIGS, make_features
+from minigrad.models.vgg import CONFIGS, VGG, make_features
 
 
 def n_params(model):
@@ -35,7 +35,8 @@ VGG_COUNTS = {
 
 @pytest.fixture(scope="module")
 def vgg16():
-    return get_model("vgg16")
+    # The count does not depend on the initialisation, which takes seconds for 138M weights.
+    return VGG(make_features(CONFIGS[16]), init_weights=False)
 
 
 @pytest.fixture(scope="module")
@@ -294,3 +295,9 @@ def test_convert_without_torch_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
     with pytest.raises(RuntimeError, match="pip install torch"):
         convert_weights(tmp_path / "w.pt", tmp_path / "w.npz")
+
+
+@pytest.mark.parametrize("name", ["alexnet", "vgg11", "googlenet", "resnet18"])
+def test_models_tell_the_trainer_their_input_size(name):
+    assert get_model(name, num_classes=10, in_channels=1, small_input=True).input_size == (1, 32, 32)
+    assert model_info(name)["input_size"] == (3, 224, 224)
