@@ -1,4 +1,4 @@
-"""``minigrad summary`` and ``minigrad convert-weights``: a thin Typer layer over ``minigrad.summary`` and ``models.convert``."""
+"""``minigrad summary`` and ``minigrad convert-weights``: a thin Typer layer over the summary and convert libraries."""
 
 from __future__ import annotations
 

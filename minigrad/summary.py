@@ -485,7 +485,8 @@ def summary(model, input_size, dtype=np.float32, device: str = "cpu") -> Summary
         return None
 
     modules = list(model.modules())
-    handles = [m.register_forward_pre_hook(pre_hook) for m in modules] + [m.register_forward_hook(hook) for m in modules]
+    handles = [m.register_forward_pre_hook(pre_hook) for m in modules]
+    handles += [m.register_forward_hook(hook) for m in modules]
     modes = [(m, m.training) for m in modules]
     x = Tensor(np.random.default_rng(0).standard_normal((1,) + input_size).astype(dtype), device=device)
     remember(x, image_field)
@@ -577,8 +578,12 @@ def format_compare(rows) -> str:
     """The comparison table as Markdown (it reads as plain text too)."""
     lines = ["| model | input | params | GMACs | activations (MB) | depth |", "|---|---|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['name']} | {'x'.join(map(str, r['input_size']))} | {r['params']:,} | {r['gmacs']:.3f} "
-                     f"| {r['memory'] / 2 ** 20:.1f} | {r['depth']} |")
+        gmacs, mb = r["gmacs"], r["memory"] / 2 ** 20
+        # Two significant digits for LeNet-sized numbers, which would print as 0.000.
+        gmacs = f"{gmacs:.3f}" if gmacs >= 0.01 else f"{gmacs:.2g}"
+        mb = f"{mb:.1f}" if mb >= 1 else f"{mb:.2g}"
+        lines.append(f"| {r['name']} | {'x'.join(map(str, r['input_size']))} | {r['params']:,} | {gmacs} "
+                     f"| {mb} | {r['depth']} |")
     return "\n".join(lines)
 
 

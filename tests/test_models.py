@@ -160,7 +160,8 @@ TRAINABLE = [
     ("resnet18", dict(num_classes=4, in_channels=3, small_input=True), (3, 16, 16)),
     ("resnet50", dict(num_classes=4, in_channels=1, small_input=True, zero_init_residual=True), (1, 12, 12)),
     ("unet", dict(num_classes=3, in_channels=1, depth=2, base_channels=4), (1, 20, 20)),
-    ("unet", dict(num_classes=3, in_channels=1, depth=2, base_channels=4, batch_norm=False, bilinear=True), (1, 17, 17)),
+    ("unet", dict(num_classes=3, in_channels=1, depth=2, base_channels=4, batch_norm=False, bilinear=True),
+     (1, 17, 17)),
 ]
 
 
