@@ -199,15 +199,16 @@ class Conv2d(Function):
         if flip:
             weight = weight[:, :, ::-1, ::-1]
         w = np.ascontiguousarray(weight).reshape(groups, O // groups, K)
-        # ctx.parents is empty when no graph is recorded (no_grad, or no input needs a gradient).
-        save = SAVE_COLUMNS and bool(ctx.parents)
+        # Only dW needs the columns again; ctx.parents is empty when no graph is recorded.
+        weight_grad = bool(ctx.parents) and ctx.needs_input_grad[1]
+        save = SAVE_COLUMNS and weight_grad
         cols = _buffer((C * KH * KW, L), x.dtype)
         backend.im2col(cols, x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
         # out^T = cols^T @ W^T, (positions, O/groups) per group: BLAS reads both operands
         # transposed in place, and this orientation runs closer to peak than W @ cols.
         out_t = _grouped_matmul(cols.reshape(groups, K, L).transpose(0, 2, 1), w.transpose(0, 2, 1), groups)
         ctx.geometry, ctx.groups, ctx.flip, ctx.input_hw = geometry, groups, flip, x.shape[2:]
-        ctx.save_for_backward(x if not save else None, cols if save else None, w)
+        ctx.save_for_backward(x if weight_grad and not save else None, cols if save else None, w)
         return _to_nchw(out_t, N, groups, O // groups, OH, OW, bias)
 
     @staticmethod
