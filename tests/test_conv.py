@@ -119,6 +119,9 @@ GRAD_CASES = [
     dict(x=(1, 4, 6, 5), w=(4, 2, 2, 3), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2),
     dict(x=(2, 3, 5, 5), w=(3, 1, 3, 3), stride=2, padding=2, dilation=2, groups=3),  # depthwise
     dict(x=(1, 2, 4, 4), w=(2, 2, 3, 3), stride=1, padding="same", dilation=1, groups=1),
+    # dilation with asymmetric "same" padding; grouped with asymmetric padding
+    dict(x=(1, 4, 5, 6), w=(2, 4, 2, 3), stride=1, padding="same", dilation=(2, 1), groups=1),
+    dict(x=(2, 4, 5, 5), w=(2, 2, 3, 3), stride=1, padding=(2, 0), dilation=1, groups=2),
 ]
 
 
