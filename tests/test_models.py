@@ -302,3 +302,20 @@ def test_convert_without_torch_says_how_to_install(tmp_path, monkeypatch):
 def test_models_tell_the_trainer_their_input_size(name):
     assert get_model(name, num_classes=10, in_channels=1, small_input=True).input_size == (1, 32, 32)
     assert model_info(name)["input_size"] == (3, 224, 224)
+
+
+# The deep ResNets run on 4x4 images: the blocks, not the pixels, are what is being checked.
+REST = [("vgg13", {}, 16), ("vgg16", {}, 16), ("vgg19", {}, 16), ("vgg13_bn", {}, 16), ("vgg16_bn", {}, 16),
+        ("vgg19_bn", {}, 16), ("resnet34", {}, 4), ("resnet101", {}, 4), ("resnet152", {}, 4),
+        ("alexnet", {"original": True}, 16)]
+
+
+@pytest.mark.parametrize("name, extra, size", REST)
+def test_forward_backward_of_the_other_registered_models(name, extra, size):
+    model = get_model(name, num_classes=3, small_input=True, **extra).train()
+    x = mg.Tensor(np.random.default_rng(2).standard_normal((2, 3, size, size)).astype(np.float32))
+    loss = F.cross_entropy(model(x), mg.Tensor(np.array([0, 2])))
+    loss.backward()
+    assert np.isfinite(loss.item())
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not np.all(np.isfinite(p.grad.numpy()))]
+    assert not missing
