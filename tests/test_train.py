@@ -296,3 +296,20 @@ def test_curves_png_with_pillow(tmp_path):
         assert (pixels == color).all(axis=1).sum() > 100
     with pytest.raises(ValueError, match="backend must be"):
         plot_curves(history, tmp_path / "d.png", backend="svg")
+
+
+def test_real_sigint_stops_after_the_current_batch(tmp_path):
+    import os
+    import signal
+
+    class SendSigint(Callback):
+        def batch_end(self, epoch, batch, num_batches, loss, images):
+            if batch == 2:
+                os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(TrainingInterrupted) as info:
+        fit(_config(tmp_path, epochs=1), callbacks=[SendSigint()])
+    assert (info.value.epoch, info.value.batch) == (0, 2)
+    assert load_checkpoint(info.value.checkpoint).step == 2
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is restored
