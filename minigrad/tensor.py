@@ -304,6 +304,12 @@ class Tensor:
     def unsqueeze(self, dim): return _F.unsqueeze(self, dim)
     def softmax(self, dim=-1): return _F.softmax(self, dim)
     def log_softmax(self, dim=-1): return _F.log_softmax(self, dim)
+    def leaky_relu(self, negative_slope=0.01): return _F.leaky_relu(self, negative_slope)
+    def std(self, dim=None, keepdim=False, unbiased=True): return _F.std(self, dim, keepdim, unbiased)
+    def logsumexp(self, dim, keepdim=False): return _F.logsumexp(self, dim, keepdim)
+    def expand(self, *sizes): return _F.expand(self, *sizes)
+    def matmul(self, other): return _F.matmul(self, other)
+    def pow(self, exponent): return _F.pow(self, exponent)
 
 
 def tensor(data, requires_grad: bool = False, device: str = "cpu", dtype=None) -> Tensor:

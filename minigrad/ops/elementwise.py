@@ -11,12 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from ..backends import get_backend
-from ..tensor import Tensor, default_rng
+from ..tensor import Tensor
 
 __all__ = [
-    "add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log", "sqrt", "relu", "leaky_relu",
-    "sigmoid", "tanh", "clamp", "maximum", "minimum", "where", "dropout",
+    "add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log", "sqrt", "clamp", "maximum", "minimum", "where",
     "lt", "le", "gt", "ge", "eq", "ne",
 ]
 
@@ -251,82 +249,6 @@ class Sqrt(Function):
             return grad / (2 * out)
 
 
-def _kernel(device, name, *arrays):
-    """A backend kernel and its inputs (C-contiguous on the CPU), or None when the backend lacks it."""
-    backend = get_backend(device)
-    kernel = getattr(backend, name, None)
-    if kernel is None:
-        return None, None, arrays
-    if device == "cpu":
-        # Not np.ascontiguousarray: it turns 0-d arrays into 1-d ones.
-        arrays = tuple(a if a.flags.c_contiguous else a.copy(order="C") for a in arrays)
-    return backend, kernel, arrays
-
-
-class Relu(Function):
-    @staticmethod
-    def forward(ctx, x):
-        backend, kernel, (x,) = _kernel(ctx.device, "relu_forward", x)
-        if kernel is None:
-            out = np.maximum(x, 0)
-        else:
-            out = backend.empty(x.shape, x.dtype)
-            kernel(out, x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        backend, kernel, (grad, out) = _kernel(ctx.device, "relu_backward", grad, out)
-        if kernel is None:
-            return grad * (out > 0)
-        dx = backend.empty(grad.shape, grad.dtype)
-        kernel(dx, grad, out)
-        return dx
-
-
-class LeakyRelu(Function):
-    @staticmethod
-    def forward(ctx, x, negative_slope):
-        ctx.save_for_backward(x)
-        ctx.slope = negative_slope
-        return np.where(x > 0, x, x * x.dtype.type(negative_slope))
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return np.where(x > 0, grad, grad * grad.dtype.type(ctx.slope)), None
-
-
-class Sigmoid(Function):
-    @staticmethod
-    def forward(ctx, x):
-        # 0.5 (1 + tanh(x/2)) never overflows, unlike 1 / (1 + exp(-x)) for very negative x.
-        half = x.dtype.type(0.5)
-        out = half * (1 + np.tanh(half * x))
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad * out * (1 - out)
-
-
-class Tanh(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = np.tanh(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad * (1 - out * out)
-
-
 class Clamp(Function):
     @staticmethod
     def forward(ctx, x, lo, hi):
@@ -373,26 +295,6 @@ def log(x):
 def sqrt(x):
     """Square root."""
     return Sqrt.apply(_tensor(x))
-
-
-def relu(x):
-    """``max(x, 0)``; the gradient at 0 is 0."""
-    return Relu.apply(_tensor(x))
-
-
-def leaky_relu(x, negative_slope: float = 0.01):
-    """``x`` where ``x > 0``, else ``negative_slope * x``."""
-    return LeakyRelu.apply(_tensor(x), float(negative_slope))
-
-
-def sigmoid(x):
-    """``1 / (1 + e^-x)``, computed without overflow."""
-    return Sigmoid.apply(_tensor(x))
-
-
-def tanh(x):
-    """Hyperbolic tangent."""
-    return Tanh.apply(_tensor(x))
 
 
 def clamp(x, min=None, max=None):
@@ -517,43 +419,3 @@ def ne(a, b):
     if a is None or b is None:
         return True
     return _compare("ne", np.not_equal, a, b)
-
-
-# ------------------------------------------------------------------ dropout
-class Dropout(Function):
-    @staticmethod
-    def forward(ctx, x, scaled_mask):
-        ctx.save_for_backward(scaled_mask)
-        return x * scaled_mask
-
-    @staticmethod
-    def backward(ctx, grad):
-        (scaled_mask,) = ctx.saved_tensors
-        return grad * scaled_mask, None
-
-
-def dropout(x, p: float = 0.5, training: bool = True):
-    """Inverted dropout: zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
-
-    The mask comes from ``mg.default_rng()`` (seed it with ``mg.manual_seed``).
-
-    Args:
-        x: input tensor.
-        p: drop probability in [0, 1].
-        training: identity when False.
-
-    Returns:
-        A tensor of ``x``'s shape; its expectation equals ``x``.
-    """
-    if not isinstance(p, (int, float, np.number)) or not 0.0 <= float(p) <= 1.0:
-        raise ValueError(f"dropout: probability p must be in [0, 1], got {p!r}")
-    x = _tensor(x)
-    if not training or p == 0:
-        return x
-    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(_DEFAULT_FLOAT)
-    if p == 1:
-        mask = np.zeros(x.shape, dtype=dtype)
-    else:
-        keep = default_rng().random(x.shape) >= p
-        mask = keep.astype(dtype) * dtype.type(1.0 / (1.0 - p))
-    return Dropout.apply(x, mask)

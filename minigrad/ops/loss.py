@@ -13,7 +13,8 @@ import numpy as np
 from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import abs as _abs
-from .elementwise import clamp, exp, log, relu
+from .activation import relu
+from .elementwise import clamp, exp, log
 from .reduce import mean as _mean
 from .reduce import sum as _sum
 from .shape import as_tensor
