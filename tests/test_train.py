@@ -313,3 +313,32 @@ def test_real_sigint_stops_after_the_current_batch(tmp_path):
     assert (info.value.epoch, info.value.batch) == (0, 2)
     assert load_checkpoint(info.value.checkpoint).step == 2
     assert signal.getsignal(signal.SIGINT) is before  # the handler is restored
+
+
+def _lrs(config, steps_per_epoch=3):
+    from minigrad.models import get_model
+    from minigrad.train import build_optimizer, build_scheduler
+
+    optimizer = build_optimizer(config, get_model("lenet").parameters())
+    scheduler, per_batch = build_scheduler(config, optimizer, steps_per_epoch)
+    lrs = []
+    for _ in range(config.epochs):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        for _ in range(steps_per_epoch if per_batch else 1):
+            if scheduler is not None:
+                scheduler.step()
+    return lrs
+
+
+def test_schedules_follow_their_formulas():
+    lr, epochs = 0.1, 6
+    cosine = _lrs(TrainConfig(optimizer="sgd", lr=lr, epochs=epochs, schedule="cosine"))
+    assert cosine == pytest.approx([lr / 2 * (1 + math.cos(math.pi * e / epochs)) for e in range(epochs)])
+    step = _lrs(TrainConfig(optimizer="sgd", lr=lr, epochs=epochs, schedule="step"))
+    assert step == pytest.approx([lr, lr, lr * 0.1, lr * 0.1, lr * 0.01, lr * 0.01])
+    multistep = _lrs(TrainConfig(optimizer="sgd", lr=lr, epochs=8, schedule="multistep"))
+    assert multistep == pytest.approx([lr] * 4 + [lr * 0.1] * 2 + [lr * 0.01] * 2)
+    warm = _lrs(TrainConfig(optimizer="sgd", lr=lr, epochs=epochs, schedule="none", warmup_epochs=2))
+    assert warm == pytest.approx([lr * 0.1, lr * 0.55, lr, lr, lr, lr])
+    onecycle = _lrs(TrainConfig(optimizer="adam", lr=lr, epochs=epochs, schedule="onecycle"))
+    assert max(onecycle) <= lr and onecycle[0] < lr / 10 and onecycle[-1] < onecycle[2]
