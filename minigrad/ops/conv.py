@@ -28,7 +28,7 @@ import numpy as np
 from ..autograd import Function
 from ..backends import get_backend
 
-__all__ = ["conv2d", "convolve2d", "conv_transpose2d", "set_save_columns", "release_buffers", "conv_output_size"]
+__all__ = ["conv2d", "convolve2d", "conv_transpose2d"]
 
 #: Keep im2col's columns for the backward (faster) instead of the input (less memory).
 SAVE_COLUMNS = True

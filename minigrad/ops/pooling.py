@@ -15,7 +15,7 @@ from .conv import _check_4d, _pair
 
 __all__ = [
     "max_pool2d", "min_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
-    "max_unpool2d", "pool_output_size",
+    "max_unpool2d",
 ]
 
 
