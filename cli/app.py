@@ -6,7 +6,7 @@ import typer
 
 import minigrad
 
-from . import infer_cmds, train_cmds
+from . import bench, infer_cmds, summary, train_cmds, viz
 
 app = typer.Typer(
     name="minigrad",
@@ -33,6 +33,9 @@ def version() -> None:
 
 train_cmds.register(app)
 infer_cmds.register(app)
+summary.register(app)
+viz.register(app)
+bench.register(app)
 
 
 def main() -> None:
