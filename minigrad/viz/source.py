@@ -156,7 +156,7 @@ def load_dataset_images(vm: VizModel, dataset: str | None = None, split: str | N
         ``(pixels (N, C, H, W) in [0, 1], labels (N,), class names)``.
     """
     from ..data import load_dataset
-    from ..train import PadOrResize
+    from ..data.pipeline import PadOrResize
 
     name = dataset or vm.data.get("name") or vm.config.get("dataset")
     if not name or name == "auto":
