@@ -331,3 +331,45 @@ def test_one_cycle_with_a_one_step_warm_up_phase():
         sched.step()
     assert lrs[0] == pytest.approx(1.0) and lrs[-1] == pytest.approx(1.0 / 25 / 1e4)
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+_DEVICE_SCRIPT = """
+import numpy as np, minigrad as mg
+from minigrad.backends import cuda_available
+if not cuda_available():
+    print("NO-CUDA")
+    raise SystemExit(0)
+rng = np.random.default_rng(0)
+w, g = rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((3, 4)).astype(np.float32)
+results = []
+for device in ("cpu", "cuda"):
+    for make in (lambda ps: mg.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+                 lambda ps: mg.optim.AdamW(ps, lr=0.01, amsgrad=True)):
+        p = mg.nn.Parameter(w, device=device)
+        opt = make([p])
+        for _ in range(3):
+            p.grad = mg.Tensor(g.copy(), device=device)  # zero_grad below zeroes it in place
+            opt.step()
+        assert p.device == device
+        opt.zero_grad(set_to_none=False)
+        assert not p.grad.numpy().any()
+        results.append(p.numpy())
+for a, b in zip(results[:2], results[2:]):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+print("OK")
+"""
+
+
+def test_optimizers_update_parameters_on_the_cuda_device():
+    """Parameters on the CUDA device (Numba's simulator, in a subprocess) get the CPU's updates."""
+    import os
+    import subprocess
+    import sys
+
+    # The simulator runs everywhere (and must be chosen before numba is imported: a subprocess).
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    result = subprocess.run([sys.executable, "-c", _DEVICE_SCRIPT], env=env, capture_output=True, text=True,
+                            timeout=300)
+    if "NO-CUDA" in result.stdout:
+        pytest.skip("numba-cuda is not usable here")
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-2000:]
