@@ -2,6 +2,7 @@
 
 import csv
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,10 +120,16 @@ def test_transform_converts_gray_to_rgb():
 
 
 def test_resolve_dataset(tmp_path, monkeypatch):
+    from minigrad.data import pipeline
+
     monkeypatch.setenv("MINIGRAD_DATA", str(tmp_path / "empty"))
+    tried = []
+    monkeypatch.setattr(pipeline, "_download_mnist", lambda root: tried.append(root) or "mnist: offline")
     notes = []
     assert resolve_dataset("auto", "lenet", str(tmp_path), notes.append) == "synth-digits"
+    assert tried == [str(tmp_path)], "auto tries a download before falling back"
     assert len(notes) == 1 and notes[0].startswith("MNIST not found in") and "synth-digits" in notes[0]
+    assert "not downloadable (mnist: offline)" in notes[0]
     assert resolve_dataset("cifar10", "lenet", None, notes.append) == "cifar10"
     with pytest.raises(ValueError, match="unknown dataset 'imagenet'; valid names: auto, .*synth-digits"):
         resolve_dataset("imagenet", "lenet")
@@ -131,7 +138,7 @@ def test_resolve_dataset(tmp_path, monkeypatch):
 def test_resolve_dataset_finds_real_mnist(monkeypatch):
     from minigrad.data import dataset_available
 
-    root = "/work/shared/data/mnist"
+    root = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
     if not dataset_available("mnist", root, split="test"):
         pytest.skip("the real MNIST test files are not present")
     monkeypatch.setenv("MINIGRAD_DATA", "/nonexistent")

@@ -5,7 +5,6 @@ Used by ``minigrad.train.fit`` and by ``minigrad eval``; no CLI here.
 
 from __future__ import annotations
 
-import os
 
 from typing import TYPE_CHECKING
 
@@ -17,22 +16,31 @@ if TYPE_CHECKING:
 __all__ = ["resolve_dataset", "build_transform", "load_datasets", "make_loaders", "PadOrResize"]
 
 
-def _default_root() -> str:
-    return os.environ.get("MINIGRAD_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "minigrad")
+def _download_mnist(root) -> str | None:
+    """Fetch MNIST into ``root`` (None: the cache); return None on success, else the reason it failed."""
+    from . import DataError, load_dataset
+
+    try:
+        for split in ("train", "test"):
+            load_dataset("mnist", split=split, root=root, download=True)
+    except DataError as exc:
+        return str(exc).split(" (")[0]
+    return None
 
 
 def resolve_dataset(name: str, model: str, data_dir=None, note=print) -> str:
     """The dataset to train ``model`` on.
 
     "auto" picks "synth-shapes" for segmentation models; for classification "mnist" when its
-    files are in ``data_dir``, ``MINIGRAD_DATA`` or the cache, else "synth-digits" (saying so
-    through ``note``, so that ``minigrad train lenet`` works offline).
+    files are in ``data_dir``, ``MINIGRAD_DATA`` or the cache, or can be downloaded there, else
+    "synth-digits" (saying so through ``note``, so that ``minigrad train lenet`` works offline).
 
     Raises:
         ValueError: for an unknown name, listing the valid ones.
     """
-    from . import DATASETS, dataset_available
     from ..models import model_info
+    from . import DATASETS, dataset_available
+    from .datasets import default_root
 
     if name != "auto":
         if name not in DATASETS:
@@ -43,8 +51,11 @@ def resolve_dataset(name: str, model: str, data_dir=None, note=print) -> str:
     roots = [data_dir] if data_dir else []
     if any(dataset_available("mnist", r) for r in roots) or dataset_available("mnist", None):
         return "mnist"
-    where = " or ".join(str(r) for r in roots + [_default_root()])
-    note(f"MNIST not found in {where}; training on synth-digits")
+    failure = _download_mnist(data_dir)
+    if failure is None:
+        return "mnist"
+    where = " or ".join(str(r) for r in roots + [default_root()])
+    note(f"MNIST not found in {where} and not downloadable ({failure}); training on synth-digits")
     return "synth-digits"
 
 
