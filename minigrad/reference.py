@@ -125,6 +125,13 @@ def _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, pick):
             rows = [i * sh - ph + dh * k for k in range(KH)]
             cols = [j * sw - pw + dw * l for l in range(KW)]
             flat = [r * W + c for r in rows for c in cols if 0 <= r < H and 0 <= c < W]
+            if not flat:
+                # A window entirely in the padding (tiny inputs with dilation): PyTorch gives
+                # -inf (+inf for min) and the flat index of its first tap at or after row/column 0.
+                first_r, first_c = min(r for r in rows if r >= 0), min(c for c in cols if c >= 0)
+                out[:, :, i, j] = -np.inf if pick is np.argmax else np.inf
+                idx[:, :, i, j] = first_r * W + first_c
+                continue
             values = x.reshape(N, C, H * W)[:, :, flat]
             best = pick(values, axis=2)  # first occurrence on ties
             out[:, :, i, j] = np.take_along_axis(values, best[..., None], axis=2)[..., 0]

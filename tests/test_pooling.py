@@ -192,3 +192,15 @@ def test_pooling_matches_pytorch(case):
     for size in ((1, 1), (2, 3), (h + 1, max(1, w - 1))):
         np.testing.assert_allclose(mg.adaptive_avg_pool2d(mg.Tensor(x), size).numpy(),
                                    F.adaptive_avg_pool2d(torch.tensor(x), size).numpy(), atol=1e-12)
+
+
+def test_window_entirely_in_padding_gives_minus_inf_and_no_gradient():
+    # H=1, kernel 2, padding 1, dilation 2: the only window's taps are rows -1 and 1.
+    x = mg.Tensor(np.array([[[[3.0]]]]), requires_grad=True)
+    out, idx = mg.max_pool2d(x, (2, 1), None, (1, 0), (2, 1), return_indices=True)
+    expected, expected_idx = R.max_pool2d(x.numpy(), (2, 1), None, (1, 0), (2, 1))
+    np.testing.assert_array_equal(out.numpy(), expected)
+    np.testing.assert_array_equal(idx.numpy(), expected_idx)
+    assert out.numpy().item() == -np.inf
+    out.backward(gradient=np.ones((1, 1, 1, 1)))
+    assert x.grad.numpy().item() == 0.0

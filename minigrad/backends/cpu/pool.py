@@ -262,14 +262,19 @@ def scatter_add_planes(out, values, indices):
     Args:
         out: output, shape (P, HW); overwritten.
         values: shape (P, L).
-        indices: int64, shape (P, L), each in [0, HW).
+        indices: int64, shape (P, L); those outside [0, HW) are skipped.
     """
     P, L = values.shape
+    HW = out.shape[1]
     for p in prange(P):
-        for k in range(out.shape[1]):
+        for k in range(HW):
             out[p, k] = 0
         for j in range(L):
-            out[p, indices[p, j]] += values[p, j]
+            # A window lying entirely in the padding has an index past the plane (PyTorch's
+            # convention) and a constant -inf output: its gradient goes nowhere.
+            k = indices[p, j]
+            if 0 <= k < HW:
+                out[p, k] += values[p, j]
 
 
 @serial_when_small
