@@ -113,13 +113,24 @@ def test_conv2d_as_im2col_plus_our_gemm_matches_the_einsum_reference(gpu):
     np.testing.assert_allclose(got, ref.conv2d(x, w, padding=1), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("M,K,N,batch", [(1, 1, 1, ()), (5, 17, 3, ()), (70, 20, 65, ()), (3, 4, 5, (2,))])
+@pytest.mark.parametrize("M,K,N,batch", [(1, 1, 1, ()), (5, 17, 3, ()), (19, 9, 21, ()), (3, 4, 5, (2,))])
 def test_gemm_matches_numpy(gpu, M, K, N, batch):
     r = rng(M * N)
     a = r.standard_normal(batch + (M, K)).astype(np.float32)
     b = r.standard_normal(batch + (K, N)).astype(np.float32)
     got = gpu.to_numpy(gpu.from_numpy(a) @ gpu.from_numpy(b))
     np.testing.assert_allclose(got, np.einsum("...mk,...kn->...mn", a, b), rtol=1e-4, atol=1e-4)
+
+
+def test_gemm_with_the_gpu_tiling_matches_numpy(gpu):
+    # Under the simulator the default tiling is small; run the GPU's 64x64 tiles once too.
+    from minigrad.backends.cuda.gemm import GPU_CONFIG, gemm
+
+    r = rng(5)
+    a, b = r.standard_normal((2, 70, 20)).astype(np.float32), r.standard_normal((1, 20, 65)).astype(np.float32)
+    out = gpu.empty((2, 70, 65), np.float32)
+    gemm(out, gpu.from_numpy(a), gpu.from_numpy(b), config=GPU_CONFIG)
+    np.testing.assert_allclose(gpu.to_numpy(out), a @ b, rtol=1e-4, atol=1e-4)
 
 
 def test_gemm_broadcasts_a_batch_of_one_and_rejects_bad_shapes(gpu):

@@ -1,7 +1,7 @@
 """A tiled shared-memory GEMM of our own (no cuBLAS): ``out[b] = a[b] @ b[b]``.
 
-Each block of 16x16 threads computes a 64x64 tile of the output; each thread a 4x4
-register block, rows ``ty + 16*i`` and columns ``tx + 16*j`` (strided, so a warp's
+On the GPU (``GPU_CONFIG``) each block of 16x16 threads computes a 64x64 tile of the
+output; each thread a 4x4 register block, rows ``ty + 16*i`` and columns ``tx + 16*j`` (strided, so a warp's
 shared-memory reads are broadcasts or consecutive words: no bank conflicts). Per step
 of 16 along K, the block stages a 64x16 tile of ``a`` and a 16x64 tile of ``b`` in shared
 memory with coalesced loads (consecutive threads read consecutive addresses), then
@@ -21,18 +21,26 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, from_dtype
 
+from .launch import SIMULATED
+
 __all__ = ["gemm"]
 
-TILE = 64
-BK = 16
-R = 4  # register block per thread: R x R outputs
-PADDED = BK + 1  # shared tile row length: +1 column makes the transposed stores conflict-free
-THREADS = TILE // R  # 16 x 16 threads per block
+#: (tile, bk, r): a tile x tile output block per thread block, k-steps of bk, r x r outputs per
+#: thread, so (tile/r)^2 threads. The simulator runs the same kernel with few threads and few
+#: k-steps (each simulated thread is a Python thread and each barrier a Python barrier);
+#: ``gemm(..., config=GPU_CONFIG)`` runs the GPU's tiling there too.
+GPU_CONFIG = (64, 16, 4)
+SIM_CONFIG = (32, 32, 8)
+DEFAULT_CONFIG = SIM_CONFIG if SIMULATED else GPU_CONFIG
 
 _cache = {}
 
 
-def _make(nbtype):
+def _make(nbtype, TILE, BK, R):
+    THREADS = TILE // R  # per side of the thread block
+    NT = THREADS * THREADS
+    PADDED = BK + 1  # +1 column: conflict-free transposed stores into As
+
     @cuda.jit
     def gemm_kernel(out, a, b, M, N, K):
         As = cuda.shared.array((TILE, PADDED), nbtype)
@@ -53,22 +61,22 @@ def _make(nbtype):
             for j in range(R):
                 acc[i, j] = zero
         for k0 in range(0, K, BK):
-            # 256 threads load 64x16 of a: thread t takes column t % 16 of rows t // 16 + 16*r.
-            for r in range(R):
-                row = t // BK + 16 * r
-                col = t % BK
+            # Consecutive threads read consecutive k of one row of a (coalesced) ...
+            for e in range(t, TILE * BK, NT):
+                row = e // BK
+                col = e % BK
                 gm = m0 + row
                 gk = k0 + col
                 As[row, col] = a[ab, gm, gk] if gm < M and gk < K else zero
-            # ... and 16x64 of b: column t % 64 of rows t // 64 + 4*r.
-            for r in range(R):
-                row = t // TILE + 4 * r
-                col = t % TILE
+            # ... and consecutive n of one row of b.
+            for e in range(t, BK * TILE, NT):
+                row = e // TILE
+                col = e % TILE
                 gk = k0 + row
                 gn = n0 + col
                 Bs[row, col] = b[bb, gk, gn] if gk < K and gn < N else zero
             cuda.syncthreads()
-            for k in range(BK):
+            for k in range(min(BK, K - k0)):  # the last step may be short: skip its zero padding
                 for i in range(R):
                     ar[i] = As[ty + THREADS * i, k]
                 for j in range(R):
@@ -88,13 +96,14 @@ def _make(nbtype):
     return gemm_kernel
 
 
-def gemm(out, a, b):
+def gemm(out, a, b, config=None):
     """Batched matrix product ``out[z] = a[z or 0] @ b[z or 0]``.
 
     Args:
         out: output, shape (B, M, N).
         a: shape (B or 1, M, K), same dtype.
         b: shape (B or 1, K, N), same dtype.
+        config: (tile, bk, r) tiling; default ``DEFAULT_CONFIG``.
 
     Shape:
         (B, M, K) @ (B, K, N) -> (B, M, N); 2*B*M*N*K floating-point operations.
@@ -108,8 +117,9 @@ def gemm(out, a, b):
         raise ValueError(f"gemm: {tuple(x.shape)} @ {tuple(y.shape)} -> {tuple(o.shape)}: shapes or dtypes differ")
     if o.size == 0:
         return
-    key = np.dtype(o.dtype)
+    tile, bk, r = config or DEFAULT_CONFIG
+    key = (np.dtype(o.dtype), tile, bk, r)
     if key not in _cache:
-        _cache[key] = _make(from_dtype(key))
-    grid = ((N + TILE - 1) // TILE, (M + TILE - 1) // TILE, B)
-    _cache[key][grid, (THREADS, THREADS)](o, x, y, M, N, K)
+        _cache[key] = _make(from_dtype(key[0]), tile, bk, r)
+    grid = ((N + tile - 1) // tile, (M + tile - 1) // tile, B)
+    _cache[key][grid, (tile // r, tile // r)](o, x, y, M, N, K)
