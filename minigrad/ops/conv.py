@@ -100,6 +100,11 @@ def _pair(value, name: str, op: str, minimum: int = 0) -> tuple[int, int]:
     return pair
 
 
+def _contiguous(a):
+    """``a`` as a C-contiguous array on its own device (device arrays always are)."""
+    return np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a
+
+
 def _check_4d(op: str, x, what: str = "input") -> None:
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D {what} (N, C, H, W), got shape {tuple(x.shape)}")

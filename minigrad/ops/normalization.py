@@ -9,12 +9,13 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
+from .conv import _contiguous
 
 __all__ = ["batch_norm", "local_response_norm"]
 
 
 def _as_ncl(x):
-    return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+    return _contiguous(x).reshape(x.shape[0], x.shape[1], -1)
 
 
 class BatchNorm(Function):
@@ -106,8 +107,9 @@ class LocalResponseNorm(Function):
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k):
         xs = _as_ncl(x)
-        out, scale = np.empty_like(xs), np.empty_like(xs)
-        get_backend(ctx.device).lrn_forward(out, scale, xs, size, alpha, beta, k)
+        backend = get_backend(ctx.device)
+        out, scale = backend.empty(xs.shape, xs.dtype), backend.empty(xs.shape, xs.dtype)
+        backend.lrn_forward(out, scale, xs, size, alpha, beta, k)
         ctx.save_for_backward(xs, scale)
         ctx.args = (size, alpha, beta)
         return out.reshape(x.shape)
@@ -115,8 +117,9 @@ class LocalResponseNorm(Function):
     @staticmethod
     def backward(ctx, grad):
         xs, scale = ctx.saved_tensors
-        dx = np.empty_like(xs)
-        get_backend(ctx.device).lrn_backward(dx, _as_ncl(grad), xs, scale, *ctx.args)
+        backend = get_backend(ctx.device)
+        dx = backend.empty(xs.shape, xs.dtype)
+        backend.lrn_backward(dx, _as_ncl(grad), xs, scale, *ctx.args)
         return dx.reshape(grad.shape), None, None, None, None
 
 

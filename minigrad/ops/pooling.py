@@ -11,7 +11,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .conv import _check_4d, _pair
+from .conv import _check_4d, _contiguous, _pair
 
 __all__ = [
     "max_pool2d", "min_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
@@ -57,7 +57,7 @@ def _pool_geometry(op, shape, kernel_size, stride, padding, dilation, ceil_mode)
 def _planes(x):
     """(N, C, H, W) -> contiguous (N*C, H, W)."""
     N, C, H, W = x.shape
-    return np.ascontiguousarray(x).reshape(N * C, H, W)
+    return _contiguous(x).reshape(N * C, H, W)
 
 
 def _check_float(op, x):
@@ -77,9 +77,10 @@ class _IndexedPool(Function):
     def backward(ctx, grad):
         indices, = ctx.saved_tensors
         N, C, H, W = ctx.input_shape
-        dx = np.empty((N * C, H * W), dtype=grad.dtype)
         P = N * C
-        get_backend(ctx.device).scatter_add_planes(dx, np.ascontiguousarray(grad).reshape(P, -1), indices.reshape(P, -1))
+        backend = get_backend(ctx.device)
+        dx = backend.empty((P, H * W), grad.dtype)
+        backend.scatter_add_planes(dx, _contiguous(grad).reshape(P, -1), indices.reshape(P, -1))
         return dx.reshape(N, C, H, W), None, None
 
 
@@ -88,12 +89,13 @@ class MaxPool2d(_IndexedPool):
     def forward(ctx, x, geometry, negate):
         KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
         N, C, H, W = x.shape
+        backend = get_backend(ctx.device)
         planes = _planes(-x if negate else x)
-        out = np.empty((N * C, OH, OW), dtype=x.dtype)
-        indices = np.empty((N * C, OH, OW), dtype=np.int64)
-        get_backend(ctx.device).max_pool2d_forward(out, indices, planes, KH, KW, sh, sw, ph, pw, dh, dw)
+        out = backend.empty((N * C, OH, OW), x.dtype)
+        indices = backend.empty((N * C, OH, OW), np.int64)
+        backend.max_pool2d_forward(out, indices, planes, KH, KW, sh, sw, ph, pw, dh, dw)
         if negate:
-            np.negative(out, out=out)
+            out = -out
         ctx.input_shape = x.shape
         ctx.save_for_backward(indices)
         return out.reshape(N, C, OH, OW), indices.reshape(N, C, OH, OW)
@@ -147,8 +149,9 @@ class AvgPool2d(Function):
     def forward(ctx, x, geometry, count_include_pad, divisor):
         KH, KW, sh, sw, ph, pw, _, _, OH, OW = geometry
         N, C, H, W = x.shape
-        out = np.empty((N * C, OH, OW), dtype=x.dtype)
-        get_backend(ctx.device).avg_pool2d_forward(out, _planes(x), KH, KW, sh, sw, ph, pw, count_include_pad, divisor)
+        backend = get_backend(ctx.device)
+        out = backend.empty((N * C, OH, OW), x.dtype)
+        backend.avg_pool2d_forward(out, _planes(x), KH, KW, sh, sw, ph, pw, count_include_pad, divisor)
         ctx.args = (x.shape, geometry, count_include_pad, divisor)
         return out.reshape(N, C, OH, OW)
 
@@ -156,8 +159,9 @@ class AvgPool2d(Function):
     def backward(ctx, grad):
         (N, C, H, W), geometry, count_include_pad, divisor = ctx.args
         KH, KW, sh, sw, ph, pw, _, _, OH, OW = geometry
-        dx = np.empty((N * C, H, W), dtype=grad.dtype)
-        get_backend(ctx.device).avg_pool2d_backward(dx, _planes(grad), KH, KW, sh, sw, ph, pw, count_include_pad, divisor)
+        backend = get_backend(ctx.device)
+        dx = backend.empty((N * C, H, W), grad.dtype)
+        backend.avg_pool2d_backward(dx, _planes(grad), KH, KW, sh, sw, ph, pw, count_include_pad, divisor)
         return dx.reshape(N, C, H, W), None, None, None
 
 
@@ -201,16 +205,18 @@ class AdaptiveAvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, OH, OW):
         N, C, H, W = x.shape
-        out = np.empty((N * C, OH, OW), dtype=x.dtype)
-        get_backend(ctx.device).adaptive_avg_pool2d_forward(out, _planes(x))
+        backend = get_backend(ctx.device)
+        out = backend.empty((N * C, OH, OW), x.dtype)
+        backend.adaptive_avg_pool2d_forward(out, _planes(x))
         ctx.input_shape = x.shape
         return out.reshape(N, C, OH, OW)
 
     @staticmethod
     def backward(ctx, grad):
         N, C, H, W = ctx.input_shape
-        dx = np.empty((N * C, H, W), dtype=grad.dtype)
-        get_backend(ctx.device).adaptive_avg_pool2d_backward(dx, _planes(grad))
+        backend = get_backend(ctx.device)
+        dx = backend.empty((N * C, H, W), grad.dtype)
+        backend.adaptive_avg_pool2d_backward(dx, _planes(grad))
         return dx.reshape(N, C, H, W), None, None
 
 
@@ -237,9 +243,10 @@ class AdaptiveMaxPool2d(_IndexedPool):
     @staticmethod
     def forward(ctx, x, OH, OW):
         N, C, H, W = x.shape
-        out = np.empty((N * C, OH, OW), dtype=x.dtype)
-        indices = np.empty((N * C, OH, OW), dtype=np.int64)
-        get_backend(ctx.device).adaptive_max_pool2d_forward(out, indices, _planes(x))
+        backend = get_backend(ctx.device)
+        out = backend.empty((N * C, OH, OW), x.dtype)
+        indices = backend.empty((N * C, OH, OW), np.int64)
+        backend.adaptive_max_pool2d_forward(out, indices, _planes(x))
         ctx.input_shape = x.shape
         ctx.save_for_backward(indices)
         return out.reshape(N, C, OH, OW), indices.reshape(N, C, OH, OW)
@@ -268,9 +275,10 @@ class MaxUnpool2d(Function):
     def forward(ctx, x, indices, OH, OW):
         N, C, H, W = x.shape
         P = N * C
-        out = np.empty((P, OH * OW), dtype=x.dtype)
-        idx = np.ascontiguousarray(indices, dtype=np.int64).reshape(P, H * W)
-        get_backend(ctx.device).scatter_planes(out, _planes(x).reshape(P, H * W), idx)
+        backend = get_backend(ctx.device)
+        out = backend.empty((P, OH * OW), x.dtype)
+        idx = _contiguous(indices).reshape(P, H * W)
+        backend.scatter_planes(out, _planes(x).reshape(P, H * W), idx)
         ctx.save_for_backward(idx)
         ctx.input_shape = x.shape
         return out.reshape(N, C, OH, OW)
@@ -280,8 +288,9 @@ class MaxUnpool2d(Function):
         idx, = ctx.saved_tensors
         N, C, H, W = ctx.input_shape
         P = N * C
-        dx = np.empty((P, H * W), dtype=grad.dtype)
-        get_backend(ctx.device).gather_planes(dx, np.ascontiguousarray(grad).reshape(P, -1), idx)
+        backend = get_backend(ctx.device)
+        dx = backend.empty((P, H * W), grad.dtype)
+        backend.gather_planes(dx, _contiguous(grad).reshape(P, -1), idx)
         return dx.reshape(N, C, H, W), None, None, None
 
 
@@ -339,4 +348,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
             f"{op}: indices must lie in [0, {OH * OW}) for output size {(OH, OW)}, "
             f"got values in [{int(idx.min())}, {int(idx.max())}]"
         )
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    if input.device != "cpu":
+        idx = get_backend(input.device).from_numpy(idx)
     return MaxUnpool2d.apply(input, idx, OH, OW)

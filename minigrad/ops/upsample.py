@@ -20,7 +20,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .conv import _check_4d, _pair
+from .conv import _check_4d, _contiguous, _pair
 
 __all__ = ["interpolate", "upsample", "bed_of_nails"]
 
@@ -61,9 +61,9 @@ class _Upsample(Function):
     @staticmethod
     def forward(ctx, x, mode, tables, OH, OW):
         N, C, H, W = x.shape
-        planes = np.ascontiguousarray(x).reshape(N * C, H, W)
-        out = np.empty((N * C, OH, OW), dtype=x.dtype)
         backend = get_backend(ctx.device)
+        planes = _contiguous(x).reshape(N * C, H, W)
+        out = backend.empty((N * C, OH, OW), x.dtype)
         if mode == "nearest":
             backend.nearest_forward(out, planes, *tables)
         else:
@@ -74,9 +74,9 @@ class _Upsample(Function):
     @staticmethod
     def backward(ctx, grad):
         (N, C, H, W), mode, tables = ctx.args
-        dy = np.ascontiguousarray(grad).reshape(N * C, grad.shape[2], grad.shape[3])
-        dx = np.empty((N * C, H, W), dtype=grad.dtype)
         backend = get_backend(ctx.device)
+        dy = _contiguous(grad).reshape(N * C, grad.shape[2], grad.shape[3])
+        dx = backend.empty((N * C, H, W), grad.dtype)
         if mode == "nearest":
             backend.nearest_backward(dx, dy, *tables)
         else:
@@ -140,6 +140,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     else:
         corners = bool(align_corners)
         tables = _linear_table(H, OH, scales[0], corners, input.dtype) + _linear_table(W, OW, scales[1], corners, input.dtype)
+    if input.device != "cpu":
+        tables = tuple(get_backend(input.device).from_numpy(t) for t in tables)
     return _Upsample.apply(input, mode, tables, OH, OW)
 
 
