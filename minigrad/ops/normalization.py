@@ -25,7 +25,7 @@ class BatchNorm(Function):
         xs = _as_ncl(x)
         N, C, L = xs.shape
         if training:
-            mean, var = np.empty(C), np.empty(C)
+            mean, var = backend.empty(C, np.float64), backend.empty(C, np.float64)
             backend.batch_norm_stats(mean, var, xs)
             count = N * L
             if running_mean is not None:
@@ -40,9 +40,9 @@ class BatchNorm(Function):
             mean = running_mean.astype(np.float64)
             var = running_var.astype(np.float64)
         invstd = 1.0 / np.sqrt(var + eps)
-        w = np.ones(C, dtype=x.dtype) if weight is None else weight
-        b = np.zeros(C, dtype=x.dtype) if bias is None else bias
-        out = np.empty_like(xs)
+        w = backend.from_numpy(np.ones(C, dtype=x.dtype)) if weight is None else weight
+        b = backend.from_numpy(np.zeros(C, dtype=x.dtype)) if bias is None else bias
+        out = backend.empty(xs.shape, xs.dtype)
         backend.batch_norm_normalize(out, xs, mean, invstd, w, b)
         ctx.save_for_backward(xs, mean, invstd, w)
         ctx.training = training
@@ -52,9 +52,10 @@ class BatchNorm(Function):
     def backward(ctx, grad):
         xs, mean, invstd, w = ctx.saved_tensors
         C = xs.shape[1]
-        dx = np.empty_like(xs)
-        dweight, dbias = np.empty(C), np.empty(C)
-        get_backend(ctx.device).batch_norm_backward(dx, dweight, dbias, _as_ncl(grad), xs, mean, invstd, w, int(ctx.training))
+        backend = get_backend(ctx.device)
+        dx = backend.empty(xs.shape, xs.dtype)
+        dweight, dbias = backend.empty(C, np.float64), backend.empty(C, np.float64)
+        backend.batch_norm_backward(dx, dweight, dbias, _as_ncl(grad), xs, mean, invstd, w, int(ctx.training))
         dtype = xs.dtype
         return (dx.reshape(grad.shape), None, None,
                 dweight.astype(dtype) if ctx.needs_input_grad[3] else None,

@@ -151,18 +151,27 @@ def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=
 
 
 class _BedOfNails(Function):
+    """Zero insertion as a scatter of each plane to flat positions ``(i*sh) * W*sw + j*sw``
+    (the max-unpooling kernels, so every backend has it); the backward gathers them back."""
+
     @staticmethod
     def forward(ctx, x, sh, sw):
         N, C, H, W = x.shape
-        out = np.zeros((N, C, H * sh, W * sw), dtype=x.dtype)
-        out[:, :, ::sh, ::sw] = x
-        ctx.args = (sh, sw)
-        return out
+        backend = get_backend(ctx.device)
+        flat = (np.arange(H)[:, None] * sh * (W * sw) + np.arange(W)[None, :] * sw).reshape(1, H * W)
+        index = backend.from_numpy(np.ascontiguousarray(np.broadcast_to(flat, (N * C, H * W)), dtype=np.int64))
+        out = backend.empty((N * C, H * sh * W * sw), x.dtype)
+        backend.scatter_planes(out, _contiguous(x).reshape(N * C, H * W), index)
+        ctx.args = (x.shape, index)
+        return out.reshape(N, C, H * sh, W * sw)
 
     @staticmethod
     def backward(ctx, grad):
-        sh, sw = ctx.args
-        return np.ascontiguousarray(grad[:, :, ::sh, ::sw]), None, None
+        (N, C, H, W), index = ctx.args
+        backend = get_backend(ctx.device)
+        dx = backend.empty((N * C, H * W), grad.dtype)
+        backend.gather_planes(dx, _contiguous(grad).reshape(N * C, -1), index)
+        return dx.reshape(N, C, H, W), None, None
 
 
 def bed_of_nails(input, scale):
