@@ -57,16 +57,18 @@ def release_buffers() -> None:
     _pool.clear()
 
 
-def _buffer(shape, dtype) -> np.ndarray:
+def _buffer(shape, dtype, device: str = "cpu"):
     """An uninitialised array for internal use, recycled from a pool of 1-D buffers.
 
     A pooled buffer is free when nothing else references it: the columns saved by a live
     graph, and any view of them, hold a reference to their base, so ``sys.getrefcount``
     then sees more than the pool's list, the loop variable and its own argument.
-    (Not thread-safe.)
+    (Not thread-safe.) Other devices allocate through their backend.
     """
     dtype = np.dtype(dtype)
     size = int(np.prod(shape))
+    if device != "cpu":
+        return get_backend(device).empty(shape, dtype)
     if size * dtype.itemsize < _POOL_MIN_BYTES:
         return np.empty(shape, dtype)
     chosen = None
@@ -172,8 +174,11 @@ def _conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
 
 def _to_nchw(out_t, N, G, Og, OH, OW, bias):
     """(groups, N*OH*OW, O/groups) GEMM result -> contiguous (N, O, OH, OW), adding the bias in the same pass."""
-    out = np.empty((N, G * Og, OH, OW), dtype=out_t.dtype)
     src = out_t.reshape(G, N, OH * OW, Og).transpose(1, 0, 3, 2)
+    if not isinstance(src, np.ndarray):  # device arrays materialise the transpose themselves
+        out = src if bias is None else src + bias.reshape(1, G, Og, 1)
+        return out.reshape(N, G * Og, OH, OW)
+    out = np.empty((N, G * Og, OH, OW), dtype=out_t.dtype)
     if bias is None:
         np.copyto(out.reshape(N, G, Og, OH * OW), src)
     else:
@@ -196,18 +201,18 @@ class Conv2d(Function):
     def forward(ctx, x, weight, bias, geometry, groups, flip):
         backend = get_backend(ctx.device)
         KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
-        x = np.ascontiguousarray(x)
+        x = _contiguous(x)
         N, C = x.shape[:2]
         O = weight.shape[0]
         K = (C // groups) * KH * KW
         L = N * OH * OW
         if flip:
             weight = weight[:, :, ::-1, ::-1]
-        w = np.ascontiguousarray(weight).reshape(groups, O // groups, K)
+        w = _contiguous(weight).reshape(groups, O // groups, K)
         # Only dW needs the columns again; ctx.parents is empty when no graph is recorded.
         weight_grad = bool(ctx.parents) and ctx.needs_input_grad[1]
         save = SAVE_COLUMNS and weight_grad
-        cols = _buffer((C * KH * KW, L), x.dtype)
+        cols = _buffer((C * KH * KW, L), x.dtype, ctx.device)
         backend.im2col(cols, x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
         # out^T = cols^T @ W^T, (positions, O/groups) per group: BLAS reads both operands
         # transposed in place, and this orientation runs closer to peak than W @ cols.
@@ -229,22 +234,22 @@ class Conv2d(Function):
         dx = dweight = dbias = None
         if ctx.needs_input_grad[1]:
             if cols is None:
-                cols = _buffer((G * K, L), w.dtype)
+                cols = _buffer((G * K, L), w.dtype, ctx.device)
                 backend.im2col(cols, x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
             # dW^T = cols @ dY^T with dY^T as (groups, positions, O/groups): a plain row-major GEMM
             # with the long N*OH*OW axis as its inner dimension (dY @ cols^T is several times slower).
-            dy_t = np.ascontiguousarray(grad4.transpose(1, 0, 3, 2)).reshape(G, L, Og)
+            dy_t = _contiguous(grad4.transpose(1, 0, 3, 2)).reshape(G, L, Og)
             dweight_t = _grouped_matmul(cols.reshape(G, K, L), dy_t, groups).reshape(G, K, Og)
-            dweight = np.ascontiguousarray(dweight_t.transpose(0, 2, 1)).reshape(O, K // (KH * KW), KH, KW)
+            dweight = _contiguous(dweight_t.transpose(0, 2, 1)).reshape(O, K // (KH * KW), KH, KW)
             if ctx.flip:
-                dweight = np.ascontiguousarray(dweight[:, :, ::-1, ::-1])
+                dweight = _contiguous(dweight[:, :, ::-1, ::-1])
         if ctx.needs_input_grad[0]:
             C = G * K // (KH * KW)
-            dy = np.ascontiguousarray(grad4.transpose(1, 2, 0, 3)).reshape(G, Og, L)
-            dcols = _buffer((G, K, L), w.dtype)
+            dy = _contiguous(grad4.transpose(1, 2, 0, 3)).reshape(G, Og, L)
+            dcols = _buffer((G, K, L), w.dtype, ctx.device)
             _grouped_matmul(w.transpose(0, 2, 1), dy, groups, out=dcols)
             H, W = ctx.input_hw
-            dx = np.empty((N, C, H, W), dtype=w.dtype)
+            dx = backend.empty((N, C, H, W), w.dtype)
             backend.col2im(dx, dcols.reshape(G * K, L), KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
         if ctx.needs_input_grad[2]:
             dbias = grad.sum(axis=(0, 2, 3))
@@ -319,14 +324,14 @@ class ConvTranspose2d(Function):
         Cig = Cin // groups
         L = N * H * W
         # x as (groups, Cin/groups, N*H*W): the conv's output layout, one copy.
-        x2 = np.ascontiguousarray(x.reshape(N, Cin, H * W).transpose(1, 0, 2)).reshape(groups, Cig, L)
-        w = np.ascontiguousarray(weight).reshape(groups, Cig, Cog * KH * KW)
-        cols = _buffer((groups, Cog * KH * KW, L), x.dtype)
+        x2 = _contiguous(x.reshape(N, Cin, H * W).transpose(1, 0, 2)).reshape(groups, Cig, L)
+        w = _contiguous(weight).reshape(groups, Cig, Cog * KH * KW)
+        cols = _buffer((groups, Cog * KH * KW, L), x.dtype, ctx.device)
         _grouped_matmul(w.transpose(0, 2, 1), x2, groups, out=cols)
-        out = np.empty((N, Cog * groups, OH, OW), dtype=x.dtype)
+        out = backend.empty((N, Cog * groups, OH, OW), x.dtype)
         backend.col2im(out, cols.reshape(groups * Cog * KH * KW, L), KH, KW, sh, sw, ph, pw, dh, dw, H, W)
         if bias is not None:
-            out += bias.reshape(1, -1, 1, 1)
+            out = out + bias.reshape(1, -1, 1, 1)
         ctx.geometry, ctx.groups, ctx.input_shape = geometry, groups, x.shape
         ctx.save_for_backward(x2, w)
         return out
@@ -340,13 +345,13 @@ class ConvTranspose2d(Function):
         N, Cin, H, W = ctx.input_shape
         G, Cig, K = w.shape
         L = N * H * W
-        cols = _buffer((G * K, L), w.dtype)
-        backend.im2col(cols, np.ascontiguousarray(grad), KH, KW, sh, sw, ph, pw, dh, dw, H, W)
+        cols = _buffer((G * K, L), w.dtype, ctx.device)
+        backend.im2col(cols, _contiguous(grad), KH, KW, sh, sw, ph, pw, dh, dw, H, W)
         cols = cols.reshape(G, K, L)
         dx = dweight = dbias = None
         if ctx.needs_input_grad[0]:
             dx2 = _grouped_matmul(w, cols, groups).reshape(Cin, N, H * W)
-            dx = np.ascontiguousarray(dx2.transpose(1, 0, 2)).reshape(N, Cin, H, W)
+            dx = _contiguous(dx2.transpose(1, 0, 2)).reshape(N, Cin, H, W)
         if ctx.needs_input_grad[1]:
             dweight = _grouped_matmul(x2, cols.transpose(0, 2, 1), groups).reshape(Cin, K // (KH * KW), KH, KW)
         if ctx.needs_input_grad[2]:
