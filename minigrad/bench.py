@@ -206,6 +206,15 @@ def _gemm_rows(sizes, backends, repeats, timers, torch_mod, reference=True):
             ta, tb = torch_mod.from_numpy(a), torch_mod.from_numpy(b)
             row.times["torch"] = _time_cpu(lambda: ta @ tb, repeats)
         rows.append(row)
+        if "cuda" in backends and n >= 1024:
+            # The other tiling of our GEMM, so one run on a GPU shows which to make the default.
+            from .backends.cuda.gemm import LARGE_CONFIG, gemm
+
+            be = backends["cuda"]
+            A3, B3, C3 = be.from_numpy(a[None]), be.from_numpy(b[None]), be.empty((1, n, n), np.float32)
+            alt = BenchRow(f"gemm {n}x{n}x{n} (128x128 tiles, 8x8 per thread)", row.flops, row.bytes)
+            alt.times["cuda"] = timers["cuda"](lambda: gemm(C3, A3, B3, config=LARGE_CONFIG), repeats)
+            rows.append(alt)
     return rows
 
 

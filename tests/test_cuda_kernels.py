@@ -122,15 +122,16 @@ def test_gemm_matches_numpy(gpu, M, K, N, batch):
     np.testing.assert_allclose(got, np.einsum("...mk,...kn->...mn", a, b), rtol=1e-4, atol=1e-4)
 
 
-def test_gemm_with_the_gpu_tiling_matches_numpy(gpu):
-    # Under the simulator the default tiling is small; run the GPU's 64x64 tiles once too.
-    from minigrad.backends.cuda.gemm import GPU_CONFIG, gemm
+def test_gemm_with_the_gpu_tilings_matches_numpy(gpu):
+    # Under the simulator the default tiling is small; run the GPU's tilings too.
+    from minigrad.backends.cuda.gemm import GPU_CONFIG, LARGE_CONFIG, gemm
 
     r = rng(5)
-    a, b = r.standard_normal((2, 70, 20)).astype(np.float32), r.standard_normal((1, 20, 65)).astype(np.float32)
-    out = gpu.empty((2, 70, 65), np.float32)
-    gemm(out, gpu.from_numpy(a), gpu.from_numpy(b), config=GPU_CONFIG)
-    np.testing.assert_allclose(gpu.to_numpy(out), a @ b, rtol=1e-4, atol=1e-4)
+    a, b = r.standard_normal((2, 21, 19)).astype(np.float32), r.standard_normal((1, 19, 6)).astype(np.float32)
+    for config in (GPU_CONFIG, LARGE_CONFIG):
+        out = gpu.empty((2, 21, 6), np.float32)
+        gemm(out, gpu.from_numpy(a), gpu.from_numpy(b), config=config)
+        np.testing.assert_allclose(gpu.to_numpy(out), a @ b, rtol=1e-4, atol=1e-4)
 
 
 def test_gemm_broadcasts_a_batch_of_one_and_rejects_bad_shapes(gpu):

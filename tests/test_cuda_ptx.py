@@ -72,6 +72,7 @@ def _cases():
     cases.append(("reduce.sum.i64<-bool", rd._make(rd.COMBINE["sum"], from_dtype(np.dtype(i64))), (A(1, i64), A(1, np.bool_), 1, i64(0))))
     cases.append(("argmax", rd._make_arg(True, from_dtype(np.dtype(f32))), (A(1, i64), A(1), 1, f32(0))))
     cases.append(("gemm32", gm._make(from_dtype(np.dtype(f32)), *gm.GPU_CONFIG), (A(3), A(3), A(3), 1, 1, 1)))
+    cases.append(("gemm32.large", gm._make(from_dtype(np.dtype(f32)), *gm.LARGE_CONFIG), (A(3), A(3), A(3), 1, 1, 1)))
     cases.append(("gemm64", gm._make(from_dtype(np.dtype(f64)), *gm.GPU_CONFIG), (A(3, f64), A(3, f64), A(3, f64), 1, 1, 1)))
     g = (1,) * 10
     cases += [("im2col", conv._im2col, (A(2), A(4)) + g), ("col2im", conv._col2im, (A(4), A(2)) + g),

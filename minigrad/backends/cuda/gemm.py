@@ -30,6 +30,9 @@ __all__ = ["gemm"]
 #: k-steps (each simulated thread is a Python thread and each barrier a Python barrier);
 #: ``gemm(..., config=GPU_CONFIG)`` runs the GPU's tiling there too.
 GPU_CONFIG = (64, 16, 4)
+#: 128x128 tiles, 8x8 outputs per thread (twice the arithmetic per shared-memory load; more
+#: registers): the usual choice for large matrices. ``minigrad bench`` times both on a GPU.
+LARGE_CONFIG = (128, 8, 8)
 SIM_CONFIG = (32, 32, 8)
 DEFAULT_CONFIG = SIM_CONFIG if SIMULATED else GPU_CONFIG
 
