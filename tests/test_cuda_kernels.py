@@ -335,3 +335,24 @@ def test_relu_kernels_match_numpy_and_keep_nan(cpu, gpu):
     g = np.arange(6, dtype=np.float32).reshape(2, 3) + 1
     y = np.nan_to_num(expected)
     np.testing.assert_array_equal(on_gpu(gpu, "relu_backward", [np.zeros_like(g)], g, y)[0], np.where(y > 0, g, 0))
+
+
+# CPU-side scheduling helpers, not kernels: nothing to mirror on the GPU.
+CPU_ONLY = {"serial_when_small", "SERIAL_BELOW"}
+
+
+def test_every_cpu_kernel_has_a_cuda_twin_with_the_same_parameters(gpu):
+    import importlib
+    import inspect
+    import pkgutil
+
+    import minigrad.backends.cpu as cpu_pkg
+
+    for info in pkgutil.iter_modules(cpu_pkg.__path__):
+        module = importlib.import_module(f"minigrad.backends.cpu.{info.name}")
+        for name in set(getattr(module, "__all__", ())) - CPU_ONLY:
+            twin = getattr(gpu, name)  # AttributeError names the missing kernel
+            cpu_fn = getattr(module, name)
+            cpu_fn = getattr(cpu_fn, "py_func", getattr(cpu_fn, "kernel", cpu_fn))
+            cpu_fn = getattr(cpu_fn, "py_func", cpu_fn)
+            assert list(inspect.signature(twin).parameters) == list(inspect.signature(cpu_fn).parameters), name
