@@ -312,7 +312,10 @@ REST = [("vgg13", {}, 16), ("vgg16", {}, 16), ("vgg19", {}, 16), ("vgg13_bn", {}
 
 @pytest.mark.parametrize("name, extra, size", REST)
 def test_forward_backward_of_the_other_registered_models(name, extra, size):
-    model = get_model(name, num_classes=3, small_input=True, **extra).train()
+    # Eval-mode BatchNorm: batch statistics of two values on 1x1 maps would amplify the gradients
+    # past float32 range through 150 layers. Training-mode BatchNorm is covered by the training steps.
+    mg.manual_seed(0)
+    model = get_model(name, num_classes=3, small_input=True, **extra).eval()
     x = mg.Tensor(np.random.default_rng(2).standard_normal((2, 3, size, size)).astype(np.float32))
     loss = F.cross_entropy(model(x), mg.Tensor(np.array([0, 2])))
     loss.backward()
