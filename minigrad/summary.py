@@ -5,7 +5,8 @@
 
 One forward pass at batch 1 under ``mg.no_grad()`` (in eval mode, so training-only
 branches such as GoogLeNet's auxiliary heads do not run) records, for every leaf
-module (a module without children) that is called:
+module (a module without children) that is called, and for every functional window op
+(``F.max_pool2d``, ``F.conv2d`` ...) called outside one, as LeNet-5 pools:
 
 - output shape and activation memory (bytes of the output at batch 1);
 - parameters (of that module; a module called twice counts them once);
@@ -29,6 +30,9 @@ output is no longer an image (after ``flatten``/``Linear``) every unit sees the 
 input: size = the input's size, jump and start are None. Depth is the number of weight
 layers (Conv2d, ConvTranspose2d, Linear) on that main path (VGG-16: 16, ResNet-18: 18,
 GoogLeNet: 22, U-Net: 23).
+
+The tracing wraps ``Function.apply`` and the functional window ops for the duration of
+the one forward pass and restores them afterwards, also when the pass fails.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import json
 import math
 import sys
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -86,6 +90,7 @@ class Summary:
         depth: weight layers on the main path.
         input_size: the (C, H, W) that was summarised.
         model_name: the model's class name.
+        unused_params: parameters of layers that did not run in eval mode (GoogLeNet's auxiliary heads).
     """
 
     layers: list
@@ -98,7 +103,6 @@ class Summary:
     input_size: tuple
     model_name: str = ""
     unused_params: int = 0
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict: ``{"layers": [...], "total_params", "total_macs", ...}``."""
@@ -116,6 +120,7 @@ class Summary:
             "total_memory": self.total_memory,
             "param_memory": self.param_memory,
             "depth": self.depth,
+            "unused_params": self.unused_params,
         }
 
     def to_json(self, indent: int | None = 2) -> str:
