@@ -37,6 +37,9 @@ class AlexNet(nn.Module):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5,
                  original: bool = False, small_input: bool = False):
         super().__init__()
+        if num_classes < 1 or in_channels < 1:
+            raise ValueError(f"alexnet: num_classes and in_channels must be positive, got num_classes={num_classes}, "
+                             f"in_channels={in_channels}")
         self.input_size = (in_channels, 32, 32) if small_input else (in_channels, 224, 224)  # read by minigrad.train
         widths = (96, 256, 384, 384, 256) if original else (64, 192, 384, 256, 256)
         groups = 2 if original else 1

@@ -108,6 +108,9 @@ class GoogLeNet(nn.Module):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, aux_logits: bool = True,
                  dropout: float = 0.2, dropout_aux: float = 0.7, small_input: bool = False):
         super().__init__()
+        if num_classes < 1 or in_channels < 1:
+            raise ValueError(f"googlenet: num_classes and in_channels must be positive, got num_classes={num_classes}, "
+                             f"in_channels={in_channels}")
         self.input_size = (in_channels, 32, 32) if small_input else (in_channels, 224, 224)  # read by minigrad.train
         self.aux_logits = aux_logits
         if small_input:

@@ -95,6 +95,9 @@ class ResNet(nn.Module):
     def __init__(self, block, layers, num_classes: int = 1000, in_channels: int = 3,
                  zero_init_residual: bool = False, small_input: bool = False):
         super().__init__()
+        if num_classes < 1 or in_channels < 1:
+            raise ValueError(f"resnet: num_classes and in_channels must be positive, got num_classes={num_classes}, "
+                             f"in_channels={in_channels}")
         self.input_size = (in_channels, 32, 32) if small_input else (in_channels, 224, 224)  # read by minigrad.train
         self.inplanes = 64
         if small_input:

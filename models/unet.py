@@ -101,6 +101,9 @@ class UNet(nn.Module):
     def __init__(self, num_classes: int = 2, in_channels: int = 1, depth: int = 4, base_channels: int = 64,
                  batch_norm: bool = True, bilinear: bool = False):
         super().__init__()
+        if num_classes < 1 or in_channels < 1:
+            raise ValueError(f"unet: num_classes and in_channels must be positive, got num_classes={num_classes}, "
+                             f"in_channels={in_channels}")
         if depth < 1 or base_channels < 1:
             raise ValueError(f"unet: depth and base_channels must be >= 1, got depth={depth}, "
                              f"base_channels={base_channels}")

@@ -59,6 +59,9 @@ class VGG(nn.Module):
                  small_input: bool = False, init_weights: bool = True):
         super().__init__()
         in_channels = features[0].in_channels
+        if num_classes < 1 or in_channels < 1:
+            raise ValueError(f"vgg: num_classes and in_channels must be positive, got num_classes={num_classes}, "
+                             f"in_channels={in_channels}")
         self.input_size = (in_channels, 32, 32) if small_input else (in_channels, 224, 224)  # read by minigrad.train
         self.features = features
         pooled, hidden = (1, 512) if small_input else (7, 4096)
@@ -92,6 +95,9 @@ class VGG(nn.Module):
 
 
 def _vgg(depth: int, batch_norm: bool, num_classes: int, in_channels: int, dropout: float, small_input: bool) -> VGG:
+    if num_classes < 1 or in_channels < 1:
+        raise ValueError(f"vgg{depth}: num_classes and in_channels must be positive, got num_classes={num_classes}, "
+                         f"in_channels={in_channels}")
     config = CONFIGS[depth]
     if small_input:
         # Five 2x2 pools would take 28x28 to 0; four leave 1x1 (28) or 2x2 (32) for the adaptive pool.

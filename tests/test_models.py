@@ -321,3 +321,11 @@ def test_forward_backward_of_the_other_registered_models(name, extra, size):
     assert np.isfinite(loss.item())
     missing = [n for n, p in model.named_parameters() if p.grad is None or not np.all(np.isfinite(p.grad.numpy()))]
     assert not missing
+
+
+@pytest.mark.parametrize("name", ["alexnet", "vgg11", "googlenet", "resnet18", "unet"])
+def test_bad_class_or_channel_counts_are_rejected(name):
+    with pytest.raises(ValueError, match=r"num_classes and in_channels must be positive.*num_classes=0"):
+        get_model(name, num_classes=0)
+    with pytest.raises(ValueError, match=r"in_channels=0"):
+        get_model(name, in_channels=0)
