@@ -67,10 +67,28 @@ def _cases():
               ("take_rows", ew.take_rows, (A(1), A(1), A(1, i64), 1)), ("put_rows", ew.put_rows, (A(1), A(1), A(1, i64), 1)),
               ("add_rows", ew.add_rows, (A(1), A(1), A(1, i64), 1)),
               ("add_rows64", ew.add_rows, (A(1, f64), A(1, f64), A(1, i64), 1))]
+    # dtype combinations the ops produce: bool masks, int64 indices, mixed float widths.
+    b1, i1 = A(1, np.bool_), A(1, i64)
+    cases += [("fill.bool", ew.fill, (b1, np.bool_(True))), ("fill.i64", ew.fill, (i1, i64(0))),
+              ("cast.f32<-bool", ew.cast, (A(1), b1)), ("cast_bool.i64", ew.cast_bool, (b1, i1)),
+              ("gather_strided.i64", ew.gather_strided, (i1, i1, T8, T8, 0)),
+              ("gather_strided.bool", ew.gather_strided, (b1, b1, T8, T8, 0)),
+              ("take_rows.i64", ew.take_rows, (i1, i1, i1, 1)),
+              ("bin.multiply.i64", ew.binary("multiply")[0], (i1, i1, i1)),
+              ("bin.add.f64<-f32,f64", ew.binary("add")[0], (A(1, f64), A(1), A(1, f64))),
+              ("bin.true_divide.i64", ew.binary("true_divide")[1], (A(1, f64), i1, 2.0, False)),
+              ("bin.logical_and.bool", ew.binary("logical_and")[0], (b1, b1, b1)),
+              ("where.i64", ew.where, (i1, b1, i1, i1, T8, T8, T8, T8)),
+              ("un.sign.i64", ew.unary("sign"), (i1, i1)), ("un.exp.f64", ew.unary("exp"), (A(1, f64), A(1, f64)))]
     for op in ("sum", "max", "min"):
         cases.append((f"reduce.{op}", rd._make(rd.COMBINE[op], from_dtype(np.dtype(f32))), (A(1), A(1), 1, f32(0))))
     cases.append(("reduce.sum.i64<-bool", rd._make(rd.COMBINE["sum"], from_dtype(np.dtype(i64))), (A(1, i64), A(1, np.bool_), 1, i64(0))))
     cases.append(("argmax", rd._make_arg(True, from_dtype(np.dtype(f32))), (A(1, i64), A(1), 1, f32(0))))
+    cases.append(("argmin.i64", rd._make_arg(False, from_dtype(np.dtype(i64))), (A(1, i64), A(1, i64), 1, i64(0))))
+    cases.append(("reduce.max.i64", rd._make(rd.COMBINE["max"], from_dtype(np.dtype(i64))), (A(1, i64), A(1, i64), 1,
+                                                                                          i64(0))))
+    cases.append(("reduce.sum.f64", rd._make(rd.COMBINE["sum"], from_dtype(np.dtype(f64))), (A(1, f64), A(1, f64), 1,
+                                                                                          f64(0))))
     cases.append(("gemm32", gm._make(from_dtype(np.dtype(f32)), *gm.GPU_CONFIG), (A(3), A(3), A(3), 1, 1, 1)))
     cases.append(("gemm32.large", gm._make(from_dtype(np.dtype(f32)), *gm.LARGE_CONFIG), (A(3), A(3), A(3), 1, 1, 1)))
     cases.append(("gemm64", gm._make(from_dtype(np.dtype(f64)), *gm.GPU_CONFIG), (A(3, f64), A(3, f64), A(3, f64), 1, 1, 1)))
