@@ -36,14 +36,18 @@ COLUMNS = ("reference", "cpu", "cuda", "torch")
 
 # (name, C, H, O, kernel, stride, padding) for square inputs of size H.
 LENET5 = [("lenet5.c1 1->6 5x5", 1, 32, 6, 5, 1, 0), ("lenet5.c3 6->16 5x5", 6, 14, 16, 5, 1, 0)]
-RESNET18 = [
+RESNET18 = [  # CIFAR ResNet-18 (3x3 stem, no max pool), 32x32 input
     ("resnet18.conv1 3->64", 3, 32, 64, 3, 1, 1),
     ("resnet18.layer1 64->64", 64, 32, 64, 3, 1, 1),
     ("resnet18.layer2 64->128 s2", 64, 32, 128, 3, 2, 1),
     ("resnet18.layer2 128->128", 128, 16, 128, 3, 1, 1),
+    ("resnet18.layer2 shortcut 64->128 1x1 s2", 64, 32, 128, 1, 2, 0),
+    ("resnet18.layer3 128->256 s2", 128, 16, 256, 3, 2, 1),
     ("resnet18.layer3 256->256", 256, 8, 256, 3, 1, 1),
+    ("resnet18.layer3 shortcut 128->256 1x1 s2", 128, 16, 256, 1, 2, 0),
+    ("resnet18.layer4 256->512 s2", 256, 8, 512, 3, 2, 1),
     ("resnet18.layer4 512->512", 512, 4, 512, 3, 1, 1),
-    ("resnet18.shortcut 64->128 1x1 s2", 64, 32, 128, 1, 2, 0),
+    ("resnet18.layer4 shortcut 256->512 1x1 s2", 256, 8, 512, 1, 2, 0),
 ]
 GEMM_SIZES = (256, 1024)
 GPU_GEMM_SIZES = (4096,)  # the target size; too slow for the CPU columns
