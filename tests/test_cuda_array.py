@@ -56,6 +56,10 @@ def test_scalars_keep_numpy_dtypes(gpu):
     check(di / 2, i / 2)
     check(di + 1, i + 1)
     check(da ** 2, a ** 2)
+    check(di % 4, i % 4)
+    check((di - 3) % 4, (i - 3) % 4)
+    check(di // 4, i // 4)
+    check(da % 1.5, a % np.float32(1.5))
     check(-da, -a)
     check(1 / (da + 1), 1 / (a + 1))
     check(da.astype(np.float64), a.astype(np.float64))
@@ -137,6 +141,7 @@ def test_indexing_matches_numpy(gpu):
     rows, cols = np.array([0, 2, 2]), np.array([3, 0, 1])
     check(da[rows], a[rows])
     check(da[rows, cols], a[rows, cols])
+    check(da[gpu.from_numpy(rows), gpu.from_numpy(cols - 4)], a[rows, cols - 4])
     b = a.copy()
     db = gpu.from_numpy(b)
     b[1, :, ::2] = -1
@@ -186,3 +191,18 @@ def test_contiguous_indexing_is_a_view_like_numpy(gpu):
     strided = da[:, 0]  # not contiguous: a copy
     strided += 1
     check(da, a)
+
+
+def test_along_axis_indexing_and_split_match_numpy(gpu):
+    r = np.random.default_rng(3)
+    a = r.standard_normal((3, 4, 5)).astype(np.float32)
+    for axis in (0, 1, 2):
+        idx = np.expand_dims(a.argmax(axis=axis), axis)
+        check(np.take_along_axis(gpu.from_numpy(a), gpu.from_numpy(idx), axis), np.take_along_axis(a, idx, axis))
+        out, d_out = np.zeros_like(a), gpu.zeros(a.shape, np.float32)
+        vals = np.take_along_axis(a, idx, axis) * 2
+        np.put_along_axis(out, idx, vals, axis)
+        np.put_along_axis(d_out, gpu.from_numpy(idx), gpu.from_numpy(vals), axis)
+        check(d_out, out)
+    for got, want in zip(np.split(gpu.from_numpy(a), [1, 3], axis=1), np.split(a, [1, 3], axis=1)):
+        check(got, want)

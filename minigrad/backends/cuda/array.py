@@ -417,6 +417,10 @@ class CudaArray:
     __rmul__ = lambda s, o: _binary("multiply", o, s)  # noqa: E731
     __truediv__ = lambda s, o: _binary("true_divide", s, o)  # noqa: E731
     __rtruediv__ = lambda s, o: _binary("true_divide", o, s)  # noqa: E731
+    __mod__ = lambda s, o: _binary("remainder", s, o)  # noqa: E731
+    __rmod__ = lambda s, o: _binary("remainder", o, s)  # noqa: E731
+    __floordiv__ = lambda s, o: _binary("floor_divide", s, o)  # noqa: E731
+    __rfloordiv__ = lambda s, o: _binary("floor_divide", o, s)  # noqa: E731
     __pow__ = lambda s, o: _binary("power", s, o)  # noqa: E731
     __rpow__ = lambda s, o: _binary("power", o, s)  # noqa: E731
     __gt__ = lambda s, o: _binary("greater", s, o)  # noqa: E731
@@ -658,6 +662,55 @@ def _copyto(dst, src, casting="same_kind", where=True):
     _copy_into(dst, src)
 
 
+def _along_axis_offsets(shape, indices, axis, name):
+    """Flat offsets into a C-contiguous array of ``shape`` for NumPy's ``*_along_axis`` indexing."""
+    ndim = len(shape)
+    if axis is None or indices.ndim != ndim:
+        raise ValueError(f"{name}: indices of shape {indices.shape} must have the array's {ndim} dimensions "
+                         f"and an axis must be given")
+    axis = _normalize_axes(axis, ndim, name)[0]
+    idx = _as_operand(indices)
+    idx = idx if isinstance(idx, CudaArray) else from_numpy(np.asarray(idx))
+    strides = _contiguous_strides(shape)
+    bshape = tuple(max(a, b) if d != axis else b for d, (a, b) in enumerate(zip(shape, idx.shape)))
+    lin = idx.astype(np.int64) % shape[axis] * strides[axis]
+    for d in range(ndim):
+        if d != axis:
+            grid = CudaArray.empty(shape[d], np.int64)
+            ew.launch(ew.arange, shape[d], grid._buf, 0, strides[d])
+            lin = lin + grid.reshape([shape[d] if e == d else 1 for e in range(ndim)])
+    return lin.broadcast_to(bshape) if lin.shape != bshape else lin
+
+
+def _take_along_axis(arr, indices, axis):
+    lin = _along_axis_offsets(arr.shape, indices, axis, "take_along_axis")
+    out = CudaArray.empty(lin.shape, arr.dtype)
+    ew.launch(ew.take_rows, out.size, out._buf, arr._buf, lin._buf, 1)
+    return out
+
+
+def _put_along_axis(arr, indices, values, axis):
+    lin = _along_axis_offsets(arr.shape, indices, axis, "put_along_axis")
+    values = _as_operand(values)
+    src = values if isinstance(values, CudaArray) else full((), values, arr.dtype)
+    src = src.astype(arr.dtype, copy=False).broadcast_to(lin.shape)
+    ew.launch(ew.put_rows, src.size, arr._buf, src._buf, lin._buf, 1)
+
+
+def _split(a, indices_or_sections, axis=0):
+    axis = _normalize_axes(axis, a.ndim, "split")[0]
+    n = a.shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        if n % indices_or_sections:
+            raise ValueError(f"split: array split does not result in an equal division ({n} by {indices_or_sections})")
+        step = n // indices_or_sections
+        bounds = list(range(step, n, step))
+    else:
+        bounds = [int(b) for b in indices_or_sections]
+    edges = [0] + [min(max(b, 0), n) for b in bounds] + [n]
+    return [a[(slice(None),) * axis + (slice(lo, max(lo, hi)),)] for lo, hi in zip(edges[:-1], edges[1:])]
+
+
 def _sum_fn(name):
     def reduction(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
         a = _as_operand(a)
@@ -675,6 +728,7 @@ _FUNCTIONS = {
     "sum": _sum_fn("sum"), "mean": _sum_fn("mean"), "max": _sum_fn("max"), "amax": _sum_fn("max"),
     "min": _sum_fn("min"), "amin": _sum_fn("min"), "argmax": _sum_fn("argmax"), "argmin": _sum_fn("argmin"),
     "any": _sum_fn("any"), "all": _sum_fn("all"),
+    "take_along_axis": _take_along_axis, "put_along_axis": _put_along_axis, "split": _split,
     "where": _where, "clip": _clip, "concatenate": _concatenate, "stack": _stack, "pad": _pad_fn,
     "empty_like": _like(None), "zeros_like": _like(0), "ones_like": _like(1),
     "full_like": lambda a, fill_value, dtype=None, **kw: _like(fill_value)(a, dtype, kw.get("shape")),

@@ -49,6 +49,16 @@ def _div(a, b):
 
 
 @cuda.jit(device=True)
+def _mod(a, b):
+    return a % b  # Python's (and NumPy's) sign convention: the result takes the divisor's sign
+
+
+@cuda.jit(device=True)
+def _floordiv(a, b):
+    return a // b
+
+
+@cuda.jit(device=True)
 def _pow(a, b):
     return a ** b
 
@@ -205,6 +215,7 @@ def _cos(a):
 
 BINARY = {
     "add": _add, "subtract": _sub, "multiply": _mul, "true_divide": _div, "divide": _div, "power": _pow,
+    "remainder": _mod, "floor_divide": _floordiv,
     "maximum": _maximum, "minimum": _minimum, "greater": _gt, "greater_equal": _ge, "less": _lt,
     "less_equal": _le, "equal": _eq, "not_equal": _ne, "logical_and": _and, "logical_or": _or,
     "bitwise_and": _and, "bitwise_or": _or,
