@@ -153,7 +153,7 @@ class Summary:
         out.append(f"Total params:        {self.total_params:,} (trainable {self.trainable_params:,})")
         if self.unused_params:
             out.append(f"  not run in eval:   {self.unused_params:,} (training-only layers, e.g. auxiliary heads)")
-        out.append(f"Total MACs:          {self.total_macs:,} ({self.total_macs / 1e9:.3f} G)")
+        out.append(f"Total MACs:          {self.total_macs:,} ({self.total_macs / 1e9:.3g} G)")
         out.append(f"Activation memory:   {_bytes(self.total_memory)} (layer outputs, batch 1)")
         out.append(f"Parameter memory:    {_bytes(self.param_memory)}")
         out.append(f"Depth:               {self.depth} weight layers on the main path")
