@@ -251,3 +251,17 @@ def test_receptive_field_equals_the_gradient_support(specs):
     rows = np.nonzero(x.grad.numpy()[0, 0].sum(axis=1))[0]
     assume(lo >= 0 and hi <= size)  # the field lies inside the image, so no padding hides part of it
     assert rows.min() == lo and rows.max() + 1 == hi
+
+
+def test_cli_convert_weights(cli, tmp_path):
+    torch = pytest.importorskip("torch")
+    app, runner = cli
+    layer = torch.nn.Conv2d(3, 4, 3)
+    torch.save({"module.conv.weight": layer.weight.detach(), "module.conv.bias": layer.bias.detach()},
+               tmp_path / "w.pt")
+    result = runner.invoke(app, ["convert-weights", str(tmp_path / "w.pt"), str(tmp_path / "w.npz")])
+    assert result.exit_code == 0, result.output
+    assert "2 arrays, 112 values" in result.stdout
+    with np.load(tmp_path / "w.npz") as data:
+        assert sorted(data.files) == ["conv.bias", "conv.weight"]  # DataParallel's "module." is dropped
+        np.testing.assert_array_equal(data["conv.weight"], layer.weight.detach().numpy())
