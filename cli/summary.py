@@ -47,7 +47,8 @@ def summary_command(
     import json
 
     from minigrad.models import get_model, list_models, model_info
-    from minigrad.summary import compare, format_compare, plot_cost, summary
+    from minigrad.compare import compare, format_compare, plot_cost
+    from minigrad.summary import summary
 
     size = parse_input_size(input_size) if input_size else None
     if compare_all:

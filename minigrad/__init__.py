@@ -15,3 +15,4 @@ from . import functional  # noqa: F401
 from .functional import *  # noqa: F401,F403
 from .gradcheck import gradcheck  # noqa: F401
 from . import nn, optim  # noqa: F401,E402
+from . import summary  # noqa: F401,E402  (callable: minigrad.summary(model, input_size))

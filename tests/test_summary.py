@@ -13,7 +13,8 @@ import minigrad as mg
 from cli.summary import register
 from minigrad.models import get_model
 from minigrad.models.vgg import CONFIGS, make_features
-from minigrad.summary import InputTooSmallError, compare, format_compare, plot_cost, summary
+from minigrad.compare import compare, format_compare, plot_cost
+from minigrad.summary import InputTooSmallError, summary
 
 
 def rf(s, name):
