@@ -42,17 +42,30 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
 
 
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
-    values = values.astype(tensor.dtype, copy=False)
+    values = np.asarray(values).astype(tensor.dtype, copy=False)
     tensor.data = values if tensor.device == "cpu" else tensor._backend().from_numpy(values)
     return tensor
 
 
+def _draw_dtype(tensor: Tensor):
+    # Drawing float32 directly halves the work for the 138M weights of VGG-16 (no float64 pass).
+    return np.float32 if tensor.dtype == np.float32 else np.float64
+
+
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
-    return _fill(tensor, default_rng().uniform(a, b, tensor.shape))
+    dtype = _draw_dtype(tensor)
+    values = default_rng().random(tensor.shape, dtype=dtype)
+    values *= dtype(b - a)
+    values += dtype(a)
+    return _fill(tensor, values)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
-    return _fill(tensor, default_rng().normal(mean, std, tensor.shape))
+    dtype = _draw_dtype(tensor)
+    values = default_rng().standard_normal(tensor.shape, dtype=dtype)
+    values *= dtype(std)
+    values += dtype(mean)
+    return _fill(tensor, values)
 
 
 def trunc_normal_(tensor: Tensor, mean=0.0, std=1.0, a=-2.0, b=2.0) -> Tensor:
@@ -93,6 +106,8 @@ def _kaiming_std(tensor, a, mode, nonlinearity):
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"kaiming init: mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan = fan_in if mode == "fan_in" else fan_out
+    if fan == 0:
+        raise ValueError(f"kaiming init: weight of shape {tuple(tensor.shape)} has {mode} = 0")
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
