@@ -94,6 +94,9 @@ def train(
     label_smoothing: float = typer.Option(0.0, help="Cross-entropy label smoothing."),
     prefetch: int = typer.Option(2, help="Batches prepared ahead by the loader thread."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (epoch lines only)."),
+    small_input: Optional[bool] = typer.Option(
+        None, "--small-input/--full-size",
+        help="Small-input variant (3x3 stem, 32x32) of the ImageNet models [default: when images are <= 64 px]."),
 ) -> None:
     """Train MODEL: a progress bar per epoch, checkpoints, metrics.csv and curves.png in --out."""
     from minigrad.train import TrainConfig, fit
@@ -105,7 +108,8 @@ def train(
             batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay,
             schedule=schedule, warmup_epochs=warmup_epochs, limit=limit, test_limit=test_limit, device=device,
             seed=seed, out_dir=str(out) if out else None, train_split=train_split, test_split=test_split,
-            augment=augment, label_smoothing=label_smoothing, prefetch=prefetch)
+            augment=augment, label_smoothing=label_smoothing, prefetch=prefetch,
+            model_kwargs={} if small_input is None else {"small_input": small_input})
         try:
             # Overflow on the way to a NaN loss is reported once, by TrainingDiverged, not as warnings.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):

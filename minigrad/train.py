@@ -326,6 +326,21 @@ def _write_csv(path: Path, rows) -> None:
     os.replace(tmp, path)
 
 
+def _model_kwargs(config: TrainConfig, train_ds, note) -> dict:
+    """``config.model_kwargs``, plus ``small_input=True`` for an ImageNet model on images of <= 64 px."""
+    import inspect
+
+    from .models import model_info
+
+    kwargs = dict(config.model_kwargs)
+    accepted = inspect.signature(model_info(config.model)["fn"]).parameters
+    if "small_input" in accepted and "small_input" not in kwargs and max(train_ds.input_size[1:]) <= 64:
+        kwargs["small_input"] = True
+        note(f"{config.model}: {'x'.join(map(str, train_ds.input_size[1:]))} images, using the small-input variant "
+             f"(pass --full-size for the ImageNet layout)")
+    return kwargs
+
+
 def _model_input_size(model, name):
     from .models import model_info
 
@@ -391,6 +406,7 @@ def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
 
     config = replace(config, dataset=resolve_dataset(config.dataset, config.model, config.data_dir, note))
     train_ds, test_ds = load_datasets(config)
+    config = replace(config, model_kwargs=_model_kwargs(config, train_ds, note))
     manual_seed(config.seed)
     model = get_model(config.model, num_classes=train_ds.num_classes, in_channels=int(train_ds.input_size[0]),
                       **config.model_kwargs)

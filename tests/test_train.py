@@ -349,3 +349,20 @@ def test_schedules_follow_their_formulas():
     assert warm == pytest.approx([lr * 0.1, lr * 0.55, lr, lr, lr, lr])
     onecycle = _lrs(TrainConfig(optimizer="adam", lr=lr, epochs=epochs, schedule="onecycle"))
     assert max(onecycle) <= lr and onecycle[0] < lr / 10 and onecycle[-1] < onecycle[2]
+
+
+def test_imagenet_models_switch_to_the_small_input_variant_on_small_images():
+    from types import SimpleNamespace
+
+    from minigrad.train import _model_kwargs
+
+    notes = []
+    small = SimpleNamespace(input_size=(1, 28, 28))
+    big = SimpleNamespace(input_size=(3, 224, 224))
+    assert _model_kwargs(TrainConfig(model="resnet18"), small, notes.append) == {"small_input": True}
+    assert len(notes) == 1 and "small-input variant" in notes[0]
+    assert _model_kwargs(TrainConfig(model="resnet18"), big, notes.append) == {}
+    # An explicit choice wins, and models without the option are left alone.
+    assert _model_kwargs(TrainConfig(model="resnet18", model_kwargs={"small_input": False}), small, notes.append) \
+        == {"small_input": False}
+    assert _model_kwargs(TrainConfig(model="lenet"), small, notes.append) == {}
