@@ -187,10 +187,14 @@ def _to_nchw(out_t, N, G, Og, OH, OW, bias):
 
 
 def _grouped_matmul(a, b, groups, out=None):
-    """``a[g] @ b[g]`` for each group; a single GEMM when there is one group."""
+    """``a[g] @ b[g]`` for each group; a single GEMM when there is one group.
+
+    On the CPU the backend runs small products on one BLAS thread (see its ``threads.py``).
+    """
+    matmul = get_backend("cpu").blas_matmul if isinstance(a, np.ndarray) else np.matmul
     if groups == 1:
-        return np.matmul(a[0], b[0], out=None if out is None else out[0])
-    return np.matmul(a, b, out=out)
+        return matmul(a[0], b[0], out=None if out is None else out[0])
+    return matmul(a, b, out=out)
 
 
 # ------------------------------------------------------------------------ conv2d

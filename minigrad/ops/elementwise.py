@@ -59,6 +59,12 @@ def operands(name, *values):
     Returns:
         The operands (Tensor or ndarray), in order.
     """
+    if len(values) == 2 and isinstance(values[0], Tensor) and isinstance(values[1], Tensor):
+        # Fast path (most calls): two floating tensors of one dtype and shape need no promotion
+        # and no broadcast check, which would cost more than a small op itself.
+        a, b = values[0].data, values[1].data
+        if a.dtype == b.dtype and a.dtype.kind == "f" and a.shape == b.shape:
+            return list(values)
     tensors = [v for v in values if isinstance(v, Tensor)]
     if not tensors:
         values = tensors = [Tensor(v) for v in values]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..backends import get_backend
 from ..tensor import Tensor
 from .elementwise import _lift, unbroadcast
 from .shape import as_tensor
@@ -16,6 +17,13 @@ __all__ = ["matmul", "mm", "linear", "einsum"]
 
 
 # ------------------------------------------------------------------- matmul
+def _gemm(a, b):
+    """``np.matmul(a, b)``; on the CPU through the backend, which runs small products on one thread."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return get_backend("cpu").blas_matmul(a, b)
+    return np.matmul(a, b)
+
+
 def _swap(a):
     return np.swapaxes(a, -1, -2)
 
@@ -24,7 +32,7 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.matmul(a, b)
+        return _gemm(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -39,9 +47,9 @@ class MatMul(Function):
             g = g[..., None, :]
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = unbroadcast(np.matmul(g, _swap(b2)), a2.shape).reshape(a.shape)
+            ga = unbroadcast(_gemm(g, _swap(b2)), a2.shape).reshape(a.shape)
         if ctx.needs_input_grad[1]:
-            gb = unbroadcast(np.matmul(_swap(a2), g), b2.shape).reshape(b.shape)
+            gb = unbroadcast(_gemm(_swap(a2), g), b2.shape).reshape(b.shape)
         return ga, gb
 
 
@@ -92,7 +100,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
-        out = np.matmul(x, weight.T)
+        out = _gemm(x, weight.T)
         if bias is not None:
             out += bias
         return out
@@ -100,11 +108,11 @@ class Linear(Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        gx = np.matmul(grad, weight) if ctx.needs_input_grad[0] else None
+        gx = _gemm(grad, weight) if ctx.needs_input_grad[0] else None
         gw = gb = None
         g2 = grad.reshape(-1, grad.shape[-1])
         if ctx.needs_input_grad[1]:
-            gw = g2.T @ x.reshape(-1, x.shape[-1])
+            gw = _gemm(g2.T, x.reshape(-1, x.shape[-1]))
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
             gb = g2.sum(axis=0)
         return gx, gw, gb

@@ -1,0 +1,302 @@
+"""Training-step speed and peak memory of minigrad next to PyTorch on the same machine.
+
+One training step is forward, cross-entropy, backward and an SGD update with momentum 0.9,
+on a fixed random batch. Two models: LeNet-5 (1x28x28) and the CIFAR ResNet-18
+(``small_input=True``, 3x32x32, 10 classes). The PyTorch models are written out here with
+the same layer names and get minigrad's initial weights, so both frameworks train the same
+network from the same start (the first losses are printed side by side as a check).
+
+Method:
+
+- Speed: both frameworks live in one process and use the same thread count
+  (``torch.set_num_threads(n)`` and ``minigrad.backends.cpu.set_num_threads(n)``, which
+  sets Numba's and OpenBLAS's pools). After ``--warmup`` untimed steps each (Numba
+  compilation, allocator warm-up), single steps alternate, minigrad then torch, ``--steps``
+  times, so that a load spike from another process hits both. Reported: the median step
+  time of each, images/s, and the ratio of minigrad's images/s to torch's.
+- Memory: each framework runs in its own fresh subprocess (so neither's allocator caches or
+  libraries count against the other). The subprocess first compiles/warms up on a tiny
+  throwaway model of the same architecture, frees it, and records its resident set size
+  (RSS); then it builds the real model and batch, resets the kernel's peak-RSS counter
+  (``/proc/self/clear_refs``), runs ``--memory-steps`` steps and reads the peak (``VmHWM``).
+  Peak memory = peak RSS - that baseline: parameters, gradients, momentum buffers,
+  activations and workspaces of both frameworks alike, measured the same way by the kernel.
+  (Linux only; elsewhere the memory columns are empty.)
+
+Without torch, minigrad is measured alone. Usage::
+
+    python benchmarks/vs_torch.py [--models lenet5,resnet18] [--batch-size 64] [--threads N]
+                                  [--steps 20] [--warmup 3] [--no-memory] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import minigrad as mg  # noqa: E402
+import minigrad.functional as F  # noqa: E402
+from common import print_table, write_json  # noqa: E402
+# Importing the CPU backend starts Numba's OpenMP pool with its waiting policy (see
+# minigrad/backends/cpu/threads.py). torch is imported after it and links the same libgomp
+# (same soname), so both frameworks run on one OpenMP runtime with one policy: the
+# comparison is fair, and OMP_WAIT_POLICY=ACTIVE in the environment switches both.
+from minigrad.backends.cpu import get_num_threads, set_num_threads  # noqa: E402
+from minigrad.models import get_model  # noqa: E402
+
+try:
+    import torch
+    import torch.nn as tnn
+    import torch.nn.functional as TF
+except ImportError:
+    torch = None
+
+#: model name -> (input (C, H, W), minigrad constructor kwargs)
+MODELS = {
+    "lenet5": ((1, 28, 28), {}),
+    "resnet18": ((3, 32, 32), {"num_classes": 10, "in_channels": 3, "small_input": True}),
+}
+LR, MOMENTUM = 0.01, 0.9
+
+
+# ------------------------------------------------------------------ PyTorch twins
+if torch is not None:
+
+    class TorchLeNet5(tnn.Module):
+        """minigrad's LeNet-5 (ReLU, max pooling, padding 2 on conv1) in PyTorch."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(1, 6, 5, padding=2)
+            self.conv2 = tnn.Conv2d(6, 16, 5)
+            self.fc1, self.fc2, self.fc3 = tnn.Linear(400, 120), tnn.Linear(120, 84), tnn.Linear(84, 10)
+
+        def forward(self, x):
+            x = TF.max_pool2d(TF.relu(self.conv1(x)), 2)
+            x = TF.max_pool2d(TF.relu(self.conv2(x)), 2)
+            x = x.flatten(1)
+            return self.fc3(TF.relu(self.fc2(TF.relu(self.fc1(x)))))
+
+    class TorchBasicBlock(tnn.Module):
+        def __init__(self, inplanes, planes, stride):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+            self.bn1 = tnn.BatchNorm2d(planes)
+            self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+            self.bn2 = tnn.BatchNorm2d(planes)
+            self.downsample = None
+            if stride != 1 or inplanes != planes:
+                self.downsample = tnn.Sequential(tnn.Conv2d(inplanes, planes, 1, stride, bias=False),
+                                                 tnn.BatchNorm2d(planes))
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = TF.relu(self.bn1(self.conv1(x)))
+            return TF.relu(self.bn2(self.conv2(out)) + identity)
+
+    class TorchResNet18(tnn.Module):
+        """The CIFAR ResNet-18 of ``get_model("resnet18", small_input=True)`` with torchvision's names."""
+
+        def __init__(self, num_classes=10):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(3, 64, 3, 1, 1, bias=False)
+            self.bn1 = tnn.BatchNorm2d(64)
+            layers, inplanes = [], 64
+            for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+                layers.append(tnn.Sequential(TorchBasicBlock(inplanes, planes, stride),
+                                             TorchBasicBlock(planes, planes, 1)))
+                inplanes = planes
+            self.layer1, self.layer2, self.layer3, self.layer4 = layers
+            self.fc = tnn.Linear(512, num_classes)
+
+        def forward(self, x):
+            x = TF.relu(self.bn1(self.conv1(x)))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch.flatten(TF.adaptive_avg_pool2d(x, 1), 1))
+
+    TORCH_MODELS = {"lenet5": TorchLeNet5, "resnet18": TorchResNet18}
+
+
+# ------------------------------------------------------------------ training steps
+def batch(name: str, batch_size: int, seed: int = 0):
+    """A fixed random batch (images, labels) as NumPy arrays."""
+    rng = np.random.default_rng(seed)
+    size = MODELS[name][0]
+    return rng.standard_normal((batch_size,) + size).astype(np.float32), rng.integers(0, 10, batch_size)
+
+
+def minigrad_step(name: str, batch_size: int):
+    """(step function returning the loss, model) for minigrad."""
+    mg.manual_seed(0)
+    model = get_model(name, **MODELS[name][1]).train()
+    images, labels = batch(name, batch_size)
+    x, y = mg.Tensor(images), mg.Tensor(labels)
+    optimizer = mg.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+
+    def step():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return float(loss.item())
+
+    return step, model
+
+
+def torch_step(name: str, batch_size: int, weights=None):
+    """(step function returning the loss, model) for PyTorch, starting from ``weights`` (a minigrad state_dict)."""
+    model = TORCH_MODELS[name]().train()
+    if weights is not None:
+        state = {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}
+        model.load_state_dict(state, strict=True)  # every name and shape must match
+    images, labels = batch(name, batch_size)
+    x, y = torch.from_numpy(images), torch.from_numpy(labels)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = TF.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return float(loss.item())
+
+    return step, model
+
+
+def compare_speed(name: str, batch_size: int, steps: int, warmup: int) -> dict:
+    """Alternate single steps of both frameworks; medians and ratio."""
+    mg_step, mg_model = minigrad_step(name, batch_size)
+    runners = {"minigrad": mg_step}
+    first_loss = {}
+    if torch is not None:
+        weights = mg_model.state_dict()
+        runners["torch"] = torch_step(name, batch_size, weights)[0]
+    for label, step in runners.items():
+        first_loss[label] = step()
+        for _ in range(warmup - 1):
+            step()
+    times = {label: [] for label in runners}
+    for _ in range(steps):
+        for label, step in runners.items():
+            start = time.perf_counter()
+            step()
+            times[label].append(time.perf_counter() - start)
+    row = {"model": name, "batch": batch_size, "threads": get_num_threads(), "steps": steps}
+    for label, ts in times.items():
+        median = statistics.median(ts)
+        row[f"{label}_ms"] = 1e3 * median
+        row[f"{label}_images_per_s"] = batch_size / median
+        row[f"{label}_first_loss"] = first_loss[label]
+    if torch is not None:
+        row["ratio"] = row["minigrad_images_per_s"] / row["torch_images_per_s"]
+    return row
+
+
+# ------------------------------------------------------------------ peak memory (subprocess)
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def memory_worker(framework: str, name: str, batch_size: int, steps: int, threads: int) -> dict:
+    """Runs in a fresh process: peak RSS growth of ``steps`` training steps (see the module docstring)."""
+    if framework == "torch":
+        torch.set_num_threads(threads)
+        warm = torch_step(name, 2)[0]
+    else:
+        set_num_threads(threads)
+        warm = minigrad_step(name, 2)[0]
+    warm()
+    warm()
+    del warm
+    gc.collect()
+    baseline = _rss_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM (peak RSS) to the current RSS
+    step = (torch_step if framework == "torch" else minigrad_step)(name, batch_size)[0]
+    for _ in range(steps):
+        step()
+    return {"peak_mb": (_rss_kib("VmHWM") - baseline) / 1024}
+
+
+def measure_memory(framework: str, name: str, batch_size: int, steps: int, threads: int) -> float | None:
+    """Peak memory in MiB of a training step, from a fresh subprocess; None where it cannot be measured."""
+    if not os.path.exists("/proc/self/clear_refs"):
+        return None
+    command = [sys.executable, os.path.abspath(__file__), "--memory-worker", framework, "--models", name,
+               "--batch-size", str(batch_size), "--memory-steps", str(steps), "--threads", str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"memory worker {framework}/{name} failed:\n{done.stderr}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])["peak_mb"]
+
+
+# ------------------------------------------------------------------ main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated: " + ", ".join(MODELS))
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None, help="both frameworks' thread count (default: all cores)")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps of each framework (alternating)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps of each framework first")
+    parser.add_argument("--memory-steps", type=int, default=2)
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--memory-worker", choices=["minigrad", "torch"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    names = args.models.split(",")
+    for name in names:
+        if name not in MODELS:
+            parser.error(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    threads = args.threads or len(os.sched_getaffinity(0))
+    if args.memory_worker:
+        print(json.dumps(memory_worker(args.memory_worker, names[0], args.batch_size, args.memory_steps, threads)))
+        return
+    set_num_threads(threads)
+    if torch is not None:
+        torch.set_num_threads(threads)
+    else:
+        print("torch is not installed: measuring minigrad alone", file=sys.stderr)
+    rows = []
+    for name in names:
+        row = compare_speed(name, args.batch_size, args.steps, args.warmup)
+        if not args.no_memory:
+            for framework in ("minigrad", "torch") if torch is not None else ("minigrad",):
+                row[f"{framework}_peak_mb"] = measure_memory(framework, name, args.batch_size, args.memory_steps,
+                                                             threads)
+            if torch is not None and row["minigrad_peak_mb"] and row["torch_peak_mb"]:
+                row["memory_ratio"] = row["minigrad_peak_mb"] / row["torch_peak_mb"]
+        rows.append(row)
+        print(f"{name}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                      for k, v in row.items() if k != "model"), file=sys.stderr)
+    columns = [("model", "model", "{}"), ("threads", "thr", "{}"), ("minigrad_ms", "minigrad ms", "{:.1f}"),
+               ("minigrad_images_per_s", "minigrad img/s", "{:.0f}")]
+    if torch is not None:
+        columns += [("torch_ms", "torch ms", "{:.1f}"), ("torch_images_per_s", "torch img/s", "{:.0f}"),
+                    ("ratio", "ratio", "{:.2f}")]
+    if not args.no_memory:
+        columns += [("minigrad_peak_mb", "minigrad MiB", "{:.0f}")]
+        if torch is not None:
+            columns += [("torch_peak_mb", "torch MiB", "{:.0f}"), ("memory_ratio", "mem ratio", "{:.2f}")]
+    print_table(rows, columns)
+    if args.json:
+        write_json(args.json, {"benchmark": "vs_torch", "torch": None if torch is None else torch.__version__,
+                               "results": rows})
+
+
+if __name__ == "__main__":
+    main()

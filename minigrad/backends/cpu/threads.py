@@ -1,0 +1,181 @@
+"""How many threads the CPU backend uses, for Numba's parallel kernels and for OpenBLAS's GEMMs.
+
+A training step alternates Numba kernels (im2col, pooling, ...) with NumPy matmuls, and the
+two libraries each own a thread pool. Their default waiting policies fight: after a parallel
+region, Numba's OpenMP workers spin for a while, so on a 2-core machine the OpenBLAS call that
+follows has to share its cores with spinning threads. Measured on LeNet-5 (batch 64, 2 cores;
+``benchmarks/vs_torch.py``): 45-52 ms per step with both pools at 2 threads and spinning
+OpenMP workers, 12-13 ms with the policy below.
+
+The policy:
+
+- Numba's threading layer is started with ``OMP_WAIT_POLICY=PASSIVE`` (idle workers sleep
+  instead of spinning) unless the user chose ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``
+  themselves. The variable is set only while the layer starts and then restored, so child
+  processes and other OpenMP users keep their own defaults. (libgomp reads it once, when it
+  is loaded; a process that loaded libgomp earlier, e.g. by importing torch first, keeps the
+  policy it started with.)
+- Both pools get the same thread count: ``MINIGRAD_NUM_THREADS`` if set, else every core
+  that Numba sees. ``set_num_threads(n)`` changes it at any time.
+- Small kernel calls run single-threaded regardless (``serial_when_small`` in ``conv.py``),
+  and so do small GEMMs (``matmul`` below): a second thread saves microseconds on them when
+  the machine is idle, but when another process holds the other core the caller waits for
+  a worker that cannot run - 4-5 ms per LeNet-5 linear layer instead of 15-70 us.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+
+import numba
+import numpy as np
+
+# No __all__ entries: these are not kernels (the backends' kernel lists must match, and the
+# CUDA backend has no thread pools to size); the package imports them by name.
+__all__: list[str] = []
+
+_ENV = "MINIGRAD_NUM_THREADS"
+# Names under which OpenBLAS builds export their setter: NumPy >= 2 wheels bundle
+# scipy-openblas with 64-bit integers and a prefix; older wheels and system builds don't.
+_SETTERS = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads")
+_GETTERS = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads")
+
+#: GEMMs of fewer floating-point operations run on one OpenBLAS thread. Measured on 2 cores
+#: (idle): 64x400x120 70 vs 67 us, 6400x150x16 445 vs 430 us, 2048x64x576 (151 MFLOP)
+#: 1.7 vs 1.6 ms, 8192x64x576 (604 MFLOP) 7.6 vs 4.3 ms on 1 vs 2 threads.
+BLAS_SERIAL_BELOW = 50_000_000
+
+_threads = None  # the count chosen by set_num_threads, restored after a serial GEMM
+_blas = None  # (setter, getter) once looked up; (None, None) when no OpenBLAS was found
+
+
+def _openblas_candidates() -> list[str]:
+    """Paths of the OpenBLAS shared libraries this process has loaded (Linux) or NumPy bundles."""
+    paths = []
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1]
+                if "openblas" in path.lower() and path not in paths:
+                    paths.append(path)
+    except OSError:
+        pass
+    root = os.path.dirname(os.path.dirname(np.__file__))
+    for pattern in ("numpy.libs/*openblas*", "numpy/.dylibs/*openblas*", "scipy_openblas*/lib/*openblas*"):
+        paths += [p for p in glob.glob(os.path.join(root, pattern)) if p not in paths]
+    return paths
+
+
+def _blas_functions():
+    """OpenBLAS's (set_num_threads, get_num_threads), or (None, None) if NumPy does not use OpenBLAS."""
+    global _blas
+    if _blas is None:
+        _blas = (None, None)
+        for path in _openblas_candidates():
+            try:
+                lib = ctypes.CDLL(path)  # already loaded by NumPy: the same handle, no second copy
+            except OSError:
+                continue
+            setter = next((getattr(lib, s) for s in _SETTERS if hasattr(lib, s)), None)
+            getter = next((getattr(lib, g) for g in _GETTERS if hasattr(lib, g)), None)
+            if setter is not None and getter is not None:
+                setter.argtypes, setter.restype = [ctypes.c_int], None
+                getter.argtypes, getter.restype = [], ctypes.c_int
+                _blas = (setter, getter)
+                break
+    return _blas
+
+
+def blas_num_threads() -> int | None:
+    """OpenBLAS's current thread count, or None when NumPy's BLAS is not an OpenBLAS we can reach."""
+    getter = _blas_functions()[1]
+    return None if getter is None else int(getter())
+
+
+def get_num_threads() -> int:
+    """The number of threads of Numba's parallel kernels (OpenBLAS is kept at the same count)."""
+    return numba.get_num_threads()
+
+
+def set_num_threads(n: int) -> int:
+    """Use ``n`` threads for Numba's parallel kernels and for OpenBLAS's GEMMs.
+
+    Args:
+        n: a positive thread count; values above the number of threads Numba started with
+            (``NUMBA_NUM_THREADS``, by default the number of cores) are clipped to it.
+
+    Returns:
+        The previous Numba thread count.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    global _threads
+    previous = numba.get_num_threads()
+    n = min(int(n), numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(n)
+    setter = _blas_functions()[0]
+    if setter is not None:
+        setter(n)
+    _threads = n
+    return previous
+
+
+def matmul(a, b, out=None):
+    """``np.matmul(a, b, out=out)``, on one OpenBLAS thread when the product is small.
+
+    Args:
+        a: (..., M, K) array.
+        b: (..., K, N) array.
+        out: optional preallocated result.
+
+    Returns:
+        The product (``out`` when given).
+    """
+    setter = _blas[0] if _blas is not None else _blas_functions()[0]
+    if setter is None or _threads is None or _threads == 1 or a.ndim < 2 or b.ndim < 2:
+        return np.matmul(a, b, out=out)
+    flops = 2 * max(a.size * b.shape[-1], b.size * a.shape[-2])
+    if flops >= BLAS_SERIAL_BELOW:
+        return np.matmul(a, b, out=out)
+    setter(1)
+    try:
+        return np.matmul(a, b, out=out)
+    finally:
+        setter(_threads)
+
+
+def _threads_from_env() -> int | None:
+    value = os.environ.get(_ENV)
+    if value is None or value.strip() == "":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValueError(f"{_ENV}: expected a positive integer, got {value!r}") from None
+    if n < 1:
+        raise ValueError(f"{_ENV}: expected a positive integer, got {value!r}")
+    return n
+
+
+def _start_threading_layer() -> None:
+    """Start Numba's thread pool with sleeping (not spinning) idle workers, restoring the environment after."""
+    from numba.np.ufunc import parallel
+
+    if parallel._is_initialized or "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
+        parallel._launch_threads()
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        parallel._launch_threads()
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
+
+
+def configure() -> None:
+    """Apply the policy above; called once when the CPU backend is imported."""
+    _start_threading_layer()
+    set_num_threads(_threads_from_env() or numba.config.NUMBA_NUM_THREADS)
