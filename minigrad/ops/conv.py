@@ -30,8 +30,16 @@ from ..backends import get_backend
 
 __all__ = ["conv2d", "convolve2d", "conv_transpose2d"]
 
-#: Keep im2col's columns for the backward (faster) instead of the input (less memory).
-SAVE_COLUMNS = True
+#: Keep im2col's columns for the backward instead of the input (see ``set_save_columns``).
+#: Off by default: CIFAR ResNet-18 at batch 64 peaks at 1962 MiB with saved columns and 678 MiB
+#: with recomputed, chunked ones (PyTorch: 589 MiB), for a step time within the load noise
+#: (2.9 vs 3.0 s); ``benchmarks/vs_torch.py`` measures it.
+SAVE_COLUMNS = False
+
+#: Bytes of im2col columns per chunk of images (see ``_image_chunks``): fits the 32 MiB L3
+#: next to the chunk's output; 4 MiB chunks were slower on a loaded 2-core machine (more
+#: GEMM calls, each a thread synchronisation).
+CHUNK_BYTES = 16 << 20
 
 # Internal buffers (im2col columns and their gradients) are recycled: a fresh large array
 # costs a page fault per 4 KiB on first touch, as much as the im2col that fills it.
@@ -198,8 +206,31 @@ def _grouped_matmul(a, b, groups, out=None):
 
 
 # ------------------------------------------------------------------------ conv2d
+def _image_chunks(N: int, column_bytes_per_image: int, device: str) -> list[tuple[int, int]]:
+    """Split the batch into runs of images whose im2col columns take about ``CHUNK_BYTES``.
+
+    The columns of a chunk are still in cache when its GEMM (forward) or col2im (backward)
+    reads them; the full column matrix of a ResNet layer (150 MB at batch 64) would make
+    every pass stream through main memory. Other devices take the batch in one piece.
+    """
+    if device != "cpu":
+        return [(0, N)]
+    step = max(1, min(N, CHUNK_BYTES // max(1, column_bytes_per_image)))
+    return [(s, min(N, s + step)) for s in range(0, N, step)]
+
+
+def _rows(a, s, e, N):
+    """``a[s:e]`` along the batch axis, without slicing when the chunk is the whole batch."""
+    return a if (s, e) == (0, N) else a[s:e]
+
+
 class Conv2d(Function):
-    """Cross-correlation of a batch with a bank of kernels (``flip`` turns it into true convolution)."""
+    """Cross-correlation of a batch with a bank of kernels (``flip`` turns it into true convolution).
+
+    Unless the columns are saved (``SAVE_COLUMNS``), the batch is processed in chunks of
+    images (``_image_chunks``): im2col, then the GEMM of that chunk, so that the columns never
+    leave the cache; the backward redoes im2col chunk by chunk from the saved input.
+    """
 
     @staticmethod
     def forward(ctx, x, weight, bias, geometry, groups, flip):
@@ -209,52 +240,71 @@ class Conv2d(Function):
         N, C = x.shape[:2]
         O = weight.shape[0]
         K = (C // groups) * KH * KW
-        L = N * OH * OW
+        P = OH * OW
         if flip:
             weight = weight[:, :, ::-1, ::-1]
         w = _contiguous(weight).reshape(groups, O // groups, K)
         # Only dW needs the columns again; ctx.parents is empty when no graph is recorded.
         weight_grad = bool(ctx.parents) and ctx.needs_input_grad[1]
         save = SAVE_COLUMNS and weight_grad
-        cols = _buffer((C * KH * KW, L), x.dtype, ctx.device)
-        backend.im2col(cols, x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+        # Saved columns must outlive the step, so they come in one (pooled) piece.
+        chunks = [(0, N)] if save else _image_chunks(N, C * KH * KW * P * x.dtype.itemsize, ctx.device)
         # out^T = cols^T @ W^T, (positions, O/groups) per group: BLAS reads both operands
         # transposed in place, and this orientation runs closer to peak than W @ cols.
-        out_t = _grouped_matmul(cols.reshape(groups, K, L).transpose(0, 2, 1), w.transpose(0, 2, 1), groups)
-        ctx.geometry, ctx.groups, ctx.flip, ctx.input_hw = geometry, groups, flip, x.shape[2:]
-        ctx.save_for_backward(x if weight_grad and not save else None, cols if save else None, w)
+        out_t = backend.empty((groups, N * P, O // groups), x.dtype)
+        saved_cols = []
+        for s, e in chunks:
+            L = (e - s) * P
+            cols = _buffer((C * KH * KW, L), x.dtype, ctx.device)
+            backend.im2col(cols, _rows(x, s, e, N), KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+            target = out_t if len(chunks) == 1 else out_t[:, s * P:e * P]
+            _grouped_matmul(cols.reshape(groups, K, L).transpose(0, 2, 1), w.transpose(0, 2, 1), groups, out=target)
+            if save:
+                saved_cols.append(cols)
+        ctx.geometry, ctx.groups, ctx.flip, ctx.input_hw, ctx.chunks = geometry, groups, flip, x.shape[2:], chunks
+        ctx.save_for_backward(x if weight_grad and not save else None, saved_cols if save else None, w)
         return _to_nchw(out_t, N, groups, O // groups, OH, OW, bias)
 
     @staticmethod
     def backward(ctx, grad):
         backend = get_backend(ctx.device)
-        x, cols, w = ctx.saved_tensors
+        x, saved_cols, w = ctx.saved_tensors
         KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = ctx.geometry
-        groups = ctx.groups
+        groups, chunks = ctx.groups, ctx.chunks
         N, O = grad.shape[:2]
         G, Og, K = w.shape
-        L = N * OH * OW
-        grad4 = grad.reshape(N, G, Og, OH * OW)
+        C = G * K // (KH * KW)
+        P = OH * OW
+        grad4 = grad.reshape(N, G, Og, P)
         dx = dweight = dbias = None
         if ctx.needs_input_grad[1]:
-            if cols is None:
-                cols = _buffer((G * K, L), w.dtype, ctx.device)
-                backend.im2col(cols, x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
             # dW^T = cols @ dY^T with dY^T as (groups, positions, O/groups): a plain row-major GEMM
-            # with the long N*OH*OW axis as its inner dimension (dY @ cols^T is several times slower).
-            dy_t = _contiguous(grad4.transpose(1, 0, 3, 2)).reshape(G, L, Og)
-            dweight_t = _grouped_matmul(cols.reshape(G, K, L), dy_t, groups).reshape(G, K, Og)
+            # with the long positions axis as its inner dimension (dY @ cols^T is several times
+            # slower), summed over the chunks.
+            dy_t = _contiguous(grad4.transpose(1, 0, 3, 2)).reshape(G, N * P, Og)
+            dweight_t = None
+            for i, (s, e) in enumerate(chunks):
+                L = (e - s) * P
+                if saved_cols is not None:
+                    cols = saved_cols[i]
+                else:
+                    cols = _buffer((G * K, L), w.dtype, ctx.device)
+                    backend.im2col(cols, _rows(x, s, e, N), KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+                dy_c = dy_t if len(chunks) == 1 else dy_t[:, s * P:e * P]
+                part = _grouped_matmul(cols.reshape(G, K, L), dy_c, groups).reshape(G, K, Og)
+                dweight_t = part if dweight_t is None else dweight_t + part
             dweight = _contiguous(dweight_t.transpose(0, 2, 1)).reshape(O, K // (KH * KW), KH, KW)
             if ctx.flip:
                 dweight = _contiguous(dweight[:, :, ::-1, ::-1])
         if ctx.needs_input_grad[0]:
-            C = G * K // (KH * KW)
-            dy = _contiguous(grad4.transpose(1, 2, 0, 3)).reshape(G, Og, L)
-            dcols = _buffer((G, K, L), w.dtype, ctx.device)
-            _grouped_matmul(w.transpose(0, 2, 1), dy, groups, out=dcols)
             H, W = ctx.input_hw
             dx = backend.empty((N, C, H, W), w.dtype)
-            backend.col2im(dx, dcols.reshape(G * K, L), KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+            for s, e in chunks:
+                L = (e - s) * P
+                dy = _contiguous(_rows(grad4, s, e, N).transpose(1, 2, 0, 3)).reshape(G, Og, L)
+                dcols = _buffer((G, K, L), w.dtype, ctx.device)
+                _grouped_matmul(w.transpose(0, 2, 1), dy, groups, out=dcols)
+                backend.col2im(_rows(dx, s, e, N), dcols.reshape(G * K, L), KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
         if ctx.needs_input_grad[2]:
             dbias = grad.sum(axis=(0, 2, 3))
         return dx, dweight, dbias, None, None, None

@@ -1,0 +1,64 @@
+"""conv2d split into chunks of images (``CHUNK_BYTES``): same values and gradients as the references.
+
+The default chunk size is larger than any test batch, so the multi-chunk path is forced here
+by shrinking it until every chunk holds one or two images.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import minigrad as mg
+from minigrad import reference
+from minigrad.ops import conv as conv_ops
+
+
+@pytest.fixture(params=[True, False], ids=["save-columns", "recompute"])
+def tiny_chunks(request, monkeypatch):
+    monkeypatch.setattr(conv_ops, "CHUNK_BYTES", 1)
+    previous = conv_ops.set_save_columns(request.param)
+    yield
+    conv_ops.set_save_columns(previous)
+
+
+def test_chunks_cover_the_batch():
+    for N, per_image, budget in [(7, 10, 25), (64, 1, 1 << 20), (5, 100, 1), (3, 0, 8)]:
+        conv_ops.CHUNK_BYTES, saved = budget, conv_ops.CHUNK_BYTES
+        try:
+            chunks = conv_ops._image_chunks(N, per_image, "cpu")
+        finally:
+            conv_ops.CHUNK_BYTES = saved
+        assert chunks[0][0] == 0 and chunks[-1][1] == N
+        assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+        assert all(e > s for s, e in chunks)
+        assert all(e - s <= max(1, budget // max(1, per_image)) for s, e in chunks)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # the fixture is the same for every example
+@given(n=st.integers(2, 5), groups=st.sampled_from([1, 2]), stride=st.integers(1, 2),
+       dilation=st.integers(1, 2), padding=st.integers(0, 2), seed=st.integers(0, 2**16))
+def test_chunked_conv2d_matches_reference(tiny_chunks, n, groups, stride, dilation, padding, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 2 * groups, 7, 6)).astype(np.float32)
+    w = rng.standard_normal((2 * groups, 2, 3, 2)).astype(np.float32)
+    b = rng.standard_normal(2 * groups).astype(np.float32)
+    xt, wt, bt = (mg.Tensor(a, requires_grad=True) for a in (x, w, b))
+    out = mg.conv2d(xt, wt, bt, stride, padding, dilation, groups)
+    expected = reference.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                                stride, padding, dilation, groups)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-4, atol=1e-4)
+    seed_grad = rng.standard_normal(out.shape).astype(np.float32)
+    out.backward(gradient=seed_grad)
+    np.testing.assert_allclose(bt.grad.numpy(), seed_grad.sum(axis=(0, 2, 3)), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("args", [(2, 1, 1, 2), (1, (1, 0), 2, 1), (1, 2, 1, 4)])
+def test_chunked_conv2d_gradcheck(tiny_chunks, args):
+    stride, padding, dilation, groups = args
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 4, 6, 5))
+    w = rng.standard_normal((4, 4 // groups, 3, 3))
+    b = rng.standard_normal(4)
+    assert mg.gradcheck(lambda x, w, b: mg.conv2d(x, w, b, *args), [x, w, b])
+    assert mg.gradcheck(lambda x, w, b: mg.convolve2d(x, w, b, *args), [x, w, b])
