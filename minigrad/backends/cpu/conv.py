@@ -108,7 +108,10 @@ def col2im(x, cols, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
             x[n, c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] += cols[(c*KH + kh)*KW + kw, (n*OH + oh)*OW + ow]
 
     Parallel over the (n, c) planes: a plane only receives rows of its channel and columns
-    of its image, so no two threads write the same element.
+    of its image, so no two threads write the same element. The inner loop is explicit
+    rather than a slice add: ResNet's planes are 4-32 wide, and the per-slice overhead cost
+    1.2-2.5x on the CIFAR ResNet-18 shapes (batch 64, 2 cores, ms per call, slices -> loop:
+    128x16x16 14.8 -> 12.3, 512x4x4 15.5 -> 10.7, 128x32x32 stride 2 32.5 -> 12.8).
 
     Args:
         x: output, shape (N, C, H, W); overwritten.
@@ -121,7 +124,9 @@ def col2im(x, cols, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
         n = p // C
         c = p % C
         plane = x[n, c]
-        plane[:, :] = 0
+        for ih in range(H):
+            for iw in range(W):
+                plane[ih, iw] = 0
         for kh in range(KH):
             for kw in range(KW):
                 r = (c * KH + kh) * KW + kw
@@ -129,12 +134,12 @@ def col2im(x, cols, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
                 lo, hi = _valid_range(off, sw, W, OW)
                 if hi == lo:
                     continue
+                src = cols[r]
                 for oh in range(OH):
                     ih = oh * sh - ph + kh * dh
                     if ih < 0 or ih >= H:
                         continue
                     o = (n * OH + oh) * OW
-                    if sw == 1:
-                        plane[ih, lo + off:hi + off] += cols[r, o + lo:o + hi]
-                    else:
-                        plane[ih, lo * sw + off:(hi - 1) * sw + off + 1:sw] += cols[r, o + lo:o + hi]
+                    dst = plane[ih]
+                    for ow in range(lo, hi):
+                        dst[ow * sw + off] += src[o + ow]
