@@ -53,7 +53,8 @@ def set_save_columns(flag: bool) -> bool:
 
     Args:
         flag: True keeps the im2col columns (KH*KW times the input's memory, no second
-            im2col in the backward); False keeps only the input and recomputes them.
+            im2col in the backward); False keeps only the input and recomputes them, except
+            for column matrices of at most ``CHUNK_BYTES``, which are always kept.
     """
     global SAVE_COLUMNS
     previous, SAVE_COLUMNS = SAVE_COLUMNS, bool(flag)
@@ -227,9 +228,10 @@ def _rows(a, s, e, N):
 class Conv2d(Function):
     """Cross-correlation of a batch with a bank of kernels (``flip`` turns it into true convolution).
 
-    Unless the columns are saved (``SAVE_COLUMNS``), the batch is processed in chunks of
-    images (``_image_chunks``): im2col, then the GEMM of that chunk, so that the columns never
-    leave the cache; the backward redoes im2col chunk by chunk from the saved input.
+    Columns larger than one chunk (``CHUNK_BYTES``) are, unless ``SAVE_COLUMNS``, computed
+    in chunks of images (``_image_chunks``): im2col, then the GEMM of that chunk, so that the
+    columns never leave the cache; the backward redoes im2col chunk by chunk from the saved
+    input. Smaller column matrices are kept for the backward.
     """
 
     @staticmethod
@@ -246,9 +248,12 @@ class Conv2d(Function):
         w = _contiguous(weight).reshape(groups, O // groups, K)
         # Only dW needs the columns again; ctx.parents is empty when no graph is recorded.
         weight_grad = bool(ctx.parents) and ctx.needs_input_grad[1]
-        save = SAVE_COLUMNS and weight_grad
-        # Saved columns must outlive the step, so they come in one (pooled) piece.
-        chunks = [(0, N)] if save else _image_chunks(N, C * KH * KW * P * x.dtype.itemsize, ctx.device)
+        chunks = _image_chunks(N, C * KH * KW * P * x.dtype.itemsize, ctx.device)
+        # Columns that fit in one chunk are kept (cheaper than a second im2col, and small);
+        # saved columns must outlive the step, so they always come in one (pooled) piece.
+        save = weight_grad and (SAVE_COLUMNS or len(chunks) == 1)
+        if save:
+            chunks = [(0, N)]
         # out^T = cols^T @ W^T, (positions, O/groups) per group: BLAS reads both operands
         # transposed in place, and this orientation runs closer to peak than W @ cols.
         out_t = backend.empty((groups, N * P, O // groups), x.dtype)
