@@ -44,8 +44,8 @@ def test_set_num_threads_rejects_bad_counts(bad, error):
 
 def test_wait_policy_is_not_left_in_the_environment():
     # The sleeping-worker policy is applied to Numba's pool only; child processes keep their defaults.
-    code = ("import os, minigrad as mg; import numpy as np; mg.relu(mg.Tensor(np.ones(3))); from numba.np.ufunc import parallel; "
-            "print(parallel._is_initialized, os.environ.get('OMP_WAIT_POLICY'))")
+    code = ("import os, minigrad as mg; import numpy as np; mg.relu(mg.Tensor(np.ones(3))); "
+            "from numba.np.ufunc import parallel; print(parallel._is_initialized, os.environ.get('OMP_WAIT_POLICY'))")
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
