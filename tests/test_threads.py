@@ -72,3 +72,21 @@ def test_env_var_rejects_garbage():
     done = _run("many")
     assert done.returncode != 0
     assert "MINIGRAD_NUM_THREADS" in done.stderr and "'many'" in done.stderr
+
+
+@pytest.mark.parametrize("shape_a, shape_b", [((5, 7), (7, 3)), ((2, 4, 6), (2, 6, 3)), ((300, 400), (400, 500))])
+def test_matmul_small_products_on_one_thread_restores_the_count(shape_a, shape_b):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(shape_a).astype(np.float32)
+    b = rng.standard_normal(shape_b).astype(np.float32)
+    previous = threads.set_num_threads(2)
+    try:
+        out = np.empty(shape_a[:-1] + shape_b[-1:], np.float32)
+        result = threads.matmul(a, b, out=out)
+        assert result is out
+        expected = np.einsum("...ik,...kj->...ij", a.astype(np.float64), b.astype(np.float64))
+        np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-3)
+        if threads.blas_num_threads() is not None:
+            assert threads.blas_num_threads() == min(2, numba.config.NUMBA_NUM_THREADS)
+    finally:
+        threads.set_num_threads(previous)
