@@ -62,3 +62,20 @@ def test_chunked_conv2d_gradcheck(tiny_chunks, args):
     b = rng.standard_normal(4)
     assert mg.gradcheck(lambda x, w, b: mg.conv2d(x, w, b, *args), [x, w, b])
     assert mg.gradcheck(lambda x, w, b: mg.convolve2d(x, w, b, *args), [x, w, b])
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 1 << 30], ids=["chunks", "whole-batch"])
+def test_chunked_and_whole_batch_match_reference(monkeypatch, chunk_bytes):
+    monkeypatch.setattr(conv_ops, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(conv_ops, "SAVE_COLUMNS", False)
+    rng = np.random.default_rng(3)
+    for groups, stride, padding, dilation in [(1, 1, 1, 1), (2, 2, 0, 1), (3, 1, 2, 2)]:
+        x = rng.standard_normal((3, 3 * groups, 8, 7))
+        w = rng.standard_normal((4 * groups, 3, 3, 2))
+        b = rng.standard_normal(4 * groups)
+        out = mg.conv2d(mg.Tensor(x.astype(np.float32)), mg.Tensor(w.astype(np.float32)),
+                        mg.Tensor(b.astype(np.float32)), stride, padding, dilation, groups)
+        expected = reference.conv2d(x, w, b, stride, padding, dilation, groups)
+        np.testing.assert_allclose(out.numpy(), expected, rtol=1e-4, atol=1e-4)
+        args = (stride, padding, dilation, groups)
+        assert mg.gradcheck(lambda x, w, b: mg.conv2d(x, w, b, *args), [x, w, b])
