@@ -79,3 +79,18 @@ def test_chunked_and_whole_batch_match_reference(monkeypatch, chunk_bytes):
         np.testing.assert_allclose(out.numpy(), expected, rtol=1e-4, atol=1e-4)
         args = (stride, padding, dilation, groups)
         assert mg.gradcheck(lambda x, w, b: mg.conv2d(x, w, b, *args), [x, w, b])
+
+
+@given(w=st.integers(9, 24), stride=st.integers(1, 3), padding=st.integers(0, 3), dilation=st.integers(1, 2),
+       k=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_wide_rows_match_reference(w, stride, padding, dilation, k, seed):
+    """Rows wider than 8 take im2col's slice-copy branch, narrower ones its loop branch."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 3, 6, w))
+    weight = rng.standard_normal((4, 3, 2, k))
+    if (w + 2 * padding - dilation * (k - 1) - 1) // stride + 1 < 1:
+        return
+    out = mg.conv2d(mg.Tensor(x.astype(np.float32)), mg.Tensor(weight.astype(np.float32)), None,
+                    stride, padding, dilation)
+    expected = reference.conv2d(x, weight, None, stride, padding, dilation)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-4, atol=1e-4)
