@@ -41,6 +41,11 @@ def _reduce(name, loss, reduction):
     return loss
 
 
+def _zero_dim(value):
+    """A NumPy scalar as a 0-d array; a GPU array stays on the GPU (``np.asarray`` would copy it)."""
+    return np.asarray(value) if isinstance(value, (np.ndarray, np.generic, float, int)) else value
+
+
 def _class_last(x):
     """(N, C, d1, ...) -> (N * d1 * ..., C): one row of class scores per predicted element."""
     return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
@@ -114,11 +119,11 @@ class CrossEntropy(Function):
             return per_row.reshape((x.shape[0],) + x.shape[2:])
         total = per_row.sum(dtype=x.dtype)
         if reduction == "sum":
-            return np.asarray(total)
+            return _zero_dim(total)
         # PyTorch normalises by the summed target weights of the non-ignored elements.
         ctx.denom = wt.sum(dtype=x.dtype)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.asarray(total / ctx.denom)
+            return _zero_dim(total / ctx.denom)
 
     @staticmethod
     def backward(ctx, grad):
@@ -172,10 +177,10 @@ class NLLLoss(Function):
             return per_row.reshape((x.shape[0],) + x.shape[2:])
         total = per_row.sum(dtype=x.dtype)
         if reduction == "sum":
-            return np.asarray(total)
+            return _zero_dim(total)
         ctx.denom = wt.sum(dtype=x.dtype)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.asarray(total / ctx.denom)
+            return _zero_dim(total / ctx.denom)
 
     @staticmethod
     def backward(ctx, grad):

@@ -1,0 +1,58 @@
+"""Device-resident training: ``Module.to("cuda")``, forward, loss, backward and an SGD step of a
+tiny LeNet (LeNet-5's layer types at a fraction of its size: the simulator runs every GPU
+thread in Python) give the CPU's numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_cuda_setup import needs_cuda
+
+import minigrad as mg
+
+pytestmark = needs_cuda
+
+
+def tiny_lenet():
+    nn = mg.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 3, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # 12x12 -> 6x6
+        nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2),  # -> 4x4 -> 2x2
+        nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 10),
+    )
+
+
+def _step(device, x, y):
+    mg.manual_seed(0)
+    model = tiny_lenet().to(device)
+    opt = mg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    X = mg.Tensor(x).to(device)
+    out = model(X)
+    assert out.device == device and out.shape == (2, 10)
+    loss = mg.functional.cross_entropy(out, y)
+    loss.backward()
+    grads = {name: p.grad for name, p in model.named_parameters()}
+    assert all(g is not None and g.device == device for g in grads.values())
+    grads = {name: g.numpy() for name, g in grads.items()}
+    opt.step()
+    params = {name: p.numpy() for name, p in model.named_parameters()}
+    assert all(p.device == device for p in model.parameters())
+    return loss.item(), grads, params
+
+
+def test_lenet_training_step_on_the_gpu_matches_the_cpu():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 1, 12, 12)).astype(np.float32)
+    y = np.array([1, 3])
+    loss_cpu, grads_cpu, params_cpu = _step("cpu", x, y)
+    loss_gpu, grads_gpu, params_gpu = _step("cuda", x, y)
+    assert loss_gpu == pytest.approx(loss_cpu, rel=1e-5)
+    for name in grads_cpu:
+        np.testing.assert_allclose(grads_gpu[name], grads_cpu[name], rtol=1e-4, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(params_gpu[name], params_cpu[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_tensors_on_different_devices_do_not_meet():
+    a = mg.ones(2, 3).to("cuda")
+    with pytest.raises(ValueError, match="tensors on different devices meet in one op"):
+        a + mg.ones(2, 3)
