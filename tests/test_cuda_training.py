@@ -56,3 +56,39 @@ def test_tensors_on_different_devices_do_not_meet():
     a = mg.ones(2, 3).to("cuda")
     with pytest.raises(ValueError, match="tensors on different devices meet in one op"):
         a + mg.ones(2, 3)
+
+
+class _Residual(mg.nn.Module):
+    """Batch norm, a residual sum, dropout and adaptive pooling: ResNet's and VGG's other ops."""
+
+    def __init__(self):
+        super().__init__()
+        nn = mg.nn
+        self.conv = nn.Conv2d(2, 3, 3, padding=1)
+        self.bn = nn.BatchNorm2d(3)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.drop = nn.Dropout(0.5)
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, x):
+        h = mg.functional.relu(self.bn(self.conv(x))) + self.conv(x)
+        return self.fc(self.drop(self.pool(h).flatten(1)))
+
+
+def _adam_step(device, x):
+    mg.manual_seed(0)
+    model = _Residual().to(device)
+    loss = mg.functional.cross_entropy(model(mg.Tensor(x).to(device)), np.array([0, 3]))
+    loss.backward()
+    mg.optim.Adam(model.parameters(), lr=0.01).step()
+    model.eval()
+    out = model(mg.Tensor(x).to(device))
+    return loss.item(), out.numpy(), model.bn.running_var.numpy()
+
+
+def test_batch_norm_dropout_residual_and_adam_on_the_gpu_match_the_cpu():
+    x = np.random.default_rng(1).standard_normal((2, 2, 5, 5)).astype(np.float32)
+    cpu, gpu = _adam_step("cpu", x), _adam_step("cuda", x)
+    assert gpu[0] == pytest.approx(cpu[0], rel=1e-5)
+    np.testing.assert_allclose(gpu[1], cpu[1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(gpu[2], cpu[2], rtol=1e-5)
