@@ -3,9 +3,9 @@
 A training step alternates Numba kernels (im2col, pooling, ...) with NumPy matmuls, and the
 two libraries each own a thread pool. Their default waiting policies fight: after a parallel
 region, Numba's OpenMP workers spin for a while, so on a 2-core machine the OpenBLAS call that
-follows has to share its cores with spinning threads. Measured on LeNet-5 (batch 64, 2 cores;
-``benchmarks/vs_torch.py``): 45-52 ms per step with both pools at 2 threads and spinning
-OpenMP workers, 12-13 ms with the policy below.
+follows has to share its cores with spinning threads. Measured on a LeNet-5 training step
+(batch 64, 2 cores, load 1.6-2.4; table in docs/README-perf.md): 45-52 ms with both pools
+at 2 threads and spinning OpenMP workers, 12-13 ms with the policy below.
 
 The policy:
 
