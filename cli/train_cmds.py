@@ -97,12 +97,18 @@ def train(
     small_input: Optional[bool] = typer.Option(
         None, "--small-input/--full-size",
         help="Small-input variant (3x3 stem, 32x32) of the ImageNet models [default: when images are <= 64 px]."),
+    threads: Optional[int] = typer.Option(
+        None, min=1, help="CPU threads for kernels and BLAS [default: $MINIGRAD_NUM_THREADS or all cores]."),
 ) -> None:
     """Train MODEL: a progress bar per epoch, checkpoints, metrics.csv and curves.png in --out."""
     from minigrad.train import TrainConfig, fit
 
     progress = _Progress(quiet)
     with reported("train"):
+        if threads is not None:
+            import minigrad
+
+            minigrad.set_num_threads(threads)
         config = TrainConfig(
             model=model, dataset=dataset, data_dir=str(data_dir) if data_dir else None, epochs=epochs,
             batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay,

@@ -16,3 +16,17 @@ from .functional import *  # noqa: F401,F403
 from .gradcheck import gradcheck  # noqa: F401
 from . import nn, optim  # noqa: F401,E402
 from . import summary  # noqa: F401,E402  (callable: minigrad.summary(model, input_size))
+
+
+def set_num_threads(n: int) -> int:
+    """Use ``n`` threads in Numba's kernels and OpenBLAS (default: ``$MINIGRAD_NUM_THREADS`` or all cores)."""
+    from .backends.cpu import threads
+
+    return threads.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The thread count of the CPU backend."""
+    from .backends.cpu import threads
+
+    return threads.get_num_threads()

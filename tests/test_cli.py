@@ -196,3 +196,17 @@ def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path, monkeypatch):
     result = run("train", "lenet", *TINY, "--device", "cuda", "--out", tmp_path / "r")
     _assert_one_line_error(result, 2, "no CUDA GPU is available")
     _assert_one_line_error(run("train", "lenet", "--device", "tpu", "--out", tmp_path / "r"), 2, "unknown device 'tpu'")
+
+
+def test_train_threads_option_sets_the_backend_thread_count(tmp_path, monkeypatch):
+    import minigrad
+
+    seen = []
+    monkeypatch.setattr(minigrad, "set_num_threads", lambda n: seen.append(n) or 1)
+    result = CliRunner().invoke(app, ["train", "lenet", "--dataset", "synth-digits", "--limit", "64",
+                                      "--test-limit", "32", "--epochs", "1", "--threads", "1",
+                                      "--out", str(tmp_path / "run"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert seen == [1]
+    bad = CliRunner().invoke(app, ["train", "lenet", "--threads", "0"])
+    assert bad.exit_code == 2

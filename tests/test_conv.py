@@ -21,12 +21,16 @@ def assert_close(actual, expected, dtype):
 
 
 def maybe_noncontiguous(array, flag):
-    """The same values in a non-contiguous view (every other column of a wider array)."""
-    if not flag:
-        return array
-    wide = np.zeros(array.shape[:-1] + (2 * array.shape[-1],), dtype=array.dtype)
-    wide[..., ::2] = array
-    view = wide[..., ::2]
+    """The same values in a non-contiguous view (every other entry, along the last axis longer than 1)."""
+    axis = next((a for a in reversed(range(array.ndim)) if array.shape[a] > 1), None)
+    if not flag or axis is None:
+        return array  # a single element is contiguous in every layout
+    shape = list(array.shape)
+    shape[axis] *= 2
+    every_other = tuple(slice(None, None, 2) if a == axis else slice(None) for a in range(array.ndim))
+    wide = np.zeros(shape, dtype=array.dtype)
+    wide[every_other] = array
+    view = wide[every_other]
     assert not view.flags.c_contiguous
     return view
 
