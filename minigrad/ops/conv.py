@@ -303,16 +303,67 @@ class Conv2d(Function):
                 dweight = _contiguous(dweight[:, :, ::-1, ::-1])
         if ctx.needs_input_grad[0]:
             H, W = ctx.input_hw
-            dx = backend.empty((N, C, H, W), w.dtype)
-            for s, e in chunks:
-                L = (e - s) * P
-                dy = _contiguous(_rows(grad4, s, e, N).transpose(1, 2, 0, 3)).reshape(G, Og, L)
-                dcols = _buffer((G, K, L), w.dtype, ctx.device)
-                _grouped_matmul(w.transpose(0, 2, 1), dy, groups, out=dcols)
-                backend.col2im(_rows(dx, s, e, N), dcols.reshape(G * K, L), KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+            if _correlation_applies(ctx.device, ctx.geometry, groups):
+                dx = _input_grad_by_correlation(grad, w, ctx.geometry, (H, W))
+            else:
+                dx = backend.empty((N, C, H, W), w.dtype)
+                for s, e in chunks:
+                    L = (e - s) * P
+                    dy = _contiguous(_rows(grad4, s, e, N).transpose(1, 2, 0, 3)).reshape(G, Og, L)
+                    dcols = _buffer((G, K, L), w.dtype, ctx.device)
+                    _grouped_matmul(w.transpose(0, 2, 1), dy, groups, out=dcols)
+                    backend.col2im(_rows(dx, s, e, N), dcols.reshape(G * K, L), KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
         if ctx.needs_input_grad[2]:
             dbias = grad.sum(axis=(0, 2, 3))
         return dx, dweight, dbias, None, None, None
+
+
+def _correlation_applies(device, geometry, groups) -> bool:
+    """Whether ``_input_grad_by_correlation`` computes this convolution's dX (see there)."""
+    KH, KW, sh, sw, ph, pw, dh, dw = geometry[:8]
+    return device == "cpu" and groups == 1 and sh == sw == 1 and ph <= dh * (KH - 1) and pw <= dw * (KW - 1)
+
+
+def _input_grad_by_correlation(grad, w, geometry, input_hw):
+    """dX of a stride-1, single-group convolution as a cross-correlation of dY (CPU).
+
+    With stride 1, ``dX[n, c, i, j] = sum_{o, k, l} dY[n, o, i + ph - k*dh, j + pw - l*dw] * W[o, c, k, l]``;
+    substituting ``k' = KH-1-k`` makes it a cross-correlation of dY, padded by
+    ``dh*(KH-1) - ph``, with the flipped kernel ``W'[c, o, k', l'] = W[o, c, KH-1-k', KW-1-l']``
+    (the transposed convolution written as a convolution). So dX is im2col of dY followed
+    by a GEMM whose inner dimension is O*KH*KW, instead of ``W^T @ dY`` (inner dimension
+    O: a memory-bound GEMM writing KH*KW times dX's size) followed by col2im's
+    read-modify-write. Measured per chunk (batch chunk of ResNet-18's 3x3 layers, 2
+    threads, load 2.5, ms): 64x32x32 23.9 -> 11.0, 128x16x16 21.7 -> 20.0, 256x8x8
+    19.7 -> 18.9, 512x4x4 36.2 -> 30.2.
+
+    Args:
+        grad: dY, shape (N, O, OH, OW).
+        w: the forward's (possibly flipped) weight as (1, O, C*KH*KW).
+        geometry: ``_conv_geometry``'s tuple of the forward.
+        input_hw: (H, W) of the forward's input.
+
+    Returns:
+        dX, shape (N, C, H, W).
+    """
+    backend = get_backend("cpu")
+    KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
+    H, W = input_hw
+    grad = _contiguous(grad)
+    N, O = grad.shape[:2]
+    C = w.shape[2] // (KH * KW)
+    K = O * KH * KW
+    w_flip = _contiguous(w.reshape(O, C, KH, KW)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, K)
+    dx = np.empty((N, C, H, W), dtype=grad.dtype)
+    for s, e in _image_chunks(N, K * H * W * grad.dtype.itemsize, "cpu"):
+        L = (e - s) * H * W
+        cols = _buffer((K, L), grad.dtype)
+        backend.im2col(cols, _rows(grad, s, e, N), KH, KW, 1, 1, dh * (KH - 1) - ph, dw * (KW - 1) - pw, dh, dw, H, W)
+        # (positions, C) then one transposing copy into NCHW: the orientation of the forward.
+        dx_t = _buffer((L, C), grad.dtype)
+        backend.blas_matmul(cols.T, w_flip.T, out=dx_t)
+        np.copyto(_rows(dx, s, e, N).reshape(e - s, C, H * W), dx_t.reshape(e - s, H * W, C).transpose(0, 2, 1))
+    return dx
 
 
 def _conv2d(op, input, weight, bias, stride, padding, dilation, groups, flip):
