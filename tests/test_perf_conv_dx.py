@@ -51,8 +51,10 @@ def test_stride1_input_grad_matches_the_formula(n, c, o, hw, k, dilation, pad, c
     w = rng.standard_normal((o, c, k, k)).astype(np.float32)
     out_hw = hw + 2 * pad - span
     dy = rng.standard_normal((n, o, out_hw, out_hw)).astype(np.float32)
-    # The correlation path covers pad <= span; larger paddings take the col2im path, so both are checked.
-    assert conv_ops._correlation_applies("cpu", (k, k, 1, 1, pad, pad, dilation, dilation), 1) == (pad <= span)
+    # Both paths are drawn: the correlation needs pad <= span and O*H*W <= C*OH*OW.
+    geometry = (k, k, 1, 1, pad, pad, dilation, dilation, out_hw, out_hw)
+    expected = pad <= span and o * hw * hw <= c * out_hw * out_hw
+    assert conv_ops._correlation_applies("cpu", geometry, 1, (c, o), (hw, hw)) == expected
     saved = conv_ops.CHUNK_BYTES
     conv_ops.CHUNK_BYTES = 1 if chunked else saved
     try:
@@ -68,8 +70,8 @@ def test_same_padding_even_kernels(k, dilation):
     # only the top/left padding and the output size.
     rng = np.random.default_rng(k * 10 + dilation)
     x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
-    w = rng.standard_normal((4, 3, k, k)).astype(np.float32)
-    dy = rng.standard_normal((2, 4, 7, 6)).astype(np.float32)
+    w = rng.standard_normal((3, 3, k, k)).astype(np.float32)
+    dy = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
     span = dilation * (k - 1)
     pads = (span // 2, span - span // 2, span // 2, span - span // 2)
     got = conv_input_grad(x, w, dy, "same", dilation)
@@ -79,8 +81,8 @@ def test_same_padding_even_kernels(k, dilation):
 def test_convolve2d_input_grad_uses_the_flipped_kernel():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 3, 6, 5)).astype(np.float32)
-    w = rng.standard_normal((2, 3, 3, 2)).astype(np.float32)
-    dy = rng.standard_normal((2, 2, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 3, 2)).astype(np.float32)
+    dy = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
     got = conv_input_grad(x, w, dy, 1, 1, flip=True)
     want = reference_input_grad(dy, w[:, :, ::-1, ::-1], x.shape, (1, 1, 1, 1), 1)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
@@ -90,7 +92,7 @@ def test_convolve2d_input_grad_uses_the_flipped_kernel():
 def test_stride1_gradcheck(padding, dilation):
     rng = np.random.default_rng(7)
     x = mg.Tensor(rng.standard_normal((2, 2, 5, 5)), requires_grad=True)
-    w = mg.Tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
-    b = mg.Tensor(rng.standard_normal(3), requires_grad=True)
+    w = mg.Tensor(rng.standard_normal((2, 2, 3, 3)), requires_grad=True)
+    b = mg.Tensor(rng.standard_normal(2), requires_grad=True)
     assert mg.gradcheck(lambda x, w, b: mg.functional.conv2d(x, w, b, padding=padding, dilation=dilation),
                         (x, w, b), eps=1e-6, atol=1e-5, rtol=1e-4)
