@@ -12,6 +12,70 @@ from .conv import serial_when_small
 __all__ = ["batch_norm_stats", "batch_norm_normalize", "batch_norm_backward", "lrn_forward", "lrn_backward"]
 
 
+@njit(cache=True, inline="always")
+def _centered_sums(row, m):
+    """``(sum(row - m), sum((row - m)**2))`` in float64.
+
+    Four independent accumulators per sum: one float64 accumulator is a chain of dependent
+    additions that LLVM may not reorder without fastmath (which would also drop NaN
+    handling), so the loop ran at the adder's latency. Per call of ``batch_norm_stats``,
+    batch 64, 2 threads, ms, one accumulator -> four: 64x32x32 7.4 -> 4.6, 128x16x16
+    3.8 -> 2.2, 512x4x4 0.55 -> 0.32.
+    """
+    L = row.size
+    a0 = a1 = a2 = a3 = 0.0
+    q0 = q1 = q2 = q3 = 0.0
+    i = 0
+    while i + 4 <= L:
+        d0 = row[i] - m
+        d1 = row[i + 1] - m
+        d2 = row[i + 2] - m
+        d3 = row[i + 3] - m
+        a0 += d0
+        a1 += d1
+        a2 += d2
+        a3 += d3
+        q0 += d0 * d0
+        q1 += d1 * d1
+        q2 += d2 * d2
+        q3 += d3 * d3
+        i += 4
+    while i < L:
+        d = row[i] - m
+        a0 += d
+        q0 += d * d
+        i += 1
+    return (a0 + a1) + (a2 + a3), (q0 + q1) + (q2 + q3)
+
+
+@njit(cache=True, inline="always")
+def _gradient_sums(g, row, m):
+    """``(sum(g), sum(g * (row - m)))`` in float64, four accumulators each (see ``_centered_sums``).
+
+    ``batch_norm_backward`` per call, batch 64, 2 threads, ms, one accumulator -> four:
+    64x32x32 6.4 -> 5.8, 128x16x16 2.8 -> 2.4, 256x8x8 2.4 -> 1.5.
+    """
+    L = row.size
+    a0 = a1 = a2 = a3 = 0.0
+    q0 = q1 = q2 = q3 = 0.0
+    i = 0
+    while i + 4 <= L:
+        a0 += g[i]
+        a1 += g[i + 1]
+        a2 += g[i + 2]
+        a3 += g[i + 3]
+        q0 += g[i] * (row[i] - m)
+        q1 += g[i + 1] * (row[i + 1] - m)
+        q2 += g[i + 2] * (row[i + 2] - m)
+        q3 += g[i + 3] * (row[i + 3] - m)
+        i += 4
+    while i < L:
+        a0 += g[i]
+        q0 += g[i] * (row[i] - m)
+        i += 1
+    return (a0 + a1) + (a2 + a3), (q0 + q1) + (q2 + q3)
+
+
 @serial_when_small
 @njit(cache=True, parallel=True)
 def batch_norm_stats(mean, var, x):
@@ -28,14 +92,11 @@ def batch_norm_stats(mean, var, x):
     for c in prange(C):
         acc = 0.0
         for n in range(N):
-            for i in range(L):
-                acc += x[n, c, i]
+            acc += _centered_sums(x[n, c], 0.0)[0]
         m = acc / count
         acc = 0.0
         for n in range(N):
-            for i in range(L):
-                d = x[n, c, i] - m
-                acc += d * d
+            acc += _centered_sums(x[n, c], m)[1]
         mean[c] = m
         var[c] = acc / count
 
@@ -85,12 +146,12 @@ def batch_norm_backward(dx, dweight, dbias, dy, x, mean, invstd, weight, batch_s
         m = mean[c]
         s = invstd[c]
         sum_dy = 0.0
-        sum_dy_xhat = 0.0
+        sum_dy_xc = 0.0
         for n in range(N):
-            for i in range(L):
-                g = dy[n, c, i]
-                sum_dy += g
-                sum_dy_xhat += g * (x[n, c, i] - m) * s
+            a, b = _gradient_sums(dy[n, c], x[n, c], m)
+            sum_dy += a
+            sum_dy_xc += b
+        sum_dy_xhat = sum_dy_xc * s
         dbias[c] = sum_dy
         dweight[c] = sum_dy_xhat
         k = weight[c] * s
