@@ -266,6 +266,9 @@ class Conv2d(Function):
             _grouped_matmul(cols.reshape(groups, K, L).transpose(0, 2, 1), w.transpose(0, 2, 1), groups, out=target)
             if save:
                 saved_cols.append(cols)
+            # Release the chunk's buffer before the next _buffer call, so that the pool hands the
+            # same (cache-warm) buffer to the next chunk instead of alternating between two.
+            del cols
         ctx.geometry, ctx.groups, ctx.flip, ctx.input_hw, ctx.chunks = geometry, groups, flip, x.shape[2:], chunks
         ctx.save_for_backward(x if weight_grad and not save else None, saved_cols if save else None, w)
         return _to_nchw(out_t, N, groups, O // groups, OH, OW, bias)
@@ -298,6 +301,7 @@ class Conv2d(Function):
                 dy_c = dy_t if len(chunks) == 1 else dy_t[:, s * P:e * P]
                 part = _grouped_matmul(cols.reshape(G, K, L), dy_c, groups).reshape(G, K, Og)
                 dweight_t = part if dweight_t is None else dweight_t + part
+                del cols  # as in the forward: the next chunk reuses this buffer
             dweight = _contiguous(dweight_t.transpose(0, 2, 1)).reshape(O, K // (KH * KW), KH, KW)
             if ctx.flip:
                 dweight = _contiguous(dweight[:, :, ::-1, ::-1])
@@ -313,6 +317,7 @@ class Conv2d(Function):
                     dcols = _buffer((G, K, L), w.dtype, ctx.device)
                     _grouped_matmul(w.transpose(0, 2, 1), dy, groups, out=dcols)
                     backend.col2im(_rows(dx, s, e, N), dcols.reshape(G * K, L), KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+                    del dcols
         if ctx.needs_input_grad[2]:
             dbias = grad.sum(axis=(0, 2, 3))
         return dx, dweight, dbias, None, None, None
@@ -380,6 +385,7 @@ def _input_grad_by_correlation(grad, w, geometry, input_hw):
         dx_t = _buffer((L, C), grad.dtype)
         backend.blas_matmul(cols.T, w_flip.T, out=dx_t)
         np.copyto(_rows(dx, s, e, N).reshape(e - s, C, H * W), dx_t.reshape(e - s, H * W, C).transpose(0, 2, 1))
+        del cols, dx_t  # the next chunk reuses these (cache-warm) buffers
     return dx
 
 
