@@ -7,7 +7,9 @@ A convolution is im2col + one GEMM. With ``cols`` of shape (C*KH*KW, N*OH*OW) (s
     out  = W    @ cols        (O, C*KH*KW) @ (C*KH*KW, N*OH*OW), computed as cols.T @ W.T
     dW   = dY   @ cols.T      the kernel is shared by all positions and images, so its gradient
                               sums over them; computed as (cols @ dY.T).T
-    dcol = W.T  @ dY          then col2im folds dcol back into dX
+    dcol = W.T  @ dY          then col2im folds dcol back into dX (strided and grouped convs;
+                              with stride 1, dX = im2col(dY) and a GEMM with the flipped kernel,
+                              see ``_input_grad_by_correlation``)
 
 (the transposed orientations are what NumPy's BLAS runs fastest for these shapes,
 measured by ``benchmarks/kernels.py``).
