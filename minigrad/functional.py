@@ -12,6 +12,7 @@ from .ops.shape import *  # noqa: F401,F403
 from .ops.linalg import *  # noqa: F401,F403
 from .ops.loss import *  # noqa: F401,F403
 from .ops.conv import *  # noqa: F401,F403
+from .ops.conv_transpose import *  # noqa: F401,F403
 from .ops.pooling import *  # noqa: F401,F403
 from .ops.upsample import *  # noqa: F401,F403
 from .ops.normalization import *  # noqa: F401,F403

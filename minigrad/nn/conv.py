@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from ..ops.conv import _pair, conv2d, conv_transpose2d
+from ..ops.conv import _pair, conv2d
+from ..ops.conv_transpose import conv_transpose2d
 from . import init
 from .module import Module, Parameter
 
