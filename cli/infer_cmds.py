@@ -100,8 +100,13 @@ def predict(
     invert: bool = typer.Option(False, "--invert", help="Invert gray levels (dark digits on white paper -> MNIST style)."),
     device: str = typer.Option("cpu", help="cpu|cuda"),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of text."),
+    out: Optional[Path] = typer.Option(
+        None, help="Segmentation models: folder for the predicted masks [default: beside each image]."),
 ) -> None:
-    """Classify images with a trained checkpoint and print the top classes with probabilities."""
+    """Classify images with a trained checkpoint and print the top classes with probabilities.
+
+    For a segmentation checkpoint (U-Net), write each image's predicted mask as a PNG instead
+    (pixel values are class indices, shown in colour) and print the share of each class."""
     import numpy as np
 
     from minigrad import functional as F
@@ -112,8 +117,9 @@ def predict(
         fail(f"predict: --top must be at least 1, got {top}")
     with reported("predict"):
         ckpt, model, data = _load(checkpoint, device)
-        if data.get("task", "classification") != "classification":
-            raise ValueError(f"predict: {checkpoint} holds a {data['task']} model; predict shows classes only")
+        if data.get("task", "classification") == "segmentation":
+            _predict_masks(model, data, images, out, invert, device, as_json)
+            return
         size = tuple(data["input_size"])
         notes = []
         batch = np.stack([_read_image(p, size, notes) for p in images])
@@ -139,6 +145,45 @@ def predict(
     for r in results:
         guesses = "  ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in r["top"])
         typer.echo(f"{r['image']}: {guesses}")
+
+
+def _predict_masks(model, data, images, out, invert, device, as_json) -> None:
+    """Segment each image at its own size and write ``<stem>-mask.png``."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from minigrad import no_grad
+    from minigrad.train import wrap_batch
+    from minigrad.viz.render import save_mask_png
+
+    channels = int(data["input_size"][0])
+    mean = np.asarray(data["mean"], dtype=np.float32).reshape(1, -1, 1, 1)
+    std = np.asarray(data["std"], dtype=np.float32).reshape(1, -1, 1, 1)
+    classes, notes, results = data["classes"], [], []
+    for path in images:
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except (UnidentifiedImageError, OSError) as e:
+            raise ValueError(f"predict: {path}: cannot read the image ({e})") from None
+        pixels = _read_image(path, (channels, height, width), notes)[None]
+        if invert:
+            pixels = 1.0 - pixels
+        with no_grad():
+            logits = model(wrap_batch((pixels - mean) / std, device)).numpy()
+        mask = logits[0].argmax(axis=0)
+        target = (out / f"{path.stem}-mask.png") if out else path.with_name(f"{path.stem}-mask.png")
+        save_mask_png(mask, target)
+        share = {classes[k]: float(np.mean(mask == k)) for k in range(len(classes))}
+        results.append({"image": str(path), "mask": str(target), "class_fraction": share})
+    if as_json:
+        typer.echo(json.dumps(results))
+        return
+    for line in notes:
+        typer.secho(f"note: {line}", fg="yellow")
+    for r in results:
+        shares = "  ".join(f"{name} {100 * f:.1f}%" for name, f in r["class_fraction"].items())
+        typer.echo(f"{r['image']}: wrote {r['mask']}  ({shares})")
 
 
 def models() -> None:

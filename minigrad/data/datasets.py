@@ -18,7 +18,7 @@ from .cifar import CIFAR10_CLASSES, read_cifar_batch
 from .dataset import ArrayDataset
 from .download import RESOURCES, download
 from .errors import DataError
-from .folder import read_image_folder
+from .folder import is_mask_folder, read_image_folder, read_mask_folder
 from .idx import read_idx_images, read_idx_labels
 from .synthetic import DIGIT_CLASSES, SHAPE_CLASSES, synth_digits, synth_shapes
 
@@ -214,6 +214,13 @@ def _load_folder(root, split: str, image_size=None, channels: int = 3) -> ArrayD
     if split not in ("train", "test", "val"):
         raise ValueError(f"load_dataset: folder splits are 'train', 'test' and 'val', got {split!r}")
     classes = None
+    if is_mask_folder(root / split) or is_mask_folder(root):
+        seg_root = root / split if is_mask_folder(root / split) else root
+        names_file = seg_root / "classes.txt" if (seg_root / "classes.txt").is_file() else root / "classes.txt"
+        if names_file.is_file():
+            classes = [line.strip() for line in names_file.read_text().splitlines() if line.strip()]
+        images, masks, classes = read_mask_folder(seg_root, image_size, channels, classes, what="folder")
+        return ArrayDataset(images, masks, classes, name="folder")
     if (root / split).is_dir():
         # Label numbering must agree between splits: take the classes from all split folders.
         names = set()

@@ -1,4 +1,9 @@
-"""Image folders: ``root/<class_name>/*.png|jpg|...`` read with Pillow."""
+"""Image folders read with Pillow.
+
+Classification: ``root/<class_name>/*.png|jpg|...``. Segmentation: ``root/images/<name>.png`` with
+``root/masks/<name>.png`` beside it, a single-channel image whose pixel values are class indices
+(class names, one per line, optionally in ``root/classes.txt``).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,87 @@ import numpy as np
 
 from .errors import DataError
 
-__all__ = ["read_image_folder", "IMAGE_EXTENSIONS"]
+__all__ = ["read_image_folder", "read_mask_folder", "is_mask_folder", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 
 
 def _class_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _read(path, mode, size, resample, what):
+    """One image as a uint8 array (H, W) or (H, W, 3), resized to ``size`` = (H, W) when given."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert(mode)
+            if size is not None and (img.height, img.width) != tuple(size):
+                img = img.resize((size[1], size[0]), resample)
+            return np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"{what}: {path}: unreadable image ({exc})") from exc
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def is_mask_folder(root) -> bool:
+    """Whether ``root`` has the segmentation layout ``images/`` + ``masks/``."""
+    root = Path(root)
+    return (root / "images").is_dir() and (root / "masks").is_dir()
+
+
+def read_mask_folder(root, image_size=None, channels: int = 3, classes=None, what: str = "folder"):
+    """Read ``root/images/*`` and the masks of the same name (any image extension) in ``root/masks/``.
+
+    Args:
+        root: folder holding ``images/`` and ``masks/``.
+        image_size: ``(H, W)`` to resize to (images bilinear, masks nearest); default the first image's size.
+        channels: 1 (grayscale) or 3 (RGB) for the images.
+        classes: class names in index order; default ``root/classes.txt`` or "0", "1", ... up to the largest index.
+        what: dataset name for error messages.
+
+    Returns:
+        ``(images (N, channels, H, W) uint8, masks (N, H, W) int64, classes)``.
+
+    Raises:
+        DataError: an image without a mask, a mask whose size differs from its image's, a class index
+            outside ``classes``, or an unreadable file (each naming the file).
+    """
+    from PIL import Image
+
+    root = Path(root)
+    files = _image_files(root / "images")
+    if not files:
+        raise DataError(f"{what}: {root / 'images'}: no image files")
+    masks_by_stem = {p.stem: p for p in _image_files(root / "masks")}
+    mode = "L" if channels == 1 else "RGB"
+    images, masks = [], []
+    for path in files:
+        mask_path = masks_by_stem.get(path.stem)
+        if mask_path is None:
+            raise DataError(f"{what}: {path}: no mask named {path.stem}.* in {root / 'masks'}")
+        image = _read(path, mode, image_size, Image.BILINEAR, what)
+        mask = _read(mask_path, "L", None, Image.NEAREST, what)
+        if mask.shape != image.shape[:2]:
+            raise DataError(f"{what}: {mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image "
+                            f"(after resizing) is {image.shape[1]}x{image.shape[0]}")
+        if image_size is None:
+            image_size = image.shape[:2]
+        images.append(image[None] if channels == 1 else image.transpose(2, 0, 1))
+        masks.append(mask)
+    masks = np.stack(masks).astype(np.int64)
+    if classes is None and (root / "classes.txt").is_file():
+        classes = [line.strip() for line in (root / "classes.txt").read_text().splitlines() if line.strip()]
+    if classes is None:
+        classes = [str(i) for i in range(int(masks.max()) + 1)]
+    if masks.max() >= len(classes):
+        bad = files[int(np.argmax(masks.reshape(len(masks), -1).max(axis=1)))]
+        raise DataError(f"{what}: mask of {bad}: class index {int(masks.max())} but only {len(classes)} classes")
+    return np.stack(images), masks, list(classes)
 
 
 def read_image_folder(root, classes=None, image_size=None, channels: int = 3, what: str = "folder"):

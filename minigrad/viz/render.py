@@ -13,7 +13,7 @@ import numpy as np
 
 __all__ = [
     "normalize", "chw_to_hwc", "tile_grid", "colormap", "overlay", "upscale", "to_rgb",
-    "to_uint8", "save_png", "draw_text", "hstack", "vstack", "PALETTE",
+    "to_uint8", "save_png", "save_mask_png", "draw_text", "hstack", "vstack", "PALETTE",
 ]
 
 # Anchor colours of the "inferno" colour map (black -> purple -> orange -> pale yellow), sampled
@@ -223,4 +223,28 @@ def save_png(image: np.ndarray, path, scale: int = 1) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(to_uint8(image)).save(path, format="PNG", optimize=True)
+    return path
+
+
+def save_mask_png(mask: np.ndarray, path) -> Path:
+    """Write a class-index mask as a palette PNG: its pixel values are the classes, shown in ``PALETTE``'s colours.
+
+    Args:
+        mask: ``(H, W)`` integer class indices in [0, 255].
+        path: destination file (its folder is created).
+
+    Returns:
+        The path written.
+    """
+    from PIL import Image
+
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.dtype.kind not in "iu" or (mask.size and (mask.min() < 0 or mask.max() > 255)):
+        raise ValueError(f"save_mask_png: expected an (H, W) integer mask in [0, 255], got {mask.dtype} {mask.shape}")
+    image = Image.fromarray(mask.astype(np.uint8), mode="P")
+    colours = np.resize(PALETTE, (256, 3))  # classes beyond ten repeat the colours
+    image.putpalette(colours.reshape(-1).tolist())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG", optimize=True)
     return path
