@@ -99,6 +99,23 @@ def _targets_and_weights(rows, t_flat, w, ignore_index, dtype):
     return valid, tc, w, wt.astype(dtype)
 
 
+def _reduce_rows(ctx, per_row, wt, x, reduction):
+    """Per-element losses of the target's shape ("none"), their sum, or their weighted mean.
+
+    PyTorch's "mean" divides by the summed target weights of the non-ignored elements; the
+    divisor is kept in ``ctx.denom`` for the backward.
+    """
+    ctx.args = (x.shape, reduction)
+    if reduction == "none":
+        return per_row.reshape((x.shape[0],) + x.shape[2:])
+    total = per_row.sum(dtype=x.dtype)
+    if reduction == "sum":
+        return _zero_dim(total)
+    ctx.denom = wt.sum(dtype=x.dtype)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _zero_dim(total / ctx.denom)
+
+
 class CrossEntropy(Function):
     @staticmethod
     def forward(ctx, x, target, weight, reduction, ignore_index, smoothing):
@@ -114,16 +131,7 @@ class CrossEntropy(Function):
         q[np.arange(m), tc] += wt * x.dtype.type(1 - smoothing)
         per_row = -(q * logp).sum(axis=1)
         ctx.save_for_backward(logp, q)
-        ctx.args = (x.shape, reduction)
-        if reduction == "none":
-            return per_row.reshape((x.shape[0],) + x.shape[2:])
-        total = per_row.sum(dtype=x.dtype)
-        if reduction == "sum":
-            return _zero_dim(total)
-        # PyTorch normalises by the summed target weights of the non-ignored elements.
-        ctx.denom = wt.sum(dtype=x.dtype)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return _zero_dim(total / ctx.denom)
+        return _reduce_rows(ctx, per_row, wt, x, reduction)
 
     @staticmethod
     def backward(ctx, grad):
@@ -172,15 +180,7 @@ class NLLLoss(Function):
         valid, tc, _, wt = _targets_and_weights(rows, target.reshape(-1), weight, ignore_index, x.dtype)
         per_row = -rows[np.arange(m), tc] * wt
         ctx.save_for_backward(tc, wt)
-        ctx.args = (x.shape, reduction)
-        if reduction == "none":
-            return per_row.reshape((x.shape[0],) + x.shape[2:])
-        total = per_row.sum(dtype=x.dtype)
-        if reduction == "sum":
-            return _zero_dim(total)
-        ctx.denom = wt.sum(dtype=x.dtype)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return _zero_dim(total / ctx.denom)
+        return _reduce_rows(ctx, per_row, wt, x, reduction)
 
     @staticmethod
     def backward(ctx, grad):
