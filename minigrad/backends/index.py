@@ -20,7 +20,8 @@ from types import SimpleNamespace
 from numba import njit
 
 __all__ = [
-    "conv_output_size", "input_index", "first_inside", "pool_window", "adaptive_start", "adaptive_end",
+    "conv_output_size", "input_index", "first_inside", "pool_window", "avg_pool_divisor", "adaptive_start",
+    "adaptive_end",
     "source_range", "cpu", "cuda_functions", "FUNCTIONS",
 ]
 
@@ -59,6 +60,19 @@ def pool_window(o, kernel, stride, pad, size):
     return max(lo, 0), min(hi, size), padded
 
 
+def avg_pool_divisor(h0, h1, padded_h, w0, w1, padded_w, count_include_pad, divisor_override):
+    """Average pooling's divisor for the window ``[h0, h1) x [w0, w1)`` from ``pool_window``.
+
+    ``divisor_override`` when positive, else the padded window's area with
+    ``count_include_pad``, else the number of input elements in the window.
+    """
+    if divisor_override > 0:
+        return divisor_override
+    if count_include_pad:
+        return padded_h * padded_w
+    return (h1 - h0) * (w1 - w0)
+
+
 def adaptive_start(i, size_in, size_out):
     """Adaptive pooling window start, ``floor(i * in / out)``."""
     return (i * size_in) // size_out
@@ -81,7 +95,8 @@ def source_range(i, kernel, stride, pad, dilation, out_size):
     return lo, max(hi, lo)
 
 
-FUNCTIONS = (conv_output_size, input_index, first_inside, pool_window, adaptive_start, adaptive_end, source_range)
+FUNCTIONS = (conv_output_size, input_index, first_inside, pool_window, avg_pool_divisor, adaptive_start, adaptive_end,
+             source_range)
 
 #: The helpers compiled for the CPU, inlined into ``njit`` callers.
 cpu = SimpleNamespace(**{f.__name__: njit(inline="always", cache=True)(f) for f in FUNCTIONS})

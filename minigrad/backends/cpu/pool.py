@@ -11,6 +11,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ..index import cpu as _ix
 from .conv import serial_when_small
 
 __all__ = [
@@ -18,6 +19,13 @@ __all__ = [
     "adaptive_avg_pool2d_backward", "adaptive_max_pool2d_forward", "scatter_add_planes",
     "scatter_planes", "gather_planes",
 ]
+
+# Index arithmetic shared with the CUDA kernels (minigrad/backends/index.py), inlined here.
+first_inside = _ix.first_inside
+pool_window = _ix.pool_window
+avg_pool_divisor = _ix.avg_pool_divisor
+adaptive_start = _ix.adaptive_start
+adaptive_end = _ix.adaptive_end
 
 
 @serial_when_small
@@ -65,14 +73,8 @@ def max_pool2d_forward(out, indices, x, KH, KW, sh, sw, ph, pw, dh, dw):
             for ow in range(OW):
                 w0 = ow * sw - pw
                 # PyTorch starts from the first window element inside the input, at -inf.
-                fh = h0
-                while fh < 0:
-                    fh += dh
-                fw = w0
-                while fw < 0:
-                    fw += dw
                 best = -np.inf
-                where = fh * W + fw
+                where = first_inside(h0, dh) * W + first_inside(w0, dw)
                 for kh in range(KH):
                     ih = h0 + kh * dh
                     if ih < 0 or ih >= H:
@@ -115,21 +117,9 @@ def avg_pool2d_forward(out, x, KH, KW, sh, sw, ph, pw, count_include_pad, diviso
     for p in prange(P):
         for oh in range(OH):
             for ow in range(OW):
-                h0 = oh * sh - ph
-                w0 = ow * sw - pw
-                h1 = min(h0 + KH, H + ph)
-                w1 = min(w0 + KW, W + pw)
-                size = (h1 - h0) * (w1 - w0)
-                h0 = max(h0, 0)
-                w0 = max(w0, 0)
-                h1 = min(h1, H)
-                w1 = min(w1, W)
-                if divisor_override > 0:
-                    div = divisor_override
-                elif count_include_pad:
-                    div = size
-                else:
-                    div = (h1 - h0) * (w1 - w0)
+                h0, h1, hp = pool_window(oh, KH, sh, ph, H)
+                w0, w1, wp = pool_window(ow, KW, sw, pw, W)
+                div = avg_pool_divisor(h0, h1, hp, w0, w1, wp, count_include_pad, divisor_override)
                 acc = 0.0
                 for ih in range(h0, h1):
                     for iw in range(w0, w1):
@@ -160,33 +150,13 @@ def avg_pool2d_backward(dx, dy, KH, KW, sh, sw, ph, pw, count_include_pad, divis
                 dx[p, ih, iw] = 0
         for oh in range(OH):
             for ow in range(OW):
-                h0 = oh * sh - ph
-                w0 = ow * sw - pw
-                h1 = min(h0 + KH, H + ph)
-                w1 = min(w0 + KW, W + pw)
-                size = (h1 - h0) * (w1 - w0)
-                h0 = max(h0, 0)
-                w0 = max(w0, 0)
-                h1 = min(h1, H)
-                w1 = min(w1, W)
-                if divisor_override > 0:
-                    div = divisor_override
-                elif count_include_pad:
-                    div = size
-                else:
-                    div = (h1 - h0) * (w1 - w0)
+                h0, h1, hp = pool_window(oh, KH, sh, ph, H)
+                w0, w1, wp = pool_window(ow, KW, sw, pw, W)
+                div = avg_pool_divisor(h0, h1, hp, w0, w1, wp, count_include_pad, divisor_override)
                 g = dy[p, oh, ow] / div
                 for ih in range(h0, h1):
                     for iw in range(w0, w1):
                         dx[p, ih, iw] += g
-
-
-@njit(cache=True, inline="always")
-def _adaptive_range(i, size_in, size_out):
-    """PyTorch's adaptive window: [floor(i*in/out), ceil((i+1)*in/out))."""
-    start = (i * size_in) // size_out
-    end = -((-(i + 1) * size_in) // size_out)
-    return start, end
 
 
 @serial_when_small
@@ -208,9 +178,9 @@ def adaptive_avg_pool2d_forward(out, x):
     _, OH, OW = out.shape
     for p in prange(P):
         for i in range(OH):
-            h0, h1 = _adaptive_range(i, H, OH)
+            h0, h1 = adaptive_start(i, H, OH), adaptive_end(i, H, OH)
             for j in range(OW):
-                w0, w1 = _adaptive_range(j, W, OW)
+                w0, w1 = adaptive_start(j, W, OW), adaptive_end(j, W, OW)
                 acc = 0.0
                 for ih in range(h0, h1):
                     for iw in range(w0, w1):
@@ -234,9 +204,9 @@ def adaptive_avg_pool2d_backward(dx, dy):
             for iw in range(W):
                 dx[p, ih, iw] = 0
         for i in range(OH):
-            h0, h1 = _adaptive_range(i, H, OH)
+            h0, h1 = adaptive_start(i, H, OH), adaptive_end(i, H, OH)
             for j in range(OW):
-                w0, w1 = _adaptive_range(j, W, OW)
+                w0, w1 = adaptive_start(j, W, OW), adaptive_end(j, W, OW)
                 g = dy[p, i, j] / ((h1 - h0) * (w1 - w0))
                 for ih in range(h0, h1):
                     for iw in range(w0, w1):
@@ -257,9 +227,9 @@ def adaptive_max_pool2d_forward(out, indices, x):
     _, OH, OW = out.shape
     for p in prange(P):
         for i in range(OH):
-            h0, h1 = _adaptive_range(i, H, OH)
+            h0, h1 = adaptive_start(i, H, OH), adaptive_end(i, H, OH)
             for j in range(OW):
-                w0, w1 = _adaptive_range(j, W, OW)
+                w0, w1 = adaptive_start(j, W, OW), adaptive_end(j, W, OW)
                 best = -np.inf
                 where = h0 * W + w0
                 for ih in range(h0, h1):

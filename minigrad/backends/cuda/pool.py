@@ -24,6 +24,7 @@ __all__ = [
 _ix = cuda_functions()
 first_inside = _ix.first_inside
 pool_window = _ix.pool_window
+avg_pool_divisor = _ix.avg_pool_divisor
 source_range = _ix.source_range
 adaptive_start = _ix.adaptive_start
 adaptive_end = _ix.adaptive_end
@@ -67,12 +68,7 @@ def _avg_pool(out, x, KH, KW, sh, sw, ph, pw, count_include_pad, divisor_overrid
         ow = i % OW
         h0, h1, hp = pool_window(oh, KH, sh, ph, H)
         w0, w1, wp = pool_window(ow, KW, sw, pw, W)
-        if divisor_override > 0:
-            div = divisor_override
-        elif count_include_pad:
-            div = hp * wp
-        else:
-            div = (h1 - h0) * (w1 - w0)
+        div = avg_pool_divisor(h0, h1, hp, w0, w1, wp, count_include_pad, divisor_override)
         acc = 0.0
         for ih in range(h0, h1):
             for iw in range(w0, w1):
@@ -95,13 +91,7 @@ def _avg_pool_backward(dx, dy, KH, KW, sh, sw, ph, pw, count_include_pad, diviso
             h0, h1, hp = pool_window(oh, KH, sh, ph, H)
             for ow in range(ow0, ow1):
                 w0, w1, wp = pool_window(ow, KW, sw, pw, W)
-                if divisor_override > 0:
-                    div = divisor_override
-                elif count_include_pad:
-                    div = hp * wp
-                else:
-                    div = (h1 - h0) * (w1 - w0)
-                acc += dy[p, oh, ow] / div
+                acc += dy[p, oh, ow] / avg_pool_divisor(h0, h1, hp, w0, w1, wp, count_include_pad, divisor_override)
         dx[p, ih, iw] = acc
 
 
