@@ -11,6 +11,10 @@ Storage is always C-contiguous. ``reshape`` and indexing that selects a contiguo
 original, as in NumPy); ``transpose``, strided slicing and ``broadcast_to`` materialise a
 copy by a strided-gather kernel, so writing into *those* does not reach the original. Result dtypes follow NumPy's own rules
 (computed by NumPy on one-element host probes).
+
+Memory comes from the caching allocator (``allocator.py``): when the last array over a
+buffer is gone, the buffer waits in a pool for the next request of its rounded size
+instead of going back to the driver.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 from numba import cuda
 
 from . import elementwise as ew
+from .allocator import allocator as _allocator
 from .gemm import gemm
 from .reduce import arg_rows, reduce_rows
 
@@ -73,12 +78,18 @@ class CudaArray:
     Args:
         buf: flat numba device array holding ``prod(shape)`` elements.
         shape: the array's shape.
+        lease: the caching allocator's ownership token of ``buf``'s memory (``allocator._Lease``),
+            or None for memory the allocator does not manage. Every array over the same memory
+            (reshapes, contiguous slices) holds it, so the block returns to the pool only when
+            the last of them is gone.
     """
 
     __array_priority__ = 2000
+    __slots__ = ("_buf", "_lease", "shape", "dtype", "__weakref__")
 
-    def __init__(self, buf, shape):
+    def __init__(self, buf, shape, lease=None):
         self._buf = buf
+        self._lease = lease
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(buf.dtype)
 
@@ -87,7 +98,9 @@ class CudaArray:
     def empty(cls, shape, dtype=np.float32):
         shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
         size = int(np.prod(shape, dtype=np.int64))
-        return cls(cuda.device_array(max(size, 1) if not shape else size, dtype=np.dtype(dtype)), shape)
+        # From the caching allocator: a freed buffer of the same rounded size is reused.
+        buf, lease = _allocator.allocate(size, dtype)
+        return cls(buf, shape, lease)
 
     def _dev(self):
         """The data as a device array of this shape (what the kernels index)."""
@@ -148,7 +161,7 @@ class CudaArray:
             shape[shape.index(-1)] = self.size // known
         if int(np.prod(shape, dtype=np.int64)) != self.size:
             raise ValueError(f"reshape: cannot reshape array of size {self.size} into shape {tuple(shape)}")
-        return CudaArray(self._buf, shape)
+        return CudaArray(self._buf, shape, self._lease)
 
     def ravel(self):
         return self.reshape(-1)
@@ -290,7 +303,7 @@ class CudaArray:
         if size and [st for _, st in live] == list(_contiguous_strides([n for n, _ in live])):
             # A contiguous block (a[i], a[2:5], a[:, None]): a view sharing memory, as in NumPy,
             # so that writes through it (np.matmul(..., out=a[0])) reach the original.
-            return CudaArray(self._buf[offset:offset + size], shape)
+            return CudaArray(self._buf[offset:offset + size], shape, self._lease)
         return self._strided(shape, strides, offset)
 
     def __setitem__(self, key, value):
