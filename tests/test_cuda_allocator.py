@@ -7,6 +7,7 @@ Counters are compared as differences: other tests in the process leave arrays an
 from __future__ import annotations
 
 import gc
+import os
 
 import numpy as np
 import pytest
@@ -14,7 +15,11 @@ from test_cuda_setup import needs_cuda
 
 from minigrad.backends import get_backend
 
-pytestmark = needs_cuda
+pytestmark = [
+    needs_cuda,
+    pytest.mark.skipif(os.environ.get("MINIGRAD_CUDA_CACHING", "1") == "0",
+                       reason="MINIGRAD_CUDA_CACHING=0 turns the caching allocator off"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +166,26 @@ def test_caching_can_be_turned_off(gpu):
     buf, lease = pool.allocate(10, np.float32)
     assert lease is None and buf.shape == (10,)
     assert pool.stats()["allocated_bytes"] == 0
+
+
+def test_training_steps_after_the_first_allocate_no_device_memory(gpu):
+    import minigrad as mg
+
+    mg.manual_seed(0)
+    model = mg.nn.Sequential(mg.nn.Linear(5, 4), mg.nn.ReLU(), mg.nn.Linear(4, 3)).to("cuda")
+    opt = mg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = mg.Tensor(np.random.default_rng(0).standard_normal((6, 5)).astype(np.float32), device="cuda")
+    y = np.array([0, 1, 2, 0, 1, 2])
+    counts = []
+    for _ in range(3):
+        before = gpu.memory_stats()
+        opt.zero_grad()
+        loss = mg.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        del loss  # as a training loop's next iteration would drop it
+        after = gpu.memory_stats()
+        counts.append((after["device_allocations"] - before["device_allocations"],
+                       after["allocated_bytes"] - before["allocated_bytes"]))
+    assert counts[0][1] > 0  # the first step keeps momentum buffers and gradients
+    assert counts[2] == (0, 0)  # the third reuses every buffer and holds no more memory than the second

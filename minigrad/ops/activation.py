@@ -125,10 +125,22 @@ class Dropout(Function):
         return grad * scaled_mask, None
 
 
+def _dropout_seed() -> int:
+    """A seed for the device's counter-based dropout RNG, drawn from ``mg.default_rng()``.
+
+    Drawing it from the global generator makes ``mg.manual_seed`` fix the GPU masks too, and
+    gives every call (and every training step) a different mask.
+    """
+    return int(default_rng().integers(0, 2**64, dtype=np.uint64))
+
+
 def dropout(x, p: float = 0.5, training: bool = True):
     """Inverted dropout: zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
 
-    The mask comes from ``mg.default_rng()`` (seed it with ``mg.manual_seed``).
+    On the CPU the mask comes from ``mg.default_rng()``. On a GPU it is drawn on the device by the
+    counter-based ``dropout_mask`` kernel, whose seed comes from ``mg.default_rng()``; no mask
+    crosses the bus. Either way ``mg.manual_seed`` makes it reproducible (the CPU and GPU masks
+    for the same seed differ). The backward pass multiplies by the same mask.
 
     Args:
         x: input tensor.
@@ -144,7 +156,15 @@ def dropout(x, p: float = 0.5, training: bool = True):
     if not training or p == 0:
         return x
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(_DEFAULT_FLOAT)
-    if p == 1:
+    if x.device != "cpu":
+        backend = get_backend(x.device)
+        if p == 1:
+            mask = backend.zeros(x.shape, dtype)
+        else:
+            mask = backend.empty(x.shape, dtype)
+            if mask.size:
+                backend.dropout_mask(mask, _dropout_seed(), float(p))
+    elif p == 1:
         mask = np.zeros(x.shape, dtype=dtype)
     else:
         keep = default_rng().random(x.shape) >= p

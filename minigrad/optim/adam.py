@@ -22,6 +22,9 @@ class Adam(Optimizer):
         v_max = max(v_max, v)                   if amsgrad (and v_max is used below)
         p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
 
+    On a GPU the moments stay on the device and one fused kernel (``adam_update``)
+    applies the whole rule to each parameter in place.
+
     Args:
         params: parameters or parameter groups.
         lr: learning rate.
@@ -79,6 +82,21 @@ class Adam(Optimizer):
         denom = np.sqrt(second) / bias_correction2_sqrt
         denom += eps
         param -= step_size * exp_avg / denom
+
+    def _update_device(self, backend, param, grad, state, group):
+        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if "step" not in state:
+            state["step"] = 0
+            state["exp_avg"] = backend.zeros(param.shape, param.dtype)
+            state["exp_avg_sq"] = backend.zeros(param.shape, param.dtype)
+        if group["amsgrad"] and "max_exp_avg_sq" not in state:
+            state["max_exp_avg_sq"] = backend.zeros(param.shape, param.dtype)
+        state["step"] += 1
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        # Without amsgrad the kernel never touches the running maximum; exp_avg_sq stands in for it.
+        max_sq = state["max_exp_avg_sq"] if group["amsgrad"] else exp_avg_sq
+        backend.adam_update(param, grad, exp_avg, exp_avg_sq, max_sq, lr, beta1, beta2, eps, wd, self._decoupled,
+                            group["amsgrad"], group["maximize"], state["step"])
 
 
 class AdamW(Adam):

@@ -1,8 +1,15 @@
 """``Optimizer``: the base class holding parameter groups and per-parameter state.
 
-Updates are written with in-place NumPy operations on the parameters' arrays. Parameters on
-another device are copied to host memory, updated there and copied back, so every optimizer
-works on every device; the state buffers always live in host memory (as ``state_dict`` needs).
+On the CPU, updates are in-place NumPy operations on the parameters' arrays. On a GPU the
+state buffers (momentum, Adam's moments) live on the parameter's device and each
+parameter is updated in place by one fused kernel (``sgd_momentum_update``,
+``adam_update``), so a training step copies nothing between host and device. A subclass
+that only writes the NumPy rule (``_update``) still works on a GPU: its default
+``_update_device`` copies through the host and puts the state back on the device.
+
+``state_dict()`` always returns host NumPy arrays (checkpoints are ``.npz`` files);
+``load_state_dict`` puts the state on each parameter's device, and a parameter moved to
+another device after some steps takes its state along at the next ``step``.
 """
 
 from __future__ import annotations
@@ -101,26 +108,51 @@ class Optimizer(abc.ABC):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                host = p.data if p.device == "cpu" else p.numpy().copy()
-                grad = p.grad.numpy()
-                if grad.shape != host.shape:
-                    raise ValueError(f"{type(self).__name__}: gradient of shape {grad.shape} for a parameter "
-                                     f"of shape {host.shape}")
+                if p.grad.shape != p.shape:
+                    raise ValueError(f"{type(self).__name__}: gradient of shape {p.grad.shape} for a parameter "
+                                     f"of shape {p.shape}")
                 state = self.state.setdefault(p, {})
-                self._update(host, np.array(grad, dtype=host.dtype, copy=True), state, group)
-                if p.device != "cpu":
-                    p.data = p._backend().from_numpy(host)
+                _state_to_device(state, p)
+                if p.device == "cpu":
+                    self._update(p.data, np.array(p.grad.numpy(), dtype=p.dtype, copy=True), state, group)
+                else:
+                    backend = p._backend()
+                    grad = p.grad.data if p.grad.device == p.device else backend.from_numpy(p.grad.numpy())
+                    if grad.dtype != p.dtype:
+                        grad = grad.astype(p.dtype)
+                    self._update_device(backend, p.data, grad, state, group)
         return loss
 
     @abc.abstractmethod
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
         """Update ``param`` in place from ``grad`` (a fresh array the rule may overwrite)."""
 
+    def _update_device(self, backend, param, grad, state: dict, group: dict) -> None:
+        """Update a device parameter in place; ``state``'s arrays live on the device.
+
+        Subclasses override this with fused kernels. This default runs ``_update`` on host
+        copies of the parameter, the gradient and the state, and writes them back.
+
+        Args:
+            backend: the parameter's backend module.
+            param: the parameter's device array (updated in place).
+            grad: the gradient, a device array of ``param``'s dtype (must not be modified).
+            state: the parameter's state dict.
+            group: the parameter's group.
+        """
+        host = backend.to_numpy(param).copy()
+        host_state = {k: _to_host(v) for k, v in state.items()}
+        self._update(host, backend.to_numpy(grad).copy(), host_state, group)
+        param[...] = backend.from_numpy(host)
+        state.clear()
+        state.update({k: backend.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in host_state.items()})
+
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
         """``{"state": {index: {name: array or number}}, "param_groups": [{..., "params": [indices]}]}``.
 
-        Parameters are numbered by their position across all groups, as in PyTorch.
+        Parameters are numbered by their position across all groups, as in PyTorch. State arrays
+        are host NumPy copies, also for parameters on a GPU.
         """
         index, groups = {}, []
         for group in self.param_groups:
@@ -134,12 +166,14 @@ class Optimizer(abc.ABC):
         for group in self.param_groups:
             for p in group["params"]:
                 if p in self.state:
-                    state[index[id(p)]] = {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v)
-                                           for k, v in self.state[p].items()}
+                    state[index[id(p)]] = {k: _to_host(v) for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore hyperparameters and state saved by ``state_dict`` (same groups and shapes)."""
+        """Restore hyperparameters and state saved by ``state_dict`` (same groups and shapes).
+
+        State arrays are copied onto each parameter's device.
+        """
         groups = state_dict.get("param_groups")
         if not isinstance(groups, list) or "state" not in state_dict:
             raise ValueError(f"{type(self).__name__}.load_state_dict: expected a dict with 'state' and 'param_groups'")
@@ -160,12 +194,14 @@ class Optimizer(abc.ABC):
                 raise ValueError(f"{type(self).__name__}.load_state_dict: state for unknown parameter index {key}")
             restored = {}
             for name, value in values.items():
-                if isinstance(value, (np.ndarray, Tensor)):
-                    value = np.asarray(value.numpy() if isinstance(value, Tensor) else value)
+                if isinstance(value, (np.ndarray, Tensor)) or _on_device(value):
+                    value = np.asarray(value.numpy() if isinstance(value, Tensor) else _to_host(value))
                     if value.shape != p.shape:
                         raise ValueError(f"{type(self).__name__}.load_state_dict: state '{name}' of parameter {key} "
                                          f"has shape {value.shape}, the parameter has shape {p.shape}")
                     value = value.astype(p.dtype, copy=True)
+                    if p.device != "cpu":
+                        value = p._backend().from_numpy(value)
                 restored[name] = value
             new_state[p] = restored
         self.state = new_state
@@ -182,3 +218,28 @@ class Optimizer(abc.ABC):
                 if k != "params":
                     lines.append(f"    {k}: {group[k]}")
         return "\n".join(lines) + "\n)"
+
+
+# ------------------------------------------------------------------ helpers
+def _on_device(value) -> bool:
+    """True for a device array (a ``CudaArray``), told by duck typing so the CPU never imports numba.cuda."""
+    return not isinstance(value, np.ndarray) and getattr(value, "device", None) == "cuda" and hasattr(value, "get")
+
+
+def _to_host(value):
+    """A host copy of a state array (NumPy or device); other values (step counts) as they are."""
+    if isinstance(value, np.ndarray):
+        return np.array(value, copy=True)
+    if _on_device(value):
+        return value.get()
+    return value
+
+
+def _state_to_device(state: dict, p: Tensor) -> None:
+    """Move ``state``'s arrays to ``p``'s device if ``p`` has moved since they were made (no-op otherwise)."""
+    for name, value in state.items():
+        if p.device == "cpu":
+            if _on_device(value):
+                state[name] = value.get()
+        elif isinstance(value, np.ndarray):
+            state[name] = p._backend().from_numpy(value)

@@ -20,6 +20,9 @@ class SGD(Optimizer):
             g = g + momentum * b             if nesterov, else g = b
         p = p - lr * g
 
+    On a GPU the momentum buffer stays on the device and one fused kernel
+    (``sgd_momentum_update``) applies the whole rule to each parameter in place.
+
     Args:
         params: parameters or parameter groups.
         lr: learning rate.
@@ -61,3 +64,15 @@ class SGD(Optimizer):
             else:
                 grad = buf
         param -= group["lr"] * grad
+
+    def _update_device(self, backend, param, grad, state, group):
+        momentum = group["momentum"]
+        buf = state.get("momentum_buffer") if momentum != 0 else None
+        first = momentum != 0 and buf is None
+        if first:
+            # The kernel writes the first buffer (b = g) itself: no zero fill needed.
+            buf = state["momentum_buffer"] = backend.empty(param.shape, param.dtype)
+        # Without momentum the kernel never touches the buffer argument; the parameter stands in for it.
+        backend.sgd_momentum_update(param, grad, param if buf is None else buf, group["lr"], momentum,
+                                    group["dampening"], group["weight_decay"], group["nesterov"], group["maximize"],
+                                    first)
