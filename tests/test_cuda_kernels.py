@@ -101,6 +101,65 @@ def test_col2im_is_the_adjoint_of_im2col(cpu, gpu, g):
     np.testing.assert_allclose(got, on_cpu(cpu, "col2im", [np.zeros(shape)], cols, *params)[0], rtol=1e-12, atol=1e-12)
 
 
+def im2row_reference(x_last, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
+    """rows[(n, oh, ow), (kh, kw, c)] of a channels-last image, from a padded copy and the formula."""
+    N, H, W, C = x_last.shape
+    xp = np.pad(x_last, ((0, 0), (ph, ph + KH * dh + sh * OH), (pw, pw + KW * dw + sw * OW), (0, 0)))
+    rows = np.empty((N, OH, OW, KH, KW, C), x_last.dtype)
+    for kh in range(KH):
+        for kw in range(KW):
+            rows[:, :, :, kh, kw] = xp[:, kh * dh:kh * dh + sh * OH:sh, kw * dw:kw * dw + sw * OW:sw]
+    return rows.reshape(N * OH * OW, KH * KW * C)
+
+
+def _channels_last_shape(shape):
+    N, C, H, W = shape
+    return N, H, W, C
+
+
+@FEW
+@given(geometry)
+def test_im2row_matches_cpu_and_formula(cpu, gpu, g):
+    shape, params = _conv_args(g)
+    x = rng(4).standard_normal(_channels_last_shape(shape)).astype(np.float32)
+    N, C = shape[:2]
+    KH, KW, *_, OH, OW = params
+    rows = np.full((N * OH * OW, KH * KW * C), np.nan, np.float32)
+    expected = im2row_reference(x, *params)
+    np.testing.assert_array_equal(on_cpu(cpu, "im2row", [rows], x, *params)[0], expected)
+    np.testing.assert_array_equal(on_gpu(gpu, "im2row", [rows], x, *params)[0], expected)
+
+
+@FEW
+@given(geometry)
+def test_row2im_is_the_adjoint_of_im2row(cpu, gpu, g):
+    shape, params = _conv_args(g)
+    N, C = shape[:2]
+    KH, KW, *_, OH, OW = params
+    r = rng(5)
+    x = r.standard_normal(_channels_last_shape(shape))
+    rows = r.standard_normal((N * OH * OW, KH * KW * C))
+    # <im2row(x), rows> == <x, row2im(rows)> defines row2im; im2row itself is checked above.
+    for got in (on_cpu(cpu, "row2im", [np.full(x.shape, np.nan)], rows, *params)[0],
+                on_gpu(gpu, "row2im", [np.full(x.shape, np.nan)], rows, *params)[0]):
+        np.testing.assert_allclose(np.sum(got * x), np.sum(im2row_reference(x, *params) * rows), rtol=1e-10)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 9, 32, 16), (3, 16, 2, 2)])
+def test_layout_transposes_match_numpy(cpu, gpu, shape):
+    # The CPU kernel has two loop orders, split at 512-pixel planes: (1, 9, 32, 16) takes the other one.
+    r = rng(6)
+    x = r.standard_normal(shape).astype(np.float32)
+    bias = r.standard_normal(shape[1]).astype(np.float32)
+    last = np.full(_channels_last_shape(shape), np.nan, np.float32)
+    for run in (on_cpu, on_gpu):
+        np.testing.assert_array_equal(run(cpu if run is on_cpu else gpu, "to_channels_last", [last], x)[0],
+                                      x.transpose(0, 2, 3, 1))
+        back = run(cpu if run is on_cpu else gpu, "to_channels_first", [np.full(shape, np.nan, np.float32)],
+                   np.ascontiguousarray(x.transpose(0, 2, 3, 1)), bias)[0]
+        np.testing.assert_array_equal(back, x + bias[:, None, None])
+
+
 def test_conv2d_as_im2col_plus_our_gemm_matches_the_einsum_reference(gpu):
     r = rng(3)
     x = r.standard_normal((2, 3, 6, 5)).astype(np.float32)
@@ -359,3 +418,30 @@ def test_every_cpu_kernel_has_a_cuda_twin_with_the_same_parameters(gpu):
             assert list(inspect.signature(twin).parameters) == list(inspect.signature(fn).parameters), name
             checked += 1
     assert checked >= 26
+
+
+@pytest.mark.parametrize("stride,padding,dilation,groups,k", [
+    (1, 1, 1, 1, 3), (2, 0, 1, 2, 3), (1, 0, 1, 1, 1), (1, 0, 1, 3, 1), (1, 2, 2, 3, 3)])
+def test_conv2d_op_on_the_gpu_matches_the_reference(stride, padding, dilation, groups, k):
+    """conv2d's channels-last path on the device (grouped, strided, dilated, 1x1): values and
+    all three gradients against the einsum reference and the CPU's float64 gradients."""
+    import minigrad as mg
+
+    r = rng(7 + k + groups)
+    x = r.standard_normal((2, 6, 5, 5)).astype(np.float32)
+    w = r.standard_normal((6, 6 // groups, k, k)).astype(np.float32)
+    b = r.standard_normal(6).astype(np.float32)
+    dy = r.standard_normal(ref.conv2d(x, w, b, stride, padding, dilation, groups).shape).astype(np.float32)
+
+    def run(device, dtype):
+        ts = [mg.Tensor(a.astype(dtype), requires_grad=True) for a in (x, w, b)]
+        leaves = [t.to(device).detach().requires_grad_() for t in ts] if device != "cpu" else ts
+        out = mg.conv2d(*leaves, stride, padding, dilation, groups)
+        (out * mg.Tensor(dy.astype(dtype)).to(device)).sum().backward()
+        return out.numpy(), [t.grad.numpy() for t in leaves]
+
+    out_gpu, grads_gpu = run("cuda", np.float32)
+    _, grads_cpu = run("cpu", np.float64)
+    np.testing.assert_allclose(out_gpu, ref.conv2d(x, w, b, stride, padding, dilation, groups), rtol=1e-4, atol=1e-4)
+    for got, expected in zip(grads_gpu, grads_cpu):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

@@ -36,7 +36,7 @@ def _cases():
     import numpy as np
     from numba import from_dtype
 
-    from minigrad.backends.cuda import activation, conv, fused, norm, pool, upsample
+    from minigrad.backends.cuda import activation, channels_last, conv, fused, norm, pool, upsample
     from minigrad.backends.cuda import elementwise as ew
     from minigrad.backends.cuda import gemm as gm
     from minigrad.backends.cuda import reduce as rd
@@ -97,6 +97,9 @@ def _cases():
     cases.append(("gemm64", gm._make(from_dtype(np.dtype(f64)), *gm.GPU_CONFIG), (A(3, f64), A(3, f64), A(3, f64), 1, 1, 1)))
     g = (1,) * 10
     cases += [("im2col", conv._im2col, (A(2), A(4)) + g), ("col2im", conv._col2im, (A(4), A(2)) + g),
+              ("im2row", channels_last._im2row, (A(2), A(4)) + g), ("row2im", channels_last._row2im, (A(4), A(2)) + g),
+              ("to_channels_last", channels_last._to_channels_last, (A(4), A(4))),
+              ("to_channels_first", channels_last._to_channels_first, (A(4), A(4), A(1))),
               ("max_pool", pool._max_pool, (A(3), A(3, i64), A(3)) + (1,) * 8),
               ("avg_pool", pool._avg_pool, (A(3), A(3)) + (1,) * 8), ("avg_pool_bwd", pool._avg_pool_backward, (A(3), A(3)) + (1,) * 8),
               ("adaptive_avg", pool._adaptive_avg, (A(3), A(3))), ("adaptive_avg_bwd", pool._adaptive_avg_backward, (A(3), A(3))),

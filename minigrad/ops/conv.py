@@ -183,20 +183,6 @@ def _conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
     return KH, KW, sh, sw, pads[0], pads[2], dh, dw, OH, OW
 
 
-def _to_nchw(out_t, N, G, Og, OH, OW, bias):
-    """(groups, N*OH*OW, O/groups) GEMM result -> contiguous (N, O, OH, OW), adding the bias in the same pass."""
-    src = out_t.reshape(G, N, OH * OW, Og).transpose(1, 0, 3, 2)
-    if not isinstance(src, np.ndarray):  # device arrays materialise the transpose themselves
-        out = src if bias is None else src + bias.reshape(1, G, Og, 1)
-        return out.reshape(N, G * Og, OH, OW)
-    out = np.empty((N, G * Og, OH, OW), dtype=out_t.dtype)
-    if bias is None:
-        np.copyto(out.reshape(N, G, Og, OH * OW), src)
-    else:
-        np.add(src, bias.reshape(1, G, Og, 1), out=out.reshape(N, G, Og, OH * OW))
-    return out
-
-
 def _grouped_matmul(a, b, groups, out=None):
     """``a[g] @ b[g]`` for each group; a single GEMM when there is one group.
 
@@ -222,18 +208,75 @@ def _image_chunks(N: int, column_bytes_per_image: int, device: str) -> list[tupl
     return [(s, min(N, s + step)) for s in range(0, N, step)]
 
 
-def _rows(a, s, e, N):
+def _images(a, s, e, N):
     """``a[s:e]`` along the batch axis, without slicing when the chunk is the whole batch."""
     return a if (s, e) == (0, N) else a[s:e]
+
+
+def _channels_last(backend, x, device):
+    """``x`` (N, C, H, W) as a pooled channels-last (N, H, W, C) buffer."""
+    N, C, H, W = x.shape
+    out = _buffer((N, H, W, C), x.dtype, device)
+    backend.to_channels_last(out, x)
+    return out
+
+
+def _pointwise(geometry) -> bool:
+    """A 1x1, stride-1, unpadded convolution: im2row is the identity on channels-last input."""
+    KH, KW, sh, sw, ph, pw = geometry[:6]
+    return KH == KW == sh == sw == 1 and ph == pw == 0
+
+
+def _channel_slice(image, g, groups):
+    """Group ``g``'s channels of a channels-last image (a view on the CPU, a copy on a GPU)."""
+    Cg = image.shape[3] // groups
+    return image if groups == 1 else image[..., g * Cg:(g + 1) * Cg]
+
+
+def _rows_of(backend, x, s, e, geometry, groups, device):
+    """im2row of images ``s:e`` of ``x`` (NCHW), one (positions, C/groups*KH*KW) matrix per group.
+
+    Returns:
+        Shape (groups, (e-s)*OH*OW, C/groups*KH*KW), each row ordered (kh, kw, c).
+    """
+    KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
+    C, L = x.shape[1], (e - s) * OH * OW
+    x_last = _channels_last(backend, _images(x, s, e, x.shape[0]), device)
+    if _pointwise(geometry) and groups == 1:
+        return x_last.reshape(1, L, C)
+    rows = _buffer((groups, L, C // groups * KH * KW), x.dtype, device)
+    for g in range(groups):
+        backend.im2row(rows[g], _channel_slice(x_last, g, groups), *geometry)
+    return rows
+
+
+def _by_group(a, groups):
+    """A (positions, groups*K) matrix as the (groups, positions, K) stack of its column blocks."""
+    if groups == 1:
+        return a.reshape(1, *a.shape)
+    return a.reshape(a.shape[0], groups, a.shape[1] // groups).transpose(1, 0, 2)
+
+
+def _matmul_into(target, a, b, groups):
+    """``target[:, g*Og:(g+1)*Og] = a[g] @ b[g]`` for each group: the groups' outputs side by side."""
+    if groups == 1:
+        _grouped_matmul(a, b, 1, out=target.reshape(1, *target.shape))
+    else:
+        # Device arrays copy strided views, so a strided ``out`` would be lost: assign instead.
+        target[...] = _grouped_matmul(a, b, groups).transpose(1, 0, 2).reshape(target.shape)
 
 
 class Conv2d(Function):
     """Cross-correlation of a batch with a bank of kernels (``flip`` turns it into true convolution).
 
-    Columns larger than one chunk (``CHUNK_BYTES``) are, unless ``SAVE_COLUMNS``, computed
-    in chunks of images (``_image_chunks``): im2col, then the GEMM of that chunk, so that the
-    columns never leave the cache; the backward redoes im2col chunk by chunk from the saved
-    input. Smaller column matrices are kept for the backward.
+    The kernels run channels-last: each chunk of images is transposed to NHWC, unfolded by
+    ``im2row``, and multiplied by the weight as ``(O, KH*KW*C)`` rows; the result, (positions, O),
+    is NHWC and goes back to NCHW once, with the bias added on the way.
+
+    Row matrices larger than one chunk (``CHUNK_BYTES``) are, unless ``SAVE_COLUMNS``, computed
+    in chunks of images (``_image_chunks``): im2row, then the GEMM of that chunk, so that the
+    rows never leave the cache; the backward redoes them chunk by chunk from the saved input.
+    Smaller row matrices are kept for the backward.
     """
 
     @staticmethod
@@ -247,79 +290,87 @@ class Conv2d(Function):
         P = OH * OW
         if flip:
             weight = weight[:, :, ::-1, ::-1]
-        w = _contiguous(weight).reshape(groups, O // groups, K)
-        # Only dW needs the columns again; ctx.parents is empty when no graph is recorded.
+        # Weight rows in im2row's (kh, kw, c) order, one block of O/groups rows per group.
+        w = _contiguous(_contiguous(weight).transpose(0, 2, 3, 1)).reshape(groups, O // groups, K)
+        # Only dW needs the rows again; ctx.parents is empty when no graph is recorded.
         weight_grad = bool(ctx.parents) and ctx.needs_input_grad[1]
         chunks = _image_chunks(N, C * KH * KW * P * x.dtype.itemsize, ctx.device)
-        # Columns that fit in one chunk are kept (cheaper than a second im2col, and small);
-        # saved columns must outlive the step, so they always come in one (pooled) piece.
+        # Rows that fit in one chunk are kept (cheaper than a second im2row, and small);
+        # saved rows must outlive the step, so they always come in one (pooled) piece.
         save = weight_grad and (SAVE_COLUMNS or len(chunks) == 1)
         if save:
             chunks = [(0, N)]
-        # out^T = cols^T @ W^T, (positions, O/groups) per group: BLAS reads both operands
-        # transposed in place, and this orientation runs closer to peak than W @ cols.
-        out_t = backend.empty((groups, N * P, O // groups), x.dtype)
-        saved_cols = []
+        out_last = backend.empty((N * P, O), x.dtype)
+        saved_rows = None
         for s, e in chunks:
-            L = (e - s) * P
-            cols = _buffer((C * KH * KW, L), x.dtype, ctx.device)
-            backend.im2col(cols, _rows(x, s, e, N), KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
-            target = out_t if len(chunks) == 1 else out_t[:, s * P:e * P]
-            _grouped_matmul(cols.reshape(groups, K, L).transpose(0, 2, 1), w.transpose(0, 2, 1), groups, out=target)
+            rows = _rows_of(backend, x, s, e, geometry, groups, ctx.device)
+            _matmul_into(out_last if len(chunks) == 1 else out_last[s * P:e * P], rows, w.transpose(0, 2, 1), groups)
             if save:
-                saved_cols.append(cols)
-            # Release the chunk's buffer before the next _buffer call, so that the pool hands the
-            # same (cache-warm) buffer to the next chunk instead of alternating between two.
-            del cols
+                saved_rows = rows
+            # Release the chunk's buffers before the next _buffer call, so that the pool hands the
+            # same (cache-warm) buffers to the next chunk instead of alternating between two.
+            del rows
         ctx.geometry, ctx.groups, ctx.flip, ctx.input_hw, ctx.chunks = geometry, groups, flip, x.shape[2:], chunks
-        ctx.save_for_backward(x if weight_grad and not save else None, saved_cols if save else None, w)
-        return _to_nchw(out_t, N, groups, O // groups, OH, OW, bias)
+        ctx.save_for_backward(x if weight_grad and not save else None, saved_rows, w)
+        out = backend.empty((N, O, OH, OW), x.dtype)
+        backend.to_channels_first(out, out_last.reshape(N, OH, OW, O),
+                                  bias if bias is not None else backend.zeros((O,), x.dtype))
+        return out
 
     @staticmethod
     def backward(ctx, grad):
         backend = get_backend(ctx.device)
-        x, saved_cols, w = ctx.saved_tensors
+        x, saved_rows, w = ctx.saved_tensors
         KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = ctx.geometry
         groups, chunks = ctx.groups, ctx.chunks
         N, O = grad.shape[:2]
         G, Og, K = w.shape
         C = G * K // (KH * KW)
         P = OH * OW
-        grad4 = grad.reshape(N, G, Og, P)
+        # dY channels-last, (positions, O): the GEMMs' operand for both dW and dX.
+        dy_last = _channels_last(backend, _contiguous(grad), ctx.device).reshape(N * P, O)
         dx = dweight = dbias = None
         if ctx.needs_input_grad[1]:
-            # dW^T = cols @ dY^T with dY^T as (groups, positions, O/groups): a plain row-major GEMM
-            # with the long positions axis as its inner dimension (dY @ cols^T is several times
-            # slower), summed over the chunks.
-            dy_t = _contiguous(grad4.transpose(1, 0, 3, 2)).reshape(G, N * P, Og)
+            # dW^T = rows^T @ dY, summed over the chunks: the long positions axis is the GEMM's
+            # inner dimension.
             dweight_t = None
-            for i, (s, e) in enumerate(chunks):
-                L = (e - s) * P
-                if saved_cols is not None:
-                    cols = saved_cols[i]
-                else:
-                    cols = _buffer((G * K, L), w.dtype, ctx.device)
-                    backend.im2col(cols, _rows(x, s, e, N), KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
-                dy_c = dy_t if len(chunks) == 1 else dy_t[:, s * P:e * P]
-                part = _grouped_matmul(cols.reshape(G, K, L), dy_c, groups).reshape(G, K, Og)
+            for s, e in chunks:
+                rows = saved_rows if saved_rows is not None else _rows_of(backend, x, s, e, ctx.geometry, G, ctx.device)
+                dy_c = dy_last if len(chunks) == 1 else dy_last[s * P:e * P]
+                part = _grouped_matmul(rows.transpose(0, 2, 1), _by_group(dy_c, G), G).reshape(G, K, Og)
                 dweight_t = part if dweight_t is None else dweight_t + part
-                del cols  # as in the forward: the next chunk reuses this buffer
-            dweight = _contiguous(dweight_t.transpose(0, 2, 1)).reshape(O, K // (KH * KW), KH, KW)
+                del rows  # as in the forward: the next chunk reuses this buffer
+            # (G, K, Og) with K ordered (kh, kw, c) -> (O, C/groups, KH, KW)
+            dweight = _contiguous(dweight_t.transpose(0, 2, 1)).reshape(O, KH, KW, K // (KH * KW))
+            dweight = _contiguous(dweight.transpose(0, 3, 1, 2))
             if ctx.flip:
                 dweight = _contiguous(dweight[:, :, ::-1, ::-1])
         if ctx.needs_input_grad[0]:
             H, W = ctx.input_hw
             if _correlation_applies(ctx.device, ctx.geometry, groups, (C, O), (H, W)):
-                dx = _input_grad_by_correlation(grad, w, ctx.geometry, (H, W))
+                dx = _input_grad_by_correlation(dy_last.reshape(N, OH, OW, O), w, ctx.geometry, (H, W))
             else:
                 dx = backend.empty((N, C, H, W), w.dtype)
+                zeros = backend.zeros((C,), w.dtype)
                 for s, e in chunks:
                     L = (e - s) * P
-                    dy = _contiguous(_rows(grad4, s, e, N).transpose(1, 2, 0, 3)).reshape(G, Og, L)
-                    dcols = _buffer((G, K, L), w.dtype, ctx.device)
-                    _grouped_matmul(w.transpose(0, 2, 1), dy, groups, out=dcols)
-                    backend.col2im(_rows(dx, s, e, N), dcols.reshape(G * K, L), KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
-                    del dcols
+                    dy_c = dy_last if len(chunks) == 1 else dy_last[s * P:e * P]
+                    # dRows = dY @ W_rows per group, then row2im folds them into dX (channels last).
+                    drows = _buffer((G, L, K), w.dtype, ctx.device)
+                    _grouped_matmul(_by_group(dy_c, G), w, G, out=drows)
+                    if _pointwise(ctx.geometry) and G == 1:
+                        dx_last = drows.reshape(e - s, H, W, C)
+                    elif G == 1:
+                        dx_last = _buffer((e - s, H, W, C), w.dtype, ctx.device)
+                        backend.row2im(dx_last, drows[0], *ctx.geometry)
+                    else:
+                        dx_last = _buffer((e - s, H, W, C), w.dtype, ctx.device)
+                        part = _buffer((e - s, H, W, C // G), w.dtype, ctx.device)
+                        for g in range(G):
+                            backend.row2im(part, drows[g], *ctx.geometry)
+                            dx_last[..., g * (C // G):(g + 1) * (C // G)] = part
+                    backend.to_channels_first(_images(dx, s, e, N), dx_last, zeros)
+                    del drows, dx_last  # the next chunk reuses these buffers
         if ctx.needs_input_grad[2]:
             dbias = grad.sum(axis=(0, 2, 3))
         return dx, dweight, dbias, None, None, None
@@ -329,8 +380,8 @@ def _correlation_applies(device, geometry, groups, channels, input_hw) -> bool:
     """Whether ``_input_grad_by_correlation`` computes this convolution's dX (see there).
 
     It needs stride 1, one group and padding no larger than the kernel's span, and it pays
-    when the columns of dY (O*KH*KW rows, H*W per image) are no larger than those that
-    col2im would fold (C*KH*KW rows, OH*OW per image): equal for ResNet's 'same' 3x3
+    when the rows of dY (O*KH*KW wide, H*W per image) are no larger than those that
+    row2im would fold (C*KH*KW wide, OH*OW per image): equal for ResNet's 'same' 3x3
     convolutions, 5x larger for LeNet-5's conv2 (6 -> 16 channels, padding 0), whose dX
     this path made 4x slower.
 
@@ -345,25 +396,23 @@ def _correlation_applies(device, geometry, groups, channels, input_hw) -> bool:
     C, O = channels
     H, W = input_hw
     return (device == "cpu" and groups == 1 and sh == sw == 1 and ph <= dh * (KH - 1) and pw <= dw * (KW - 1)
-            and O * H * W <= C * OH * OW)
+            and O * H * W <= C * OH * OW and not _pointwise(geometry))
 
 
-def _input_grad_by_correlation(grad, w, geometry, input_hw):
+def _input_grad_by_correlation(dy_last, w, geometry, input_hw):
     """dX of a stride-1, single-group convolution as a cross-correlation of dY (CPU).
 
     With stride 1, ``dX[n, c, i, j] = sum_{o, k, l} dY[n, o, i + ph - k*dh, j + pw - l*dw] * W[o, c, k, l]``;
     substituting ``k' = KH-1-k`` makes it a cross-correlation of dY, padded by
     ``dh*(KH-1) - ph``, with the flipped kernel ``W'[c, o, k', l'] = W[o, c, KH-1-k', KW-1-l']``
-    (the transposed convolution written as a convolution). So dX is im2col of dY followed
-    by a GEMM whose inner dimension is O*KH*KW, instead of ``W^T @ dY`` (inner dimension
-    O: a memory-bound GEMM writing KH*KW times dX's size) followed by col2im's
-    read-modify-write. Measured per chunk (batch chunk of ResNet-18's 3x3 layers, 2
-    threads, load 2.5, ms): 64x32x32 23.9 -> 11.0, 128x16x16 21.7 -> 20.0, 256x8x8
-    19.7 -> 18.9, 512x4x4 36.2 -> 30.2.
+    (the transposed convolution written as a convolution). So dX is im2row of dY followed
+    by a GEMM whose inner dimension is O*KH*KW, instead of ``dY @ W`` (inner dimension
+    O: a memory-bound GEMM writing KH*KW times dX's size) followed by row2im's
+    read-modify-write.
 
     Args:
-        grad: dY, shape (N, O, OH, OW).
-        w: the forward's (possibly flipped) weight as (1, O, C*KH*KW).
+        dy_last: dY channels-last, shape (N, OH, OW, O).
+        w: the forward's (possibly flipped) weight rows, (1, O, KH*KW*C) ordered (kh, kw, c).
         geometry: ``_conv_geometry``'s tuple of the forward.
         input_hw: (H, W) of the forward's input.
 
@@ -373,21 +422,21 @@ def _input_grad_by_correlation(grad, w, geometry, input_hw):
     backend = get_backend("cpu")
     KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
     H, W = input_hw
-    grad = _contiguous(grad)
-    N, O = grad.shape[:2]
+    N, O = dy_last.shape[0], dy_last.shape[3]
     C = w.shape[2] // (KH * KW)
     K = O * KH * KW
-    w_flip = _contiguous(w.reshape(O, C, KH, KW)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, K)
-    dx = np.empty((N, C, H, W), dtype=grad.dtype)
-    for s, e in _image_chunks(N, K * H * W * grad.dtype.itemsize, "cpu"):
+    # W'[c, (k', l', o)] = W[o, c, KH-1-k', KW-1-l'], in im2row's (kh, kw, channel) order.
+    w_flip = _contiguous(w.reshape(O, KH, KW, C)[:, ::-1, ::-1, :].transpose(3, 1, 2, 0)).reshape(C, K)
+    dx = np.empty((N, C, H, W), dtype=dy_last.dtype)
+    zeros = np.zeros(C, dy_last.dtype)
+    for s, e in _image_chunks(N, K * H * W * dy_last.dtype.itemsize, "cpu"):
         L = (e - s) * H * W
-        cols = _buffer((K, L), grad.dtype)
-        backend.im2col(cols, _rows(grad, s, e, N), KH, KW, 1, 1, dh * (KH - 1) - ph, dw * (KW - 1) - pw, dh, dw, H, W)
-        # (positions, C) then one transposing copy into NCHW: the orientation of the forward.
-        dx_t = _buffer((L, C), grad.dtype)
-        backend.blas_matmul(cols.T, w_flip.T, out=dx_t)
-        np.copyto(_rows(dx, s, e, N).reshape(e - s, C, H * W), dx_t.reshape(e - s, H * W, C).transpose(0, 2, 1))
-        del cols, dx_t  # the next chunk reuses these (cache-warm) buffers
+        rows = _buffer((L, K), dy_last.dtype)
+        backend.im2row(rows, _images(dy_last, s, e, N), KH, KW, 1, 1, dh * (KH - 1) - ph, dw * (KW - 1) - pw, dh, dw, H, W)
+        dx_last = _buffer((L, C), dy_last.dtype)
+        backend.blas_matmul(rows, w_flip.T, out=dx_last)
+        backend.to_channels_first(_images(dx, s, e, N), dx_last.reshape(e - s, H, W, C), zeros)
+        del rows, dx_last  # the next chunk reuses these (cache-warm) buffers
     return dx
 
 

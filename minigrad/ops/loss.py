@@ -15,6 +15,7 @@ from ..tensor import Tensor
 from .elementwise import abs as _abs
 from .activation import relu
 from .elementwise import clamp, exp, log
+from .reduce import _zero_dim
 from .reduce import mean as _mean
 from .reduce import sum as _sum
 from .shape import as_tensor
@@ -39,11 +40,6 @@ def _reduce(name, loss, reduction):
     if reduction == "sum":
         return _sum(loss)
     return loss
-
-
-def _zero_dim(value):
-    """A NumPy scalar as a 0-d array; a GPU array stays on the GPU (``np.asarray`` would copy it)."""
-    return np.asarray(value) if isinstance(value, (np.ndarray, np.generic, float, int)) else value
 
 
 def _class_last(x):

@@ -27,11 +27,18 @@ def _expand_back(grad, axes, in_shape, keepdim):
     return np.broadcast_to(grad, in_shape)
 
 
+def _zero_dim(value, dtype=None):
+    """A NumPy scalar as a 0-d array; a GPU array stays on the GPU (``np.asarray`` would copy it)."""
+    if isinstance(value, (np.ndarray, np.generic, float, int)):
+        return np.asarray(value, dtype=dtype)
+    return value if dtype is None else value.astype(dtype, copy=False)
+
+
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.args = (axes, x.shape, keepdim)
-        return np.asarray(np.sum(x, axis=axes, keepdims=keepdim))
+        return _zero_dim(np.sum(x, axis=axes, keepdims=keepdim))
 
     @staticmethod
     def backward(ctx, grad):
@@ -43,7 +50,7 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.args = (axes, x.shape, keepdim)
-        return np.asarray(np.mean(x, axis=axes, keepdims=keepdim), dtype=x.dtype)
+        return _zero_dim(np.mean(x, axis=axes, keepdims=keepdim), x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -74,7 +81,7 @@ def mean(x, dim=None, keepdim: bool = False):
 class ExtremumAll(Function):
     @staticmethod
     def forward(ctx, x, take_max):
-        out = np.asarray(x.max() if take_max else x.min())
+        out = _zero_dim(x.max() if take_max else x.min())
         ctx.save_for_backward(x, out)
         return out
 
@@ -168,7 +175,7 @@ class Var(Function):
         n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
         denom = x.dtype.type(n - correction)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.asarray(np.sum(centered * centered, axis=axes, keepdims=keepdim) / denom, dtype=x.dtype)
+            out = _zero_dim(np.sum(centered * centered, axis=axes, keepdims=keepdim) / denom, x.dtype)
         ctx.save_for_backward(centered)
         ctx.args = (axes, keepdim, denom)
         return out

@@ -8,6 +8,7 @@ import numpy as np
 
 from .arrays import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
+from .channels_last import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .upsample import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
