@@ -296,10 +296,12 @@ class Conv2d(Function):
         O = weight.shape[0]
         K = (C // groups) * KH * KW
         P = OH * OW
-        if flip:
-            weight = weight[:, :, ::-1, ::-1]
-        # Weight rows in im2row's (kh, kw, c) order, one block of O/groups rows per group.
-        w = _contiguous(_contiguous(weight).transpose(0, 2, 3, 1)).reshape(groups, O // groups, K)
+        weight = _contiguous(weight[:, :, ::-1, ::-1] if flip else weight)
+        # Weight rows in im2row's (kh, kw, c) order: the weight channels-last, one block of
+        # O/groups rows per group.
+        w = backend.empty((O, KH, KW, C // groups), x.dtype)
+        backend.to_channels_last(w, weight)
+        w = w.reshape(groups, O // groups, K)
         # Only dW needs the rows again; ctx.parents is empty when no graph is recorded.
         weight_grad = bool(ctx.parents) and ctx.needs_input_grad[1]
         chunks = _image_chunks(N, C * KH * KW * P * x.dtype.itemsize, ctx.device)
@@ -319,7 +321,7 @@ class Conv2d(Function):
             # same (cache-warm) buffers to the next chunk instead of alternating between two.
             del rows
         ctx.geometry, ctx.groups, ctx.flip, ctx.input_hw, ctx.chunks = geometry, groups, flip, x.shape[2:], chunks
-        ctx.save_for_backward(x if weight_grad and not save else None, saved_rows, w)
+        ctx.save_for_backward(x if weight_grad and not save else None, saved_rows, w, weight)
         out = backend.empty((N, O, OH, OW), x.dtype)
         backend.to_channels_first(out, out_last.reshape(N, OH, OW, O),
                                   bias if bias is not None else backend.zeros((O,), x.dtype))
@@ -328,7 +330,7 @@ class Conv2d(Function):
     @staticmethod
     def backward(ctx, grad):
         backend = get_backend(ctx.device)
-        x, saved_rows, w = ctx.saved_tensors
+        x, saved_rows, w, weight = ctx.saved_tensors
         KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = ctx.geometry
         groups, chunks = ctx.groups, ctx.chunks
         N, O = grad.shape[:2]
@@ -339,24 +341,26 @@ class Conv2d(Function):
         dy_last = _channels_last(backend, _contiguous(grad), ctx.device).reshape(N * P, O)
         dx = dweight = dbias = None
         if ctx.needs_input_grad[1]:
-            # dW^T = rows^T @ dY, summed over the chunks: the long positions axis is the GEMM's
-            # inner dimension.
-            dweight_t = None
+            # dW = dY^T @ rows per group, summed over the chunks: the long positions axis is the
+            # GEMM's inner dimension, and the result is the weight channels-last, (O, KH, KW, C/groups).
+            dweight_last = None
             for s, e in chunks:
                 rows = saved_rows if saved_rows is not None else _rows_of(backend, x, s, e, ctx.geometry, G, ctx.device)
                 dy_c = dy_last if len(chunks) == 1 else dy_last[s * P:e * P]
-                part = _grouped_matmul(rows.transpose(0, 2, 1), _by_group(dy_c, G), G).reshape(G, K, Og)
-                dweight_t = part if dweight_t is None else dweight_t + part
+                part = _grouped_matmul(_by_group(dy_c, G).transpose(0, 2, 1), rows, G).reshape(G, Og, K)
+                if dweight_last is None:
+                    dweight_last = part
+                else:
+                    dweight_last += part
                 del rows  # as in the forward: the next chunk reuses this buffer
-            # (G, K, Og) with K ordered (kh, kw, c) -> (O, C/groups, KH, KW)
-            dweight = _contiguous(dweight_t.transpose(0, 2, 1)).reshape(O, KH, KW, K // (KH * KW))
-            dweight = _contiguous(dweight.transpose(0, 3, 1, 2))
+            dweight = backend.empty((O, C // G, KH, KW), w.dtype)
+            backend.to_channels_first(dweight, dweight_last.reshape(O, KH, KW, C // G), backend.zeros((C // G,), w.dtype))
             if ctx.flip:
                 dweight = _contiguous(dweight[:, :, ::-1, ::-1])
         if ctx.needs_input_grad[0]:
             H, W = ctx.input_hw
             if _correlation_applies(ctx.device, ctx.geometry, groups, (C, O), (H, W)):
-                dx = _input_grad_by_correlation(dy_last.reshape(N, OH, OW, O), w, ctx.geometry, (H, W))
+                dx = _input_grad_by_correlation(dy_last.reshape(N, OH, OW, O), weight, ctx.geometry, (H, W))
             else:
                 dx = backend.empty((N, C, H, W), w.dtype)
                 zeros = backend.zeros((C,), w.dtype)
@@ -407,7 +411,7 @@ def _correlation_applies(device, geometry, groups, channels, input_hw) -> bool:
             and O * H * W <= C * OH * OW and not _pointwise(geometry))
 
 
-def _input_grad_by_correlation(dy_last, w, geometry, input_hw):
+def _input_grad_by_correlation(dy_last, weight, geometry, input_hw):
     """dX of a stride-1, single-group convolution as a cross-correlation of dY (CPU).
 
     With stride 1, ``dX[n, c, i, j] = sum_{o, k, l} dY[n, o, i + ph - k*dh, j + pw - l*dw] * W[o, c, k, l]``;
@@ -420,7 +424,7 @@ def _input_grad_by_correlation(dy_last, w, geometry, input_hw):
 
     Args:
         dy_last: dY channels-last, shape (N, OH, OW, O).
-        w: the forward's (possibly flipped) weight rows, (1, O, KH*KW*C) ordered (kh, kw, c).
+        weight: the forward's (possibly flipped) weight, (O, C, KH, KW).
         geometry: ``_conv_geometry``'s tuple of the forward.
         input_hw: (H, W) of the forward's input.
 
@@ -431,10 +435,14 @@ def _input_grad_by_correlation(dy_last, w, geometry, input_hw):
     KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
     H, W = input_hw
     N, O = dy_last.shape[0], dy_last.shape[3]
-    C = w.shape[2] // (KH * KW)
+    C = weight.shape[1]
     K = O * KH * KW
-    # W'[c, (k', l', o)] = W[o, c, KH-1-k', KW-1-l'], in im2row's (kh, kw, channel) order.
-    w_flip = _contiguous(w.reshape(O, KH, KW, C)[:, ::-1, ::-1, :].transpose(3, 1, 2, 0)).reshape(C, K)
+    # W'[c, (k', l', o)] = W[o, c, KH-1-k', KW-1-l'], in im2row's (kh, kw, channel) order: a 2-D
+    # transpose by the layout kernel, then the taps reversed (NumPy's 4-D transposing copy was 5x slower).
+    w_t = _buffer((1, C * KH * KW, 1, O), dy_last.dtype)
+    backend.to_channels_last(w_t, weight.reshape(1, O, C * KH * KW, 1))
+    w_flip = _contiguous(w_t.reshape(C, KH, KW, O)[:, ::-1, ::-1, :]).reshape(C, K)
+    del w_t
     dx = np.empty((N, C, H, W), dtype=dy_last.dtype)
     zeros = np.zeros(C, dy_last.dtype)
     for s, e in _image_chunks(N, K * H * W * dy_last.dtype.itemsize, "cpu"):
