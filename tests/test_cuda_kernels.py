@@ -348,6 +348,30 @@ def test_batch_norm_kernels_match_the_formulas(cpu, gpu):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("M,C", [(7, 3), (130, 5)])  # 130 rows: more rows than the CPU's row blocks
+def test_channels_last_batch_norm_kernels_match_the_formulas(cpu, gpu, M, C):
+    r = rng(14)
+    x = (r.standard_normal((M, C)) * 2 + 1).astype(np.float32)
+    x64 = x.astype(np.float64)
+    weight, bias = r.standard_normal(C).astype(np.float32), r.standard_normal(C).astype(np.float32)
+    dy = r.standard_normal((M, C)).astype(np.float32)
+    for run, backend in ((on_cpu, cpu), (on_gpu, gpu)):
+        mean, var = run(backend, "batch_norm_stats_last", [np.zeros(C), np.zeros(C)], x)
+        np.testing.assert_allclose(mean, x64.mean(axis=0), rtol=1e-6)
+        np.testing.assert_allclose(var, x64.var(axis=0), rtol=1e-5)
+        invstd = 1 / np.sqrt(var + 1e-5)
+        out = run(backend, "batch_norm_normalize_last", [np.zeros_like(x)], x, mean, invstd, weight, bias)[0]
+        np.testing.assert_allclose(out, (x64 - mean) * invstd * weight + bias, rtol=1e-4, atol=1e-5)
+        xhat = (x64 - mean) * invstd
+        for batch_stats in (1, 0):
+            dx, dweight, dbias = run(backend, "batch_norm_backward_last", [np.zeros_like(x), np.zeros(C), np.zeros(C)],
+                                     dy, x, mean, invstd, weight, batch_stats)
+            np.testing.assert_allclose(dbias, dy.sum(axis=0), rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(dweight, (dy * xhat).sum(axis=0), rtol=1e-4, atol=1e-4)
+            g = dy - batch_stats * (dbias / M + xhat * dweight / M)
+            np.testing.assert_allclose(dx, weight * invstd * g, rtol=1e-4, atol=1e-5)
+
+
 def test_batch_norm_backward_matches_finite_differences(gpu):
     r = rng(12)
     x, dy = r.standard_normal((2, 2, 3)), r.standard_normal((2, 2, 3))

@@ -12,28 +12,34 @@ from ..autograd import Function
 from ..backends import get_backend
 from ..tensor import Tensor, default_rng
 from .elementwise import _DEFAULT_FLOAT, _tensor
+from .layout import in_layout_of, restore, stored
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "dropout"]
 
 
-def _kernel(device, name, *arrays):
-    """A backend kernel and its inputs (C-contiguous on the CPU), or None when the backend lacks it."""
+def _kernel(device, name):
+    """A backend kernel, or None when the backend lacks it."""
     backend = get_backend(device)
-    kernel = getattr(backend, name, None)
-    if kernel is None:
-        return None, None, arrays
-    if device == "cpu":
-        # Not np.ascontiguousarray: it turns 0-d arrays into 1-d ones.
-        arrays = tuple(a if a.flags.c_contiguous else a.copy(order="C") for a in arrays)
-    return backend, kernel, arrays
+    return backend, getattr(backend, name, None)
 
 
 class Relu(Function):
+    """ReLU through the backend's kernels, which walk C-contiguous arrays as flat vectors.
+
+    On the CPU the output keeps the input's memory format (see ``layout``: a convolution's
+    channels-last output stays channels-last), and the gradient is brought into it.
+    """
+
     @staticmethod
     def forward(ctx, x):
-        backend, kernel, (x,) = _kernel(ctx.device, "relu_forward", x)
+        backend, kernel = _kernel(ctx.device, "relu_forward")
         if kernel is None:
             out = np.maximum(x, 0)
+        elif ctx.device == "cpu":
+            x_stored = stored(x)
+            out = np.empty_like(x_stored)
+            kernel(out, x_stored)
+            out = restore(out, x)
         else:
             out = backend.empty(x.shape, x.dtype)
             kernel(out, x)
@@ -43,9 +49,14 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        backend, kernel, (grad, out) = _kernel(ctx.device, "relu_backward", grad, out)
+        backend, kernel = _kernel(ctx.device, "relu_backward")
         if kernel is None:
             return grad * (out > 0)
+        if ctx.device == "cpu":
+            grad_stored = stored(in_layout_of(grad, out))
+            dx = np.empty_like(grad_stored)
+            kernel(dx, grad_stored, stored(out))
+            return restore(dx, out)
         dx = backend.empty(grad.shape, grad.dtype)
         kernel(dx, grad, out)
         return dx

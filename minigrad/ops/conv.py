@@ -29,6 +29,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
+from .layout import channels_last_view
+from .layout import contiguous as _contiguous
 
 __all__ = ["conv2d", "convolve2d"]
 
@@ -111,11 +113,6 @@ def _pair(value, name: str, op: str, minimum: int = 0) -> tuple[int, int]:
     if min(pair) < minimum:
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
     return pair
-
-
-def _contiguous(a):
-    """``a`` as a C-contiguous array on its own device (device arrays always are)."""
-    return np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a
 
 
 def _check_4d(op: str, x, what: str = "input") -> None:
@@ -214,10 +211,31 @@ def _images(a, s, e, N):
 
 
 def _channels_last(backend, x, device):
-    """``x`` (N, C, H, W) as a pooled channels-last (N, H, W, C) buffer."""
+    """``x`` (N, C, H, W) as a C-contiguous (N, H, W, C) array: its own memory when it is stored
+    channels-last, else a pooled copy."""
+    view = channels_last_view(x)
+    if view is not None:
+        return view
+    x = _contiguous(x)
     N, C, H, W = x.shape
     out = _buffer((N, H, W, C), x.dtype, device)
     backend.to_channels_last(out, x)
+    return out
+
+
+def _from_channels_last(backend, last, bias, device):
+    """A channels-last (N, H, W, C) result as the (N, C, H, W) tensor array, plus a per-channel bias.
+
+    On the CPU the result stays stored channels-last (a transposed view, see ``layout``): the
+    next convolution reads it as it is. Device arrays are transposed to NCHW.
+    """
+    if device == "cpu":
+        if bias is not None:
+            last += bias
+        return last.transpose(0, 3, 1, 2)
+    N, H, W, C = last.shape
+    out = backend.empty((N, C, H, W), last.dtype)
+    backend.to_channels_first(out, last, bias if bias is not None else backend.zeros((C,), last.dtype))
     return out
 
 
@@ -247,7 +265,7 @@ def _rows_of(backend, x, s, e, geometry, groups, device):
         # the NCHW input directly, and im2col copies whole image rows where im2row would copy
         # one float per tap (LeNet-5's conv1, batch 64, one thread: 0.8 vs 2.8 ms).
         cols = _buffer((C * KH * KW, L), x.dtype, device)
-        backend.im2col(cols, _images(x, s, e, x.shape[0]), *geometry)
+        backend.im2col(cols, _contiguous(_images(x, s, e, x.shape[0])), *geometry)
         return cols.reshape(groups, KH * KW, L).transpose(0, 2, 1)
     x_last = _channels_last(backend, _images(x, s, e, x.shape[0]), device)
     if _pointwise(geometry) and groups == 1:
@@ -291,7 +309,8 @@ class Conv2d(Function):
     def forward(ctx, x, weight, bias, geometry, groups, flip):
         backend = get_backend(ctx.device)
         KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
-        x = _contiguous(x)
+        if channels_last_view(x) is None:
+            x = _contiguous(x)
         N, C = x.shape[:2]
         O = weight.shape[0]
         K = (C // groups) * KH * KW
@@ -322,10 +341,7 @@ class Conv2d(Function):
             del rows
         ctx.geometry, ctx.groups, ctx.flip, ctx.input_hw, ctx.chunks = geometry, groups, flip, x.shape[2:], chunks
         ctx.save_for_backward(x if weight_grad and not save else None, saved_rows, w, weight)
-        out = backend.empty((N, O, OH, OW), x.dtype)
-        backend.to_channels_first(out, out_last.reshape(N, OH, OW, O),
-                                  bias if bias is not None else backend.zeros((O,), x.dtype))
-        return out
+        return _from_channels_last(backend, out_last.reshape(N, OH, OW, O), bias, ctx.device)
 
     @staticmethod
     def backward(ctx, grad):
@@ -338,7 +354,7 @@ class Conv2d(Function):
         C = G * K // (KH * KW)
         P = OH * OW
         # dY channels-last, (positions, O): the GEMMs' operand for both dW and dX.
-        dy_last = _channels_last(backend, _contiguous(grad), ctx.device).reshape(N * P, O)
+        dy_last = _channels_last(backend, grad, ctx.device).reshape(N * P, O)
         dx = dweight = dbias = None
         if ctx.needs_input_grad[1]:
             # dW = dY^T @ rows per group, summed over the chunks: the long positions axis is the
@@ -362,27 +378,27 @@ class Conv2d(Function):
             if _correlation_applies(ctx.device, ctx.geometry, groups, (C, O), (H, W)):
                 dx = _input_grad_by_correlation(dy_last.reshape(N, OH, OW, O), weight, ctx.geometry, (H, W))
             else:
-                dx = backend.empty((N, C, H, W), w.dtype)
-                zeros = backend.zeros((C,), w.dtype)
+                dx_last = backend.empty((N, H, W, C), w.dtype)
                 for s, e in chunks:
                     L = (e - s) * P
                     dy_c = dy_last if len(chunks) == 1 else dy_last[s * P:e * P]
+                    target = _images(dx_last, s, e, N)
                     # dRows = dY @ W_rows per group, then row2im folds them into dX (channels last).
+                    if _pointwise(ctx.geometry) and G == 1:
+                        _grouped_matmul(_by_group(dy_c, G), w, G, out=target.reshape(1, L, C))
+                        continue
                     drows = _buffer((G, L, K), w.dtype, ctx.device)
                     _grouped_matmul(_by_group(dy_c, G), w, G, out=drows)
-                    if _pointwise(ctx.geometry) and G == 1:
-                        dx_last = drows.reshape(e - s, H, W, C)
-                    elif G == 1:
-                        dx_last = _buffer((e - s, H, W, C), w.dtype, ctx.device)
-                        backend.row2im(dx_last, drows[0], *ctx.geometry)
+                    if G == 1:
+                        backend.row2im(target, drows[0], *ctx.geometry)
                     else:
-                        dx_last = _buffer((e - s, H, W, C), w.dtype, ctx.device)
                         part = _buffer((e - s, H, W, C // G), w.dtype, ctx.device)
                         for g in range(G):
                             backend.row2im(part, drows[g], *ctx.geometry)
-                            dx_last[..., g * (C // G):(g + 1) * (C // G)] = part
-                    backend.to_channels_first(_images(dx, s, e, N), dx_last, zeros)
-                    del drows, dx_last  # the next chunk reuses these buffers
+                            target[..., g * (C // G):(g + 1) * (C // G)] = part
+                        del part
+                    del drows  # the next chunk reuses this buffer
+                dx = _from_channels_last(backend, dx_last, None, ctx.device)
         if ctx.needs_input_grad[2]:
             dbias = grad.sum(axis=(0, 2, 3))
         return dx, dweight, dbias, None, None, None
@@ -429,7 +445,7 @@ def _input_grad_by_correlation(dy_last, weight, geometry, input_hw):
         input_hw: (H, W) of the forward's input.
 
     Returns:
-        dX, shape (N, C, H, W).
+        dX, shape (N, C, H, W), stored channels-last.
     """
     backend = get_backend("cpu")
     KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
@@ -443,17 +459,14 @@ def _input_grad_by_correlation(dy_last, weight, geometry, input_hw):
     backend.to_channels_last(w_t, weight.reshape(1, O, C * KH * KW, 1))
     w_flip = _contiguous(w_t.reshape(C, KH, KW, O)[:, ::-1, ::-1, :]).reshape(C, K)
     del w_t
-    dx = np.empty((N, C, H, W), dtype=dy_last.dtype)
-    zeros = np.zeros(C, dy_last.dtype)
+    dx_last = np.empty((N, H, W, C), dtype=dy_last.dtype)
     for s, e in _image_chunks(N, K * H * W * dy_last.dtype.itemsize, "cpu"):
         L = (e - s) * H * W
         rows = _buffer((L, K), dy_last.dtype)
         backend.im2row(rows, _images(dy_last, s, e, N), KH, KW, 1, 1, dh * (KH - 1) - ph, dw * (KW - 1) - pw, dh, dw, H, W)
-        dx_last = _buffer((L, C), dy_last.dtype)
-        backend.blas_matmul(rows, w_flip.T, out=dx_last)
-        backend.to_channels_first(_images(dx, s, e, N), dx_last.reshape(e - s, H, W, C), zeros)
-        del rows, dx_last  # the next chunk reuses these (cache-warm) buffers
-    return dx
+        backend.blas_matmul(rows, w_flip.T, out=_images(dx_last, s, e, N).reshape(L, C))
+        del rows  # the next chunk reuses this (cache-warm) buffer
+    return dx_last.transpose(0, 3, 1, 2)
 
 
 def _conv2d(op, input, weight, bias, stride, padding, dilation, groups, flip):

@@ -9,7 +9,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .conv import _contiguous
+from .layout import channels_last, channels_last_view
+from .layout import contiguous as _contiguous
 
 __all__ = ["batch_norm", "local_response_norm"]
 
@@ -18,16 +19,27 @@ def _as_ncl(x):
     return _contiguous(x).reshape(x.shape[0], x.shape[1], -1)
 
 
+def _as_rows(x):
+    """A batch as the kernels see it: (N, C, L) when stored NCHW, (N*H*W, C) when channels-last."""
+    last = channels_last_view(x)
+    return _as_ncl(x) if last is None else last.reshape(-1, x.shape[1])
+
+
 class BatchNorm(Function):
+    """Batch norm on (N, C, L) arrays, or on (N*H*W, C) rows when the input is stored channels-last
+    (a convolution's output on the CPU; see ``layout``), whose output stays channels-last."""
+
     @staticmethod
     def forward(ctx, x, running_mean, running_var, weight, bias, training, momentum, eps):
         backend = get_backend(ctx.device)
-        xs = _as_ncl(x)
-        N, C, L = xs.shape
+        xs = _as_rows(x)
+        last = xs.ndim == 2
+        C = x.shape[1]
+        suffix = "_last" if last else ""
         if training:
             mean, var = backend.empty(C, np.float64), backend.empty(C, np.float64)
-            backend.batch_norm_stats(mean, var, xs)
-            count = N * L
+            getattr(backend, "batch_norm_stats" + suffix)(mean, var, xs)
+            count = xs.size // C
             if running_mean is not None:
                 # In place on the arrays the caller's tensors hold: PyTorch's running-stat update,
                 # with the unbiased variance in the running estimate.
@@ -43,24 +55,35 @@ class BatchNorm(Function):
         w = backend.from_numpy(np.ones(C, dtype=x.dtype)) if weight is None else weight
         b = backend.from_numpy(np.zeros(C, dtype=x.dtype)) if bias is None else bias
         out = backend.empty(xs.shape, xs.dtype)
-        backend.batch_norm_normalize(out, xs, mean, invstd, w, b)
+        getattr(backend, "batch_norm_normalize" + suffix)(out, xs, mean, invstd, w, b)
         ctx.save_for_backward(xs, mean, invstd, w)
-        ctx.training = training
-        return out.reshape(x.shape)
+        ctx.training, ctx.shape = training, x.shape
+        return _like_input(out, x.shape, last)
 
     @staticmethod
     def backward(ctx, grad):
         xs, mean, invstd, w = ctx.saved_tensors
-        C = xs.shape[1]
+        last = xs.ndim == 2
+        C = ctx.shape[1]
         backend = get_backend(ctx.device)
         dx = backend.empty(xs.shape, xs.dtype)
         dweight, dbias = backend.empty(C, np.float64), backend.empty(C, np.float64)
-        backend.batch_norm_backward(dx, dweight, dbias, _as_ncl(grad), xs, mean, invstd, w, int(ctx.training))
+        dy = channels_last(grad).reshape(-1, C) if last else _as_ncl(grad)
+        kernel = backend.batch_norm_backward_last if last else backend.batch_norm_backward
+        kernel(dx, dweight, dbias, dy, xs, mean, invstd, w, int(ctx.training))
         dtype = xs.dtype
-        return (dx.reshape(grad.shape), None, None,
+        return (_like_input(dx, ctx.shape, last), None, None,
                 dweight.astype(dtype) if ctx.needs_input_grad[3] else None,
                 dbias.astype(dtype) if ctx.needs_input_grad[4] else None,
                 None, None, None)
+
+
+def _like_input(rows, shape, last):
+    """Kernel output ``rows`` (as ``_as_rows`` gave them) as an array of ``shape``, channels-last if ``last``."""
+    if not last:
+        return rows.reshape(shape)
+    N, C, H, W = shape
+    return rows.reshape(N, H, W, C).transpose(0, 3, 1, 2)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):

@@ -5,11 +5,13 @@ Batch-norm kernels run ``prange`` over channels (each channel's statistics are
 independent); LRN kernels over images (the channel window never crosses images).
 """
 
+import numpy as np
 from numba import njit, prange
 
 from .conv import serial_when_small
 
-__all__ = ["batch_norm_stats", "batch_norm_normalize", "batch_norm_backward", "lrn_forward", "lrn_backward"]
+__all__ = ["batch_norm_stats", "batch_norm_normalize", "batch_norm_backward", "batch_norm_stats_last",
+           "batch_norm_normalize_last", "batch_norm_backward_last", "lrn_forward", "lrn_backward"]
 
 
 @njit(cache=True, inline="always")
@@ -166,6 +168,114 @@ def batch_norm_backward(dx, dweight, dbias, dy, x, mean, invstd, weight, batch_s
             for n in range(N):
                 for i in range(L):
                     dx[n, c, i] = k * dy[n, c, i]
+
+
+# Channels-last batch norm: x is (M, C), M = N*H*W, channels contiguous. Threads take blocks of
+# rows and accumulate per-channel partial sums (float64 vectors over C, which vectorise),
+# added up in a fixed order afterwards, so results don't depend on the thread count.
+_ROW_BLOCKS = 64
+
+
+@njit(cache=True, inline="always")
+def _block(t, blocks, M):
+    return t * M // blocks, (t + 1) * M // blocks
+
+
+@serial_when_small
+@njit(cache=True, parallel=True)
+def batch_norm_stats_last(mean, var, x):
+    """Per-channel mean and biased variance of a channels-last input, two passes for accuracy.
+
+    Formula: ``mean[c] = x[:, c].mean()``, ``var[c] = ((x[:, c] - mean[c])**2).mean()``.
+
+    Args:
+        mean, var: float64 outputs, shape (C,).
+        x: input, shape (M, C) (the rows of an NHWC array).
+    """
+    M, C = x.shape
+    blocks = min(M, _ROW_BLOCKS)
+    partial = np.zeros((blocks, C))
+    for t in prange(blocks):
+        lo, hi = _block(t, blocks, M)
+        acc = partial[t]
+        for i in range(lo, hi):
+            row = x[i]
+            for c in range(C):
+                acc[c] += row[c]
+    for c in range(C):
+        mean[c] = partial[:, c].sum() / M
+    partial[:] = 0.0
+    for t in prange(blocks):
+        lo, hi = _block(t, blocks, M)
+        acc = partial[t]
+        for i in range(lo, hi):
+            row = x[i]
+            for c in range(C):
+                d = row[c] - mean[c]
+                acc[c] += d * d
+    for c in range(C):
+        var[c] = partial[:, c].sum() / M
+
+
+@serial_when_small
+@njit(cache=True, parallel=True)
+def batch_norm_normalize_last(out, x, mean, invstd, weight, bias):
+    """``out[m, c] = (x[m, c] - mean[c]) * invstd[c] * weight[c] + bias[c]`` (channels last).
+
+    Args:
+        out: output, shape (M, C).
+        x: input, shape (M, C).
+        mean, invstd, weight, bias: per-channel, shape (C,).
+    """
+    M, C = x.shape
+    scale = invstd * weight
+    shift = bias - mean * scale
+    for i in prange(M):
+        row, dst = x[i], out[i]
+        for c in range(C):
+            dst[c] = row[c] * scale[c] + shift[c]
+
+
+@serial_when_small
+@njit(cache=True, parallel=True)
+def batch_norm_backward_last(dx, dweight, dbias, dy, x, mean, invstd, weight, batch_stats):
+    """Gradients of batch normalization, channels last; formulas as ``batch_norm_backward``.
+
+    Args:
+        dx: output, shape (M, C).
+        dweight, dbias: float64 outputs, shape (C,).
+        dy: gradient of the output, shape (M, C).
+        x: the forward's input, shape (M, C).
+        mean, invstd, weight: per-channel values the forward used.
+        batch_stats: 1 when mean and variance were computed from ``x``.
+    """
+    M, C = x.shape
+    blocks = min(M, _ROW_BLOCKS)
+    sum_dy = np.zeros((blocks, C))
+    sum_dy_xc = np.zeros((blocks, C))
+    for t in prange(blocks):
+        lo, hi = _block(t, blocks, M)
+        a, b = sum_dy[t], sum_dy_xc[t]
+        for i in range(lo, hi):
+            g, row = dy[i], x[i]
+            for c in range(C):
+                a[c] += g[c]
+                b[c] += g[c] * (row[c] - mean[c])
+    k = np.empty(C)
+    mean_dy = np.zeros(C)
+    mean_dy_xhat = np.zeros(C)
+    for c in range(C):
+        dbias[c] = sum_dy[:, c].sum()
+        dweight[c] = sum_dy_xc[:, c].sum() * invstd[c]
+        k[c] = weight[c] * invstd[c]
+        if batch_stats:
+            mean_dy[c] = dbias[c] / M
+            mean_dy_xhat[c] = dweight[c] / M
+    for i in prange(M):
+        g, row, dst = dy[i], x[i], dx[i]
+        for c in range(C):
+            xhat = (row[c] - mean[c]) * invstd[c]
+            dst[c] = k[c] * (g[c] - mean_dy[c] - xhat * mean_dy_xhat[c])
 
 
 @serial_when_small

@@ -15,7 +15,8 @@ from .launch import MAX_BLOCKS, REDUCE_THREADS
 
 from .launch import dev, dev_out
 
-__all__ = ["batch_norm_stats", "batch_norm_normalize", "batch_norm_backward", "lrn_forward", "lrn_backward"]
+__all__ = ["batch_norm_stats", "batch_norm_normalize", "batch_norm_backward", "batch_norm_stats_last",
+           "batch_norm_normalize_last", "batch_norm_backward_last", "lrn_forward", "lrn_backward"]
 
 T = REDUCE_THREADS
 
@@ -180,6 +181,101 @@ def batch_norm_backward(dx, dweight, dbias, dy, x, mean, invstd, weight, batch_s
     _backward[max(1, min(d.shape[1], MAX_BLOCKS)), T](dev_out(dx, "batch_norm_backward"), dev_out(dweight, "batch_norm_backward"),
                                                        dev_out(dbias, "batch_norm_backward"), dev(dy), d, dev(mean),
                                                        dev(invstd), dev(weight), int(batch_stats))
+
+
+# Channels-last (M, C) arrays: one thread per channel walks the M rows; neighbouring threads
+# read neighbouring channels of a row, so the loads are coalesced.
+@cuda.jit(cache=True)
+def _stats_last(mean, var, x):
+    M, C = x.shape
+    for c in range(cuda.grid(1), C, cuda.gridsize(1)):
+        acc = float64(0.0)
+        for i in range(M):
+            acc += x[i, c]
+        m = acc / M
+        acc = float64(0.0)
+        for i in range(M):
+            d = x[i, c] - m
+            acc += d * d
+        mean[c] = m
+        var[c] = acc / M
+
+
+@cuda.jit(cache=True)
+def _normalize_last(out, x, mean, invstd, weight, bias):
+    M, C = x.shape
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        r = i // C
+        c = i % C
+        scale = invstd[c] * weight[c]
+        out[r, c] = x[r, c] * scale + (bias[c] - mean[c] * scale)
+
+
+@cuda.jit(cache=True)
+def _backward_sums_last(dweight, dbias, dy, x, mean, invstd):
+    M, C = x.shape
+    for c in range(cuda.grid(1), C, cuda.gridsize(1)):
+        a = float64(0.0)
+        b = float64(0.0)
+        for i in range(M):
+            a += dy[i, c]
+            b += dy[i, c] * (x[i, c] - mean[c])
+        dbias[c] = a
+        dweight[c] = b * invstd[c]
+
+
+@cuda.jit(cache=True)
+def _backward_last(dx, dweight, dbias, dy, x, mean, invstd, weight, batch_stats):
+    M, C = x.shape
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        r = i // C
+        c = i % C
+        xhat = (x[r, c] - mean[c]) * invstd[c]
+        g = dy[r, c]
+        if batch_stats:
+            g = g - dbias[c] / M - xhat * dweight[c] / M
+        dx[r, c] = weight[c] * invstd[c] * g
+
+
+def batch_norm_stats_last(mean, var, x):
+    """Per-channel mean and biased variance of channels-last rows (formulas as the CPU kernel).
+
+    Args:
+        mean, var: float64 outputs, shape (C,).
+        x: input, shape (M, C).
+    """
+    d = dev(x)
+    launch(_stats_last, d.shape[1], dev_out(mean, "batch_norm_stats_last"), dev_out(var, "batch_norm_stats_last"), d)
+
+
+def batch_norm_normalize_last(out, x, mean, invstd, weight, bias):
+    """``out[m, c] = (x[m, c] - mean[c]) * invstd[c] * weight[c] + bias[c]``.
+
+    Args:
+        out: output, shape (M, C).
+        x: input, shape (M, C).
+        mean, invstd, weight, bias: per-channel, shape (C,).
+    """
+    o = dev_out(out, "batch_norm_normalize_last")
+    launch(_normalize_last, o.size, o, dev(x), dev(mean), dev(invstd), dev(weight), dev(bias))
+
+
+def batch_norm_backward_last(dx, dweight, dbias, dy, x, mean, invstd, weight, batch_stats):
+    """Gradients of batch normalization on channels-last rows (formulas as ``batch_norm_backward``).
+
+    Args:
+        dx: output, shape (M, C).
+        dweight, dbias: float64 outputs, shape (C,).
+        dy: gradient of the output, shape (M, C).
+        x: the forward's input, shape (M, C).
+        mean, invstd, weight: per-channel values the forward used.
+        batch_stats: 1 when mean and variance were computed from ``x``.
+    """
+    d, g, m, s = dev(x), dev(dy), dev(mean), dev(invstd)
+    dw, db = dev_out(dweight, "batch_norm_backward_last"), dev_out(dbias, "batch_norm_backward_last")
+    launch(_backward_sums_last, d.shape[1], dw, db, g, d, m, s)
+    o = dev_out(dx, "batch_norm_backward_last")
+    launch(_backward_last, o.size, o, dw, db, g, d, m, s, dev(weight), int(batch_stats))
 
 
 def lrn_forward(out, scale, x, size, alpha, beta, k):
