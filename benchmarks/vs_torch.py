@@ -8,12 +8,16 @@ network from the same start (the first losses are printed side by side as a chec
 
 Method:
 
-- Speed: both frameworks live in one process and use the same thread count
-  (``torch.set_num_threads(n)`` and ``minigrad.backends.cpu.set_num_threads(n)``, which
-  sets Numba's and OpenBLAS's pools). After ``--warmup`` untimed steps each (Numba
-  compilation, allocator warm-up), single steps alternate, minigrad then torch, ``--steps``
-  times, so that a load spike from another process hits both. Reported: the median step
-  time of each, images/s, and the ratio of minigrad's images/s to torch's.
+- Speed: each framework runs in its own worker process, as its users run it, with the same
+  thread count (``torch.set_num_threads(n)``; ``minigrad.backends.cpu.set_num_threads(n)``,
+  which sets Numba's and OpenBLAS's pools). Separate processes matter: minigrad starts its
+  OpenMP pool with sleeping idle workers (``backends/cpu/threads.py``), and a torch sharing
+  that runtime ran LeNet-5 30% slower than on its own. After ``--warmup`` untimed steps each
+  (Numba compilation, allocator warm-up), the workers take turns, minigrad then torch, each
+  turn a block of steps of about ``TURN_SECONDS`` (at least one step) while the other
+  worker waits idle, ``--steps`` timed steps each in all, so that a load spike from another
+  process hits both. Reported: the median step time of each, images/s, and the ratio of
+  minigrad's images/s to torch's.
 - Memory: each framework runs in its own fresh subprocess (so neither's allocator caches or
   libraries count against the other). The subprocess first compiles/warms up on a tiny
   throwaway model of the same architecture, frees it, and records its resident set size
@@ -44,22 +48,23 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import minigrad as mg  # noqa: E402
-import minigrad.functional as F  # noqa: E402
 from common import print_table, write_json  # noqa: E402
-# Importing the CPU backend starts Numba's OpenMP pool with its waiting policy (see
-# minigrad/backends/cpu/threads.py). torch is imported after it and links the same libgomp
-# (same soname), so both frameworks run on one OpenMP runtime with one policy: the
-# comparison is fair, and OMP_WAIT_POLICY=ACTIVE in the environment switches both.
-from minigrad.backends.cpu import get_num_threads, set_num_threads  # noqa: E402
-from minigrad.models import get_model  # noqa: E402
 
-try:
-    import torch
-    import torch.nn as tnn
-    import torch.nn.functional as TF
-except ImportError:
+# Neither framework is imported here at module level: the timing workers are spawned
+# processes that re-import this module, and each must load only its own framework (minigrad's
+# CPU backend configures the OpenMP runtime that torch would share; see the docstring).
+if os.environ.get("VS_TORCH_WORKER") != "minigrad":
+    try:
+        import torch
+        import torch.nn as tnn
+        import torch.nn.functional as TF
+    except ImportError:
+        torch = None
+else:
     torch = None
+
+#: Seconds of steps per turn of a timing worker.
+TURN_SECONDS = 0.25
 
 #: model name -> (input (C, H, W), minigrad constructor kwargs)
 MODELS = {
@@ -137,6 +142,10 @@ def batch(name: str, batch_size: int, seed: int = 0):
 
 def minigrad_step(name: str, batch_size: int):
     """(step function returning the loss, model) for minigrad."""
+    import minigrad as mg
+    import minigrad.functional as F
+    from minigrad.models import get_model
+
     mg.manual_seed(0)
     model = get_model(name, **MODELS[name][1]).train()
     images, labels = batch(name, batch_size)
@@ -173,25 +182,65 @@ def torch_step(name: str, batch_size: int, weights=None):
     return step, model
 
 
-def compare_speed(name: str, batch_size: int, steps: int, warmup: int) -> dict:
-    """Alternate single steps of both frameworks; medians and ratio."""
-    mg_step, mg_model = minigrad_step(name, batch_size)
-    runners = {"minigrad": mg_step}
-    first_loss = {}
-    if torch is not None:
-        weights = mg_model.state_dict()
-        runners["torch"] = torch_step(name, batch_size, weights)[0]
-    for label, step in runners.items():
-        first_loss[label] = step()
-        for _ in range(warmup - 1):
-            step()
-    times = {label: [] for label in runners}
-    for _ in range(steps):
-        for label, step in runners.items():
+def _speed_worker(conn, framework: str, name: str, batch_size: int, threads: int, warmup: int, weights) -> None:
+    """A timing worker: builds one framework's step, then runs blocks of steps on request."""
+    if framework == "torch":
+        torch.set_num_threads(threads)
+        step = torch_step(name, batch_size, weights)[0]
+    else:
+        from minigrad.backends.cpu import set_num_threads
+
+        set_num_threads(threads)
+        step = minigrad_step(name, batch_size)[0]
+    first_loss = step()
+    start = time.perf_counter()
+    for _ in range(max(0, warmup - 1)):
+        step()
+    conn.send((first_loss, (time.perf_counter() - start) / max(1, warmup - 1)))
+    while (count := conn.recv()) is not None:
+        times = []
+        for _ in range(count):
             start = time.perf_counter()
             step()
-            times[label].append(time.perf_counter() - start)
-    row = {"model": name, "batch": batch_size, "threads": get_num_threads(), "steps": steps}
+            times.append(time.perf_counter() - start)
+        conn.send(times)
+
+
+def compare_speed(name: str, batch_size: int, steps: int, warmup: int, threads: int) -> dict:
+    """Time both frameworks in worker processes that take turns; medians and ratio."""
+    import multiprocessing
+
+    frameworks = ["minigrad"] + (["torch"] if torch is not None else [])
+    weights = None
+    if torch is not None:
+        # Built in this process (no kernel runs here): the torch twin starts from minigrad's weights.
+        weights = {k: np.array(v) for k, v in minigrad_step(name, 2)[1].state_dict().items()}
+    context = multiprocessing.get_context("spawn")
+    workers, first_loss, turn = {}, {}, {}
+    for framework in frameworks:
+        parent, child = context.Pipe()
+        os.environ["VS_TORCH_WORKER"] = framework
+        try:
+            process = context.Process(target=_speed_worker, daemon=True,
+                                      args=(child, framework, name, batch_size, threads, warmup, weights))
+            process.start()
+        finally:
+            del os.environ["VS_TORCH_WORKER"]
+        workers[framework] = (process, parent)
+    for framework, (_, conn) in workers.items():  # warm-ups run concurrently; timing does not
+        first_loss[framework], step_time = conn.recv()
+        turn[framework] = max(1, int(TURN_SECONDS / max(step_time, 1e-6)))
+    times = {framework: [] for framework in frameworks}
+    while any(len(ts) < steps for ts in times.values()):
+        for framework, (_, conn) in workers.items():
+            count = min(turn[framework], steps - len(times[framework]))
+            if count > 0:
+                conn.send(count)
+                times[framework] += conn.recv()
+    for process, conn in workers.values():
+        conn.send(None)
+        process.join()
+    row = {"model": name, "batch": batch_size, "threads": threads, "steps": steps}
     for label, ts in times.items():
         median = statistics.median(ts)
         row[f"{label}_ms"] = 1e3 * median
@@ -217,6 +266,8 @@ def memory_worker(framework: str, name: str, batch_size: int, steps: int, thread
         torch.set_num_threads(threads)
         warm = torch_step(name, 2)[0]
     else:
+        from minigrad.backends.cpu import set_num_threads
+
         set_num_threads(threads)
         warm = minigrad_step(name, 2)[0]
     warm()
@@ -266,14 +317,11 @@ def main() -> None:
     if args.memory_worker:
         print(json.dumps(memory_worker(args.memory_worker, names[0], args.batch_size, args.memory_steps, threads)))
         return
-    set_num_threads(threads)
-    if torch is not None:
-        torch.set_num_threads(threads)
-    else:
+    if torch is None:
         print("torch is not installed: measuring minigrad alone", file=sys.stderr)
     rows = []
     for name in names:
-        row = compare_speed(name, args.batch_size, args.steps, args.warmup)
+        row = compare_speed(name, args.batch_size, args.steps, args.warmup, threads)
         if not args.no_memory:
             for framework in ("minigrad", "torch") if torch is not None else ("minigrad",):
                 row[f"{framework}_peak_mb"] = measure_memory(framework, name, args.batch_size, args.memory_steps,
