@@ -53,10 +53,18 @@ def conv_flops(n, c, h, o, k, s, p):
 
 
 def bench_conv(name, n, c, h, o, k, s, p, repeats, sgemm_size):
-    """Forward (recording the graph, as in training) and backward (dX, dW, db) of one layer."""
+    """Forward (recording the graph, as in training) and backward (dX, dW, db) of one layer.
+
+    The input and the output gradient are stored as they arrive inside a network: channels-last
+    when they have ``CHANNELS_LAST_MIN`` channels or more (a previous conv's result, see
+    ``minigrad/ops/layout.py``), NCHW otherwise (an image, or a small layer's result).
+    """
     sgemm = sgemm_gflops(sgemm_size, repeats=3)
     rng = np.random.default_rng(0)
-    x = mg.Tensor(rng.standard_normal((n, c, h, h), dtype=np.float32), requires_grad=True)
+    data = rng.standard_normal((n, c, h, h), dtype=np.float32)
+    if c >= conv_ops.CHANNELS_LAST_MIN:
+        data = np.ascontiguousarray(data.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    x = mg.Tensor(data, requires_grad=True)
     w = mg.Tensor(rng.standard_normal((o, c, k, k), dtype=np.float32) * 0.1, requires_grad=True)
     b = mg.Tensor(np.zeros(o, np.float32), requires_grad=True)
     fwd = median_time(lambda: mg.conv2d(x, w, b, s, p), repeats=repeats)
@@ -65,7 +73,7 @@ def bench_conv(name, n, c, h, o, k, s, p, repeats, sgemm_size):
     def build():
         x.grad = w.grad = b.grad = None
         state["y"] = mg.conv2d(x, w, b, s, p)
-        state["g"] = np.ones(state["y"].shape, np.float32)
+        state["g"] = np.ones_like(state["y"].numpy())  # the result's memory format
 
     bwd = median_time(lambda: state["y"].backward(gradient=state["g"]), repeats=repeats, setup=build)
     flops = conv_flops(n, c, h, o, k, s, p)
