@@ -10,7 +10,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from ..tensor import Tensor, default_rng
+from ..tensor import default_rng
 from .elementwise import _DEFAULT_FLOAT, _tensor
 from .layout import in_layout_of, restore, stored
 

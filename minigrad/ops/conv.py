@@ -1,34 +1,40 @@
 """Convolution ops: ``conv2d`` (cross-correlation, as every ConvNet), ``convolve2d`` (true
 convolution) and ``conv_transpose2d`` (the U-Net up-convolution).
 
-A convolution is im2col + one GEMM. With ``cols`` of shape (C*KH*KW, N*OH*OW) (see
-``minigrad.backends.cpu.conv``), forward, and the two backward products, are::
+A convolution is a lowering + one GEMM. The course's lowering is im2col (``cols``, one row
+per (c, kh, kw), one column per output position; ``minigrad.backends.cpu.conv``). The kernels
+here use its transpose, computed channels-last: ``im2row`` (``backends/*/channels_last.py``)
+unfolds an NHWC image into ``rows`` of shape (N*OH*OW, KH*KW*C), one per output position, and
+the weight is taken channels-last too, ``W_rows`` of shape (O, KH*KW*C). Then::
 
-    out  = W    @ cols        (O, C*KH*KW) @ (C*KH*KW, N*OH*OW), computed as cols.T @ W.T
-    dW   = dY   @ cols.T      the kernel is shared by all positions and images, so its gradient
-                              sums over them; computed as (cols @ dY.T).T
-    dcol = W.T  @ dY          then col2im folds dcol back into dX (strided and grouped convs;
-                              with stride 1, dX = im2col(dY) and a GEMM with the flipped kernel,
+    out  = rows @ W_rows^T    (positions, O): the output, channels-last
+    dW   = dY^T @ rows        the kernel is shared by all positions and images, so its gradient
+                              sums over them; (O, KH*KW*C), the weight channels-last
+    dRows = dY @ W_rows       then row2im folds dRows back into dX (strided and grouped convs;
+                              with stride 1, dX = im2row(dY) and a GEMM with the flipped kernel,
                               see ``_input_grad_by_correlation``)
 
-(the transposed orientations are what NumPy's BLAS runs fastest for these shapes,
-measured by ``benchmarks/kernels.py``).
+Why channels-last: each kernel tap copies C contiguous floats, where im2col copies spans of
+an image row (4-32 floats on CIFAR ResNet planes), and the GEMM writes channels-last output.
+On the CPU a result of ``CHANNELS_LAST_MIN`` channels or more is returned stored that way (a
+transposed view, shape still (N, C, H, W); see ``minigrad.ops.layout``), so the next
+convolution reads it without a transpose; batch norm and ReLU keep the format.
 
-With groups, each group is its own GEMM on a contiguous block of rows of ``cols``.
+With groups, each group is its own GEMM on its own (positions, C/groups*KH*KW) matrix.
+A layer with one input channel per group lowers with im2col's columns instead (see ``_rows_of``).
 
-``SAVE_COLUMNS`` chooses what the forward keeps for the backward: the column matrix
-(KH*KW times the input's size; backward skips one im2col) or only the input (backward
-recomputes the columns). ``benchmarks/kernels.py`` measures both.
+``SAVE_COLUMNS`` chooses what the forward keeps for the backward: the row matrix
+(KH*KW times the input's size; backward skips one im2row) or only the input (backward
+recomputes the rows). ``benchmarks/kernels.py`` measures both.
 """
 
 from __future__ import annotations
-
-import sys
 
 import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
+from .buffers import buffer as _buffer
 from .layout import channels_last_view
 from .layout import contiguous as _contiguous
 
@@ -45,13 +51,6 @@ SAVE_COLUMNS = False
 #: GEMM calls, each a thread synchronisation).
 CHUNK_BYTES = 16 << 20
 
-# Internal buffers (im2col columns and their gradients) are recycled: a fresh large array
-# costs a page fault per 4 KiB on first touch, as much as the im2col that fills it.
-_pool: list = []
-_POOL_MAX_BUFFERS = 64
-_POOL_MIN_BYTES = 1 << 20
-
-
 def set_save_columns(flag: bool) -> bool:
     """Choose what conv2d saves for its backward; returns the previous choice.
 
@@ -63,40 +62,6 @@ def set_save_columns(flag: bool) -> bool:
     global SAVE_COLUMNS
     previous, SAVE_COLUMNS = SAVE_COLUMNS, bool(flag)
     return previous
-
-
-def release_buffers() -> None:
-    """Drop the pooled column buffers (otherwise kept for reuse by the next training step)."""
-    _pool.clear()
-
-
-def _buffer(shape, dtype, device: str = "cpu"):
-    """An uninitialised array for internal use, recycled from a pool of 1-D buffers.
-
-    A pooled buffer is free when nothing else references it: the columns saved by a live
-    graph, and any view of them, hold a reference to their base, so ``sys.getrefcount``
-    then sees more than the pool's list, the loop variable and its own argument.
-    (Not thread-safe.) Other devices allocate through their backend.
-    """
-    dtype = np.dtype(dtype)
-    size = int(np.prod(shape))
-    if device != "cpu":
-        return get_backend(device).empty(shape, dtype)
-    if size * dtype.itemsize < _POOL_MIN_BYTES:
-        return np.empty(shape, dtype)
-    chosen = None
-    for buf in _pool:
-        if buf.dtype == dtype and size <= buf.size <= 2 * size and sys.getrefcount(buf) <= 3:
-            if chosen is None or buf.size < chosen.size:
-                chosen = buf
-    if chosen is None:
-        if len(_pool) >= _POOL_MAX_BUFFERS:
-            # Full: forget the free buffers (those in use stay until their graphs die).
-            _pool[:] = [buf for buf in _pool if sys.getrefcount(buf) > 3]
-        chosen = np.empty(size, dtype)
-        if len(_pool) < _POOL_MAX_BUFFERS:
-            _pool.append(chosen)
-    return chosen[:size].reshape(shape)
 
 
 # ---------------------------------------------------------------- argument handling

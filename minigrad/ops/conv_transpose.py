@@ -10,7 +10,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .conv import _buffer, _check_4d, _check_dtypes, _contiguous, _grouped_matmul, _pair
+from .buffers import buffer as _buffer
+from .conv import _check_4d, _check_dtypes, _contiguous, _grouped_matmul, _pair
 
 __all__ = ["conv_transpose2d"]
 

@@ -18,7 +18,6 @@ to NHWC + im2row): 64x32x32 11.6 -> 12.9, 128x16x16 12.6 -> 3.8, 256x8x8 13.6 ->
 kernels' NHWC one (the latter adds the convolution's bias on the way).
 """
 
-import numpy as np
 from numba import njit, prange
 
 from ..index import cpu as _ix
