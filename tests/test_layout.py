@@ -127,7 +127,6 @@ def test_batch_norm_on_channels_last_input_matches_the_reference():
     np.testing.assert_allclose(running_var.numpy(), 0.5 + 0.5 * var * count / (count - 1), rtol=1e-5)
     # The channels-last backward against float64 central differences.
     g64, b64 = mg.Tensor(gamma.astype(np.float64)), mg.Tensor(beta.astype(np.float64))
-
     assert mg.gradcheck(lambda t: mg.functional.batch_norm(_as_channels_last(t), None, None, g64, b64, training=True)
                         * mg.Tensor(np.arange(t.size, dtype=np.float64).reshape(t.shape) / t.size),
                         [x.astype(np.float64)])

@@ -267,9 +267,10 @@ def _matmul_into(target, a, b, groups):
 class Conv2d(Function):
     """Cross-correlation of a batch with a bank of kernels (``flip`` turns it into true convolution).
 
-    The kernels run channels-last: each chunk of images is transposed to NHWC, unfolded by
-    ``im2row``, and multiplied by the weight as ``(O, KH*KW*C)`` rows; the result, (positions, O),
-    is NHWC and goes back to NCHW once, with the bias added on the way.
+    The kernels run channels-last: each chunk of images is taken as NHWC (its own memory when
+    the input is stored channels-last, else a transposed copy), unfolded by ``im2row``, and
+    multiplied by the weight as ``(O, KH*KW*C)`` rows; the result, (positions, O), is NHWC and
+    is returned as it is or transposed to NCHW (``_from_channels_last``), with the bias added.
 
     Row matrices larger than one chunk (``CHUNK_BYTES``) are, unless ``SAVE_COLUMNS``, computed
     in chunks of images (``_image_chunks``): im2row, then the GEMM of that chunk, so that the
@@ -338,7 +339,8 @@ class Conv2d(Function):
                 if isinstance(rows, np.ndarray) and rows.strides[-1] != rows.itemsize:
                     # im2col's columns seen transposed (one channel per group): rows^T @ dY reads
                     # them in place; dY^T @ rows was 2x slower (LeNet-5's conv1: 1.2 vs 0.6 ms).
-                    part = _grouped_matmul(rows.transpose(0, 2, 1), _by_group(dy_c, G), G).reshape(G, K, Og).transpose(0, 2, 1)
+                    part = _grouped_matmul(rows.transpose(0, 2, 1), _by_group(dy_c, G), G)
+                    part = part.reshape(G, K, Og).transpose(0, 2, 1)
                 else:
                     part = _grouped_matmul(_by_group(dy_c, G).transpose(0, 2, 1), rows, G).reshape(G, Og, K)
                 if dweight_last is None:
