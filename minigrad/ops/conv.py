@@ -35,7 +35,7 @@ import numpy as np
 from ..autograd import Function
 from ..backends import get_backend
 from .buffers import buffer as _buffer
-from .layout import channels_last_view
+from .layout import channels_last, channels_last_view
 from .layout import contiguous as _contiguous
 
 __all__ = ["conv2d", "convolve2d"]
@@ -175,17 +175,9 @@ def _images(a, s, e, N):
     return a if (s, e) == (0, N) else a[s:e]
 
 
-def _channels_last(backend, x, device):
-    """``x`` (N, C, H, W) as a C-contiguous (N, H, W, C) array: its own memory when it is stored
-    channels-last, else a pooled copy."""
-    view = channels_last_view(x)
-    if view is not None:
-        return view
-    x = _contiguous(x)
-    N, C, H, W = x.shape
-    out = _buffer((N, H, W, C), x.dtype, device)
-    backend.to_channels_last(out, x)
-    return out
+def _channels_last(x, device):
+    """``layout.channels_last`` with a copy, when one is needed, in a pooled buffer."""
+    return channels_last(x, lambda shape, dtype: _buffer(shape, dtype, device))
 
 
 #: Convolution results with at least this many channels stay stored channels-last on the CPU.
@@ -239,7 +231,7 @@ def _rows_of(backend, x, s, e, geometry, groups, device):
         cols = _buffer((C * KH * KW, L), x.dtype, device)
         backend.im2col(cols, _contiguous(_images(x, s, e, x.shape[0])), *geometry)
         return cols.reshape(groups, KH * KW, L).transpose(0, 2, 1)
-    x_last = _channels_last(backend, _images(x, s, e, x.shape[0]), device)
+    x_last = _channels_last(_images(x, s, e, x.shape[0]), device)
     if _pointwise(geometry) and groups == 1:
         return x_last.reshape(1, L, C)
     rows = _buffer((groups, L, C // groups * KH * KW), x.dtype, device)
@@ -327,7 +319,7 @@ class Conv2d(Function):
         C = G * K // (KH * KW)
         P = OH * OW
         # dY channels-last, (positions, O): the GEMMs' operand for both dW and dX.
-        dy_last = _channels_last(backend, grad, ctx.device).reshape(N * P, O)
+        dy_last = _channels_last(grad, ctx.device).reshape(N * P, O)
         dx = dweight = dbias = None
         if ctx.needs_input_grad[1]:
             # dW = dY^T @ rows per group, summed over the chunks: the long positions axis is the

@@ -7,7 +7,8 @@ channels)), and batch norm, ReLU and elementwise arithmetic keep the layout, so 
 never transposes between its convolutions. Ops that need NCHW call ``contiguous``, which
 transposes a channels-last array with the backend's kernel (NumPy's copy is 2-4x slower).
 
-Device arrays are always contiguous NCHW; these helpers return them unchanged.
+Device arrays are always contiguous NCHW: ``contiguous`` returns them unchanged, and
+``channels_last`` copies them with their backend's kernel.
 """
 
 from __future__ import annotations
@@ -42,13 +43,22 @@ def contiguous(a):
     return out
 
 
-def channels_last(a):
-    """``a`` (N, C, H, W) as a C-contiguous (N, H, W, C) array: its own memory if stored so, else a copy."""
+def channels_last(a, empty=None):
+    """``a`` (N, C, H, W) as a C-contiguous (N, H, W, C) array: its own memory if stored so, else a copy.
+
+    Args:
+        a: a CPU or device array.
+        empty: ``empty(shape, dtype)`` allocates the copy (default: ``a``'s backend's ``empty``;
+            the convolution passes its buffer pool).
+    """
     view = channels_last_view(a)
     if view is not None:
         return view
-    last = np.empty((a.shape[0], a.shape[2], a.shape[3], a.shape[1]), a.dtype)
-    get_backend("cpu").to_channels_last(last, contiguous(a))
+    backend = get_backend(getattr(a, "device", "cpu"))
+    a = contiguous(a)
+    N, C, H, W = a.shape
+    last = (empty or backend.empty)((N, H, W, C), a.dtype)
+    backend.to_channels_last(last, a)
     return last
 
 
