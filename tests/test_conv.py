@@ -11,6 +11,20 @@ import minigrad as mg
 import minigrad.nn as nn
 from minigrad import reference as R
 from minigrad.ops import conv as conv_ops
+from minigrad.ops import conv_direct
+
+
+class lowering:
+    """Run the body with the direct kernels allowed (``True``) or forbidden (im2row + GEMM only)."""
+
+    def __init__(self, direct: bool):
+        self.direct = direct
+
+    def __enter__(self):
+        self.previous = conv_direct.set_direct(self.direct)
+
+    def __exit__(self, *exc):
+        conv_direct.set_direct(self.previous)
 
 
 def assert_close(actual, expected, dtype):
@@ -49,7 +63,7 @@ def conv_cases(draw):
     n = draw(st.integers(1, 2))
     return dict(n=n, c=cg * groups, o=og * groups, h=h, w=w, k=(kh, kw), stride=(sh, sw), padding=(ph, pw),
                 dilation=(dh, dw), groups=groups, bias=draw(st.booleans()), dtype=draw(st.sampled_from([np.float32, np.float64])),
-                noncontig=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+                noncontig=draw(st.booleans()), seed=draw(st.integers(0, 2**16)), direct=draw(st.booleans()))
 
 
 def make(case, weight_shape):
@@ -64,8 +78,9 @@ def make(case, weight_shape):
 def test_conv2d_matches_reference(case):
     x, w, b = make(case, (case["o"], case["c"] // case["groups"]) + case["k"])
     args = (case["stride"], case["padding"], case["dilation"], case["groups"])
-    out = mg.conv2d(mg.Tensor(maybe_noncontiguous(x, case["noncontig"])), mg.Tensor(w),
-                    None if b is None else mg.Tensor(b), *args)
+    with lowering(case["direct"]):
+        out = mg.conv2d(mg.Tensor(maybe_noncontiguous(x, case["noncontig"])), mg.Tensor(w),
+                        None if b is None else mg.Tensor(b), *args)
     expected = R.conv2d(x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64), *args)
     assert out.dtype == case["dtype"]
     assert_close(out.numpy(), expected, case["dtype"])
@@ -75,7 +90,8 @@ def test_conv2d_matches_reference(case):
 def test_convolve2d_matches_reference(case):
     x, w, b = make(case, (case["o"], case["c"] // case["groups"]) + case["k"])
     args = (case["stride"], case["padding"], case["dilation"], case["groups"])
-    out = mg.convolve2d(mg.Tensor(x), mg.Tensor(w), None if b is None else mg.Tensor(b), *args)
+    with lowering(case["direct"]):
+        out = mg.convolve2d(mg.Tensor(x), mg.Tensor(w), None if b is None else mg.Tensor(b), *args)
     expected = R.convolve2d(x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64), *args)
     assert_close(out.numpy(), expected, case["dtype"])
 
@@ -129,16 +145,17 @@ GRAD_CASES = [
 ]
 
 
-@pytest.mark.parametrize("save_columns", [True, False])
+@pytest.mark.parametrize("save_columns,direct", [(True, False), (False, False), (False, True)])
 @pytest.mark.parametrize("case", GRAD_CASES)
-def test_conv2d_gradcheck(case, save_columns):
+def test_conv2d_gradcheck(case, save_columns, direct):
     rng = np.random.default_rng(1)
     x, w, b = rng.standard_normal(case["x"]), rng.standard_normal(case["w"]), rng.standard_normal(case["w"][0])
     args = (case["stride"], case["padding"], case["dilation"], case["groups"])
     previous = conv_ops.set_save_columns(save_columns)
     try:
-        assert mg.gradcheck(lambda x, w, b: mg.conv2d(x, w, b, *args), [x, w, b])
-        assert mg.gradcheck(lambda x, w, b: mg.convolve2d(x, w, b, *args), [x, w, b])
+        with lowering(direct):
+            assert mg.gradcheck(lambda x, w, b: mg.conv2d(x, w, b, *args), [x, w, b])
+            assert mg.gradcheck(lambda x, w, b: mg.convolve2d(x, w, b, *args), [x, w, b])
     finally:
         conv_ops.set_save_columns(previous)
 

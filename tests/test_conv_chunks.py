@@ -12,11 +12,13 @@ from hypothesis import strategies as st
 import minigrad as mg
 from minigrad import reference
 from minigrad.ops import conv as conv_ops
+from minigrad.ops import conv_direct
 
 
 @pytest.fixture(params=[True, False], ids=["save-columns", "recompute"])
 def tiny_chunks(request, monkeypatch):
     monkeypatch.setattr(conv_ops, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(conv_direct, "DIRECT", False)  # chunks are the im2row path's
     previous = conv_ops.set_save_columns(request.param)
     yield
     conv_ops.set_save_columns(previous)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_cuda_setup import needs_cuda
+from test_direct_conv import forward_formula, weight_grad_formula
 
 from minigrad import reference as ref
 from minigrad.backends import get_backend
@@ -469,3 +470,47 @@ def test_conv2d_op_on_the_gpu_matches_the_reference(stride, padding, dilation, g
     np.testing.assert_allclose(out_gpu, ref.conv2d(x, w, b, stride, padding, dilation, groups), rtol=1e-4, atol=1e-4)
     for got, expected in zip(grads_gpu, grads_cpu):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@FEW
+@given(st.tuples(st.integers(1, 2), st.integers(1, 2), st.integers(1, 3), st.integers(2, 5), st.integers(2, 5),
+                 st.integers(1, 3), st.integers(1, 3), st.integers(-1, 2), st.integers(-1, 2), st.integers(1, 2)))
+def test_direct_conv_kernels_match_cpu_and_formula(cpu, gpu, g):
+    """conv2d_direct and its weight gradient (negative padding crops) against the einsum formula."""
+    N, C, O, H, W, KH, KW, ph, pw, d = g
+    OH, OW = H + 2 * ph - d * (KH - 1), W + 2 * pw - d * (KW - 1)
+    if OH < 1 or OW < 1:
+        return
+    r = rng(11)
+    x = r.standard_normal((N, C, H, W)).astype(np.float32)
+    w = r.standard_normal((O, C, KH, KW)).astype(np.float32)
+    b = r.standard_normal(O).astype(np.float32)
+    dy = r.standard_normal((N, O, OH, OW)).astype(np.float32)
+    out = np.full((N, O, OH, OW), np.nan, np.float32)
+    expected = forward_formula(x, w, b, ph, pw, d, d, OH, OW)
+    np.testing.assert_allclose(on_gpu(gpu, "conv2d_direct", [out], x, w, b, ph, pw, d, d)[0], expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(on_cpu(cpu, "conv2d_direct", [out], x, w, b, ph, pw, d, d)[0], expected, rtol=1e-4, atol=1e-4)
+    dwt = np.full(w.shape, np.nan, np.float32)
+    expected = weight_grad_formula(x, dy, KH, KW, ph, pw, d, d)
+    for backend, run in ((gpu, on_gpu), (cpu, on_cpu)):
+        got = run(backend, "conv2d_direct_weight_grad", [dwt], x, dy, ph, pw, d, d)[0]
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_direct_conv_op_on_the_gpu_matches_the_reference():
+    """LeNet-sized layers take the direct path on the device too: values and gradients."""
+    import minigrad as mg
+
+    r = rng(12)
+    x = r.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    w = r.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    b = r.standard_normal(4).astype(np.float32)
+    dy = r.standard_normal((2, 4, 6, 6)).astype(np.float32)
+    leaves = [mg.Tensor(a, requires_grad=True).to("cuda").detach().requires_grad_() for a in (x, w, b)]
+    out = mg.conv2d(*leaves, padding=1)
+    (out * mg.Tensor(dy).to("cuda")).sum().backward()
+    np.testing.assert_allclose(out.numpy(), ref.conv2d(x, w, b, padding=1), rtol=1e-4, atol=1e-4)
+    cpu_leaves = [mg.Tensor(a.astype(np.float64), requires_grad=True) for a in (x, w, b)]
+    (mg.conv2d(*cpu_leaves, padding=1) * mg.Tensor(dy.astype(np.float64))).sum().backward()
+    for got, expected in zip(leaves, cpu_leaves):
+        np.testing.assert_allclose(got.grad.numpy(), expected.grad.numpy(), rtol=1e-4, atol=1e-4)

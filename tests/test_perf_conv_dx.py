@@ -13,6 +13,15 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad.ops import conv as conv_ops
+from minigrad.ops import conv_direct
+
+
+@pytest.fixture(autouse=True)
+def im2row_only():
+    """These layers have few channels: keep them off the direct kernels, on the path tested here."""
+    previous = conv_direct.set_direct(False)
+    yield
+    conv_direct.set_direct(previous)
 
 
 def reference_input_grad(dy, w, x_shape, padding, dilation):

@@ -37,7 +37,7 @@ class Relu(Function):
             out = np.maximum(x, 0)
         elif ctx.device == "cpu":
             x_stored = stored(x)
-            out = np.empty_like(x_stored)
+            out = backend.empty(x_stored.shape, x_stored.dtype)
             kernel(out, x_stored)
             out = restore(out, x)
         else:
@@ -54,7 +54,7 @@ class Relu(Function):
             return grad * (out > 0)
         if ctx.device == "cpu":
             grad_stored = stored(in_layout_of(grad, out))
-            dx = np.empty_like(grad_stored)
+            dx = backend.empty(grad_stored.shape, grad_stored.dtype)
             kernel(dx, grad_stored, stored(out))
             return restore(dx, out)
         dx = backend.empty(grad.shape, grad.dtype)

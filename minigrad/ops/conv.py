@@ -20,6 +20,8 @@ On the CPU a result of ``CHANNELS_LAST_MIN`` channels or more is returned stored
 transposed view, shape still (N, C, H, W); see ``minigrad.ops.layout``), so the next
 convolution reads it without a transpose; batch norm and ReLU keep the format.
 
+Stride-1 layers with few channels (LeNet-5's) skip the lowering: ``minigrad.ops.conv_direct``.
+
 With groups, each group is its own GEMM on its own (positions, C/groups*KH*KW) matrix.
 A layer with one input channel per group lowers with im2col's columns instead (see ``_rows_of``).
 
@@ -34,7 +36,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .buffers import buffer as _buffer
+from .conv_direct import DirectConv2d, direct_applies
 from .layout import channels_last, channels_last_view
 from .layout import contiguous as _contiguous
 
@@ -175,11 +177,6 @@ def _images(a, s, e, N):
     return a if (s, e) == (0, N) else a[s:e]
 
 
-def _channels_last(x, device):
-    """``layout.channels_last`` with a copy, when one is needed, in a pooled buffer."""
-    return channels_last(x, lambda shape, dtype: _buffer(shape, dtype, device))
-
-
 #: Convolution results with at least this many channels stay stored channels-last on the CPU.
 #: With a handful of channels (LeNet-5's 6 and 16) the pooling after them wants NCHW anyway,
 #: and a LeNet-5 step took 15 instead of 12 ms with channels-last results.
@@ -228,13 +225,13 @@ def _rows_of(backend, x, s, e, geometry, groups, device):
         # order is im2col's (c, kh, kw), so the rows are im2col's columns transposed, taken from
         # the NCHW input directly, and im2col copies whole image rows where im2row would copy
         # one float per tap (LeNet-5's conv1, batch 64, one thread: 0.8 vs 2.8 ms).
-        cols = _buffer((C * KH * KW, L), x.dtype, device)
+        cols = backend.empty((C * KH * KW, L), x.dtype)
         backend.im2col(cols, _contiguous(_images(x, s, e, x.shape[0])), *geometry)
         return cols.reshape(groups, KH * KW, L).transpose(0, 2, 1)
-    x_last = _channels_last(_images(x, s, e, x.shape[0]), device)
+    x_last = channels_last(_images(x, s, e, x.shape[0]))
     if _pointwise(geometry) and groups == 1:
         return x_last.reshape(1, L, C)
-    rows = _buffer((groups, L, C // groups * KH * KW), x.dtype, device)
+    rows = backend.empty((groups, L, C // groups * KH * KW), x.dtype)
     for g in range(groups):
         backend.im2row(rows[g], _channel_slice(x_last, g, groups), *geometry)
     return rows
@@ -301,7 +298,7 @@ class Conv2d(Function):
             _matmul_into(out_last if len(chunks) == 1 else out_last[s * P:e * P], rows, w.transpose(0, 2, 1), groups)
             if save:
                 saved_rows = rows
-            # Release the chunk's buffers before the next _buffer call, so that the pool hands the
+            # Release the chunk's buffers before the next allocation, so that the pool hands the
             # same (cache-warm) buffers to the next chunk instead of alternating between two.
             del rows
         ctx.geometry, ctx.groups, ctx.flip, ctx.input_hw, ctx.chunks = geometry, groups, flip, x.shape[2:], chunks
@@ -319,7 +316,7 @@ class Conv2d(Function):
         C = G * K // (KH * KW)
         P = OH * OW
         # dY channels-last, (positions, O): the GEMMs' operand for both dW and dX.
-        dy_last = _channels_last(grad, ctx.device).reshape(N * P, O)
+        dy_last = channels_last(grad).reshape(N * P, O)
         dx = dweight = dbias = None
         if ctx.needs_input_grad[1]:
             # dW = dY^T @ rows per group, summed over the chunks: the long positions axis is the
@@ -358,12 +355,12 @@ class Conv2d(Function):
                     if _pointwise(ctx.geometry) and G == 1:
                         _grouped_matmul(_by_group(dy_c, G), w, G, out=target.reshape(1, L, C))
                         continue
-                    drows = _buffer((G, L, K), w.dtype, ctx.device)
+                    drows = backend.empty((G, L, K), w.dtype)
                     _grouped_matmul(_by_group(dy_c, G), w, G, out=drows)
                     if G == 1:
                         backend.row2im(target, drows[0], *ctx.geometry)
                     else:
-                        part = _buffer((e - s, H, W, C // G), w.dtype, ctx.device)
+                        part = backend.empty((e - s, H, W, C // G), w.dtype)
                         for g in range(G):
                             backend.row2im(part, drows[g], *ctx.geometry)
                             target[..., g * (C // G):(g + 1) * (C // G)] = part
@@ -428,14 +425,14 @@ def _input_grad_by_correlation(dy_last, weight, geometry, input_hw):
     K = O * KH * KW
     # W'[c, (k', l', o)] = W[o, c, KH-1-k', KW-1-l'], in im2row's (kh, kw, channel) order: a 2-D
     # transpose by the layout kernel, then the taps reversed (NumPy's 4-D transposing copy was 5x slower).
-    w_t = _buffer((1, C * KH * KW, 1, O), dy_last.dtype)
+    w_t = backend.empty((1, C * KH * KW, 1, O), dy_last.dtype)
     backend.to_channels_last(w_t, weight.reshape(1, O, C * KH * KW, 1))
     w_flip = _contiguous(w_t.reshape(C, KH, KW, O)[:, ::-1, ::-1, :]).reshape(C, K)
     del w_t
     dx_last = np.empty((N, H, W, C), dtype=dy_last.dtype)
     for s, e in _image_chunks(N, K * H * W * dy_last.dtype.itemsize, "cpu"):
         L = (e - s) * H * W
-        rows = _buffer((L, K), dy_last.dtype)
+        rows = backend.empty((L, K), dy_last.dtype)
         backend.im2row(rows, _images(dy_last, s, e, N), KH, KW, 1, 1, dh * (KH - 1) - ph, dw * (KW - 1) - pw, dh, dw, H, W)
         backend.blas_matmul(rows, w_flip.T, out=_images(dx_last, s, e, N).reshape(L, C))
         del rows  # the next chunk reuses this (cache-warm) buffer
@@ -453,6 +450,8 @@ def _conv2d(op, input, weight, bias, stride, padding, dilation, groups, flip):
     geometry = _conv_geometry(op, input.shape, weight.shape, stride, padding, dilation, groups)
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"{op}: bias must have shape ({weight.shape[0]},) for weight {weight.shape}, got {bias.shape}")
+    if direct_applies(geometry, groups, (input.shape[1], weight.shape[0]), CHANNELS_LAST_MIN):
+        return DirectConv2d.apply(input, weight, bias, geometry, flip)
     return Conv2d.apply(input, weight, bias, geometry, int(groups), flip)
 
 

@@ -10,7 +10,6 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .buffers import buffer as _buffer
 from .conv import _check_4d, _check_dtypes, _contiguous, _grouped_matmul, _pair
 
 __all__ = ["conv_transpose2d"]
@@ -30,7 +29,7 @@ class ConvTranspose2d(Function):
         # x as (groups, Cin/groups, N*H*W): the conv's output layout, one copy.
         x2 = _contiguous(x.reshape(N, Cin, H * W).transpose(1, 0, 2)).reshape(groups, Cig, L)
         w = _contiguous(weight).reshape(groups, Cig, Cog * KH * KW)
-        cols = _buffer((groups, Cog * KH * KW, L), x.dtype, ctx.device)
+        cols = backend.empty((groups, Cog * KH * KW, L), x.dtype)
         _grouped_matmul(w.transpose(0, 2, 1), x2, groups, out=cols)
         out = backend.empty((N, Cog * groups, OH, OW), x.dtype)
         backend.col2im(out, cols.reshape(groups * Cog * KH * KW, L), KH, KW, sh, sw, ph, pw, dh, dw, H, W)
@@ -49,7 +48,7 @@ class ConvTranspose2d(Function):
         N, Cin, H, W = ctx.input_shape
         G, Cig, K = w.shape
         L = N * H * W
-        cols = _buffer((G * K, L), w.dtype, ctx.device)
+        cols = backend.empty((G * K, L), w.dtype)
         backend.im2col(cols, _contiguous(grad), KH, KW, sh, sw, ph, pw, dh, dw, H, W)
         cols = cols.reshape(G, K, L)
         dx = dweight = dbias = None

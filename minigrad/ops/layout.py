@@ -43,13 +43,11 @@ def contiguous(a):
     return out
 
 
-def channels_last(a, empty=None):
+def channels_last(a):
     """``a`` (N, C, H, W) as a C-contiguous (N, H, W, C) array: its own memory if stored so, else a copy.
 
     Args:
         a: a CPU or device array.
-        empty: ``empty(shape, dtype)`` allocates the copy (default: ``a``'s backend's ``empty``;
-            the convolution passes its buffer pool).
     """
     view = channels_last_view(a)
     if view is not None:
@@ -57,7 +55,7 @@ def channels_last(a, empty=None):
     backend = get_backend(getattr(a, "device", "cpu"))
     a = contiguous(a)
     N, C, H, W = a.shape
-    last = (empty or backend.empty)((N, H, W, C), a.dtype)
+    last = backend.empty((N, H, W, C), a.dtype)
     backend.to_channels_last(last, a)
     return last
 

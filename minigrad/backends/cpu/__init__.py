@@ -7,8 +7,10 @@ knowing which device they run on.
 import numpy as np
 
 from .arrays import *  # noqa: F401,F403
+from .allocator import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .channels_last import *  # noqa: F401,F403
+from .direct_conv import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .upsample import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403

@@ -2,11 +2,14 @@
 
 import numpy as np
 
+from .allocator import pooled_empty
+
 __all__ = ["empty", "zeros", "ones_like", "copy", "from_numpy", "to_numpy"]
 
 
 def empty(shape, dtype=np.float32):
-    return np.empty(shape, dtype=dtype)
+    """An uninitialised array; large ones reuse the memory of dead arrays (``allocator.py``)."""
+    return pooled_empty(shape, dtype)
 
 
 def zeros(shape, dtype=np.float32):

@@ -52,7 +52,9 @@ def _row2im(x, rows, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
         c = i % C
         oh0, oh1 = source_range(ih, KH, sh, ph, dh, OH)
         ow0, ow1 = source_range(iw, KW, sw, pw, dw, OW)
-        acc = rows[0, 0] * 0
+        # A zero of the array's own type: rows[0, 0] * 0 would be NaN when that entry is inf.
+        x[n, ih, iw, c] = 0
+        acc = x[n, ih, iw, c]
         for oh in range(oh0, oh1):
             th = ih + ph - oh * sh
             if th % dh:

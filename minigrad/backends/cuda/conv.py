@@ -52,7 +52,9 @@ def _col2im(x, cols, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
         iw = i % W
         oh0, oh1 = source_range(ih, KH, sh, ph, dh, OH)
         ow0, ow1 = source_range(iw, KW, sw, pw, dw, OW)
-        acc = cols[0, 0] * 0
+        # A zero of the array's own type: cols[0, 0] * 0 would be NaN when that entry is inf.
+        x[n, c, ih, iw] = 0
+        acc = x[n, c, ih, iw]
         for oh in range(oh0, oh1):
             th = ih + ph - oh * sh
             if th % dh:

@@ -1,0 +1,211 @@
+"""Direct convolution, no lowering: the kernels for layers with a handful of channels.
+
+im2col (or im2row) copies every input value KH*KW times before one GEMM. With few
+channels that GEMM is skinny (LeNet-5: 6 or 16 output columns) and runs far below the BLAS
+peak, so the copy and the GEMM cost more than the arithmetic itself (LeNet-5's conv1 at
+batch 64 on 2 cores: im2col 1.4 ms + GEMM 0.8 ms). These kernels compute the
+convolution from the padded image in place.
+
+The "wide rows" trick (stride 1): pad each image plane to ``Hp x Wp`` and flatten it.
+Compute every output row over the full padded width, ``out_wide[i*Wp + j]`` for
+``j < Wp`` instead of ``j < OW``. Then each kernel tap is one multiply-add of a
+contiguous slice of the padded plane into the accumulator::
+
+    out_wide[o, q] = b[o] + sum_{c, kh, kw} W[o, c, kh, kw] * xp[c, kh*dh*Wp + kw*dw + q]
+                     for q in [0, OH*Wp)
+
+LLVM vectorises this loop, and the accumulator and plane stay in L1. The columns
+``j >= OW`` read across row ends. They are garbage and are dropped when the row is
+copied out, so ``Wp - OW`` of every ``Wp`` lanes are wasted. That is small for LeNet's
+5x5 kernels on 28-wide rows. Taps go four at a time, so the accumulator is loaded and
+stored once per four multiply-adds (LeNet-5's conv2: 0.67 vs 1.1 ms one tap at a time).
+
+The weight gradient is the same sum read the other way: per tap, a dot product of the
+output gradient (laid out wide, with zeros in the garbage columns) with the plane's slice.
+The input gradient is a forward pass of this kernel: a stride-1 convolution's dX is the
+correlation of dY, padded by ``dh*(KH-1) - ph``, with the kernel flipped and its
+in/out channels swapped (``minigrad.ops.conv_direct``).
+
+Only stride 1: a strided convolution's taps are not contiguous slices.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["conv2d_direct", "conv2d_direct_weight_grad"]
+
+
+@njit(cache=True, inline="always")
+def _pad_into(xp, image, ph, pw, Hp, Wp, plane_stride):
+    """Copy ``image`` (C, H, W) into the zeroed flat ``xp``: channel ``c``'s ``Hp x Wp`` plane
+    starts at ``c * plane_stride``, and the image sits at row/column offset (ph, pw) in it.
+
+    The offsets may be negative and the image may stick out of ``Hp x Wp``: what falls outside
+    is cropped (a dX pass pads dY by ``dh*(KH-1) - ph``, which is negative when the padding
+    exceeds the kernel's span).
+    """
+    C, H, W = image.shape
+    i0, i1 = max(0, -ph), min(H, Hp - ph)
+    j0, j1 = max(0, -pw), min(W, Wp - pw)
+    for c in range(C):
+        for i in range(i0, i1):
+            # Slices start at the first column kept: a negative start would count from the end.
+            dst = xp[c * plane_stride + (i + ph) * Wp + pw + j0:]
+            src = image[c, i, j0:j1]
+            for j in range(j1 - j0):
+                dst[j] = src[j]
+
+
+@njit(cache=True, inline="always")
+def _tap_offsets(C, KH, KW, dh, dw, plane_stride, Wp):
+    """Offset in the flat padded image of each tap ``(c, kh, kw)``, in the weight's order."""
+    offsets = np.empty(C * KH * KW, np.int64)
+    for c in range(C):
+        for kh in range(KH):
+            for kw in range(KW):
+                offsets[(c * KH + kh) * KW + kw] = c * plane_stride + kh * dh * Wp + kw * dw
+    return offsets
+
+
+@njit(cache=True, parallel=True)
+def conv2d_direct(out, x, weight, bias, ph, pw, dh, dw):
+    """Stride-1 cross-correlation computed directly on the padded image.
+
+    Plain loop::
+
+        out[n, o, i, j] = bias[o] + sum_{c, kh, kw} weight[o, c, kh, kw] * x[n, c, i - ph + kh*dh, j - pw + kw*dw]
+
+    with ``x`` zero outside the image. The padded size follows from the output's:
+    ``Hp = OH + dh*(KH-1)``, so the bottom/right padding may differ from ``ph``/``pw``
+    (``padding='same'`` with an even kernel), and ``ph``/``pw`` may be negative (cropping).
+
+    Args:
+        out: output, shape (N, O, OH, OW), C-contiguous.
+        x: input, shape (N, C, H, W).
+        weight: shape (O, C, KH, KW), C-contiguous.
+        bias: shape (O,) (zeros for none).
+        ph, pw: top and left padding.
+        dh, dw: dilation.
+    """
+    N, C = x.shape[0], x.shape[1]
+    O, _, KH, KW = weight.shape
+    OH, OW = out.shape[2], out.shape[3]
+    Hp, Wp = OH + dh * (KH - 1), OW + dw * (KW - 1)
+    Q = OH * Wp
+    T = C * KH * KW
+    offsets = _tap_offsets(C, KH, KW, dh, dw, Hp * Wp, Wp)
+    taps = weight.reshape(O, T)
+    for n in prange(N):
+        # The last channel's garbage columns read up to (KW-1)*dw past its plane.
+        xp = np.zeros(C * Hp * Wp + (KW - 1) * dw, out.dtype)
+        _pad_into(xp, x[n], ph, pw, Hp, Wp, Hp * Wp)
+        acc = np.empty(Q, out.dtype)
+        for o in range(O):
+            acc[:] = bias[o]
+            t = 0
+            while t + 4 <= T:
+                w0, w1, w2, w3 = taps[o, t], taps[o, t + 1], taps[o, t + 2], taps[o, t + 3]
+                s0 = xp[offsets[t]:offsets[t] + Q]
+                s1 = xp[offsets[t + 1]:offsets[t + 1] + Q]
+                s2 = xp[offsets[t + 2]:offsets[t + 2] + Q]
+                s3 = xp[offsets[t + 3]:offsets[t + 3] + Q]
+                for q in range(Q):
+                    acc[q] += w0 * s0[q] + w1 * s1[q] + w2 * s2[q] + w3 * s3[q]
+                t += 4
+            for t in range(t, T):
+                w0 = taps[o, t]
+                s0 = xp[offsets[t]:offsets[t] + Q]
+                for q in range(Q):
+                    acc[q] += w0 * s0[q]
+            for i in range(OH):
+                row = acc[i * Wp:]
+                dst = out[n, o, i]
+                for j in range(OW):
+                    dst[j] = row[j]
+
+
+# reassoc lets LLVM vectorise the dot products (a sum in another order); NaN and Inf still
+# propagate, as without fastmath.
+@njit(cache=True, parallel=True, fastmath={"reassoc"})
+def conv2d_direct_weight_grad(dweight, x, grad, ph, pw, dh, dw):
+    """Weight gradient of ``conv2d_direct``: the kernel is shared by all positions, so it sums over them.
+
+    Plain loop::
+
+        dweight[o, c, kh, kw] = sum_{n, i, j} grad[n, o, i, j] * x[n, c, i - ph + kh*dh, j - pw + kw*dw]
+
+    Per tap, a dot product of dY with a shifted slice of the padded images. The images of a
+    run are stacked (channel by channel, image after image), so that each dot product runs
+    over the whole run: per image, LeNet-5's conv2 has only 140 wide positions, and the
+    horizontal sums of short vector loops took longer than the products. dY is laid out
+    the same way, with zeros in the garbage rows and columns. Runs go in parallel, each into
+    its own copy of dW, and the copies are added at the end.
+
+    A garbage position multiplies a zero of dY with whatever input it reads, and 0 * Inf is
+    NaN: a run whose input is not all finite takes the plain loop instead.
+
+    Args:
+        dweight: output, shape (O, C, KH, KW), C-contiguous; overwritten.
+        x: the forward's input, shape (N, C, H, W).
+        grad: gradient of the output, shape (N, O, OH, OW).
+        ph, pw: top and left padding.
+        dh, dw: dilation.
+    """
+    N, C = x.shape[0], x.shape[1]
+    O, _, KH, KW = dweight.shape
+    OH, OW = grad.shape[2], grad.shape[3]
+    Hp, Wp = OH + dh * (KH - 1), OW + dw * (KW - 1)
+    plane = Hp * Wp
+    T = C * KH * KW
+    # A fixed number of runs rather than one per thread: numba.get_num_threads() in a kernel
+    # stops Numba from caching it. Eight runs balance any thread count up to 8.
+    runs = min(N, 8)
+    partial = np.zeros((runs, O, T), dweight.dtype)
+    for r in prange(runs):
+        n0, n1 = r * N // runs, (r + 1) * N // runs
+        stride = (n1 - n0) * plane  # between the channels of the stacked run
+        # Positions up to the last image's last output row; its taps read (KW-1)*dw further.
+        Q = (n1 - n0 - 1) * plane + OH * Wp
+        offsets = _tap_offsets(C, KH, KW, dh, dw, stride, Wp)
+        xs = np.zeros(C * stride + (KW - 1) * dw, dweight.dtype)
+        dys = np.zeros(O * stride, dweight.dtype)
+        for n in range(n0, n1):
+            _pad_into(xs[(n - n0) * plane:], x[n], ph, pw, Hp, Wp, stride)
+            _pad_into(dys[(n - n0) * plane:], grad[n], 0, 0, OH, Wp, stride)
+        sums = partial[r]
+        if not np.all(np.isfinite(x[n0:n1])):
+            for o in range(O):
+                for t in range(T):
+                    for n in range(n1 - n0):
+                        for i in range(OH):
+                            for j in range(OW):
+                                q = n * plane + i * Wp + j
+                                sums[o, t] += dys[o * stride + q] * xs[offsets[t] + q]
+            continue
+        for o in range(O):
+            d = dys[o * stride:o * stride + Q]
+            t = 0
+            while t + 4 <= T:
+                s0 = xs[offsets[t]:offsets[t] + Q]
+                s1 = xs[offsets[t + 1]:offsets[t + 1] + Q]
+                s2 = xs[offsets[t + 2]:offsets[t + 2] + Q]
+                s3 = xs[offsets[t + 3]:offsets[t + 3] + Q]
+                # Zeros of the array's type (a literal 0.0 would make the sums float64).
+                a0, a1, a2, a3 = sums[o, t], sums[o, t + 1], sums[o, t + 2], sums[o, t + 3]
+                for q in range(Q):
+                    a0 += d[q] * s0[q]
+                    a1 += d[q] * s1[q]
+                    a2 += d[q] * s2[q]
+                    a3 += d[q] * s3[q]
+                sums[o, t], sums[o, t + 1], sums[o, t + 2], sums[o, t + 3] = a0, a1, a2, a3
+                t += 4
+            for t in range(t, T):
+                s0 = xs[offsets[t]:offsets[t] + Q]
+                a0 = sums[o, t]
+                for q in range(Q):
+                    a0 += d[q] * s0[q]
+                sums[o, t] = a0
+    flat = dweight.reshape(O, T)
+    flat[:] = partial[0]
+    for r in range(1, runs):
+        flat += partial[r]

@@ -1,0 +1,97 @@
+"""conv2d without lowering, for stride-1 layers with few channels (LeNet-5's).
+
+With a handful of channels, im2col's copy and a skinny GEMM cost more than the arithmetic
+(``backends/cpu/direct_conv.py`` explains the kernels). ``conv2d`` sends a layer here
+when ``direct_applies`` says so; everything else goes through ``minigrad.ops.conv``'s
+im2row + GEMM.
+
+Forward and backward are the same two kernels::
+
+    out = conv2d_direct(x, W)                         b added in the same pass
+    dW  = conv2d_direct_weight_grad(x, dY)            per tap, dY . (the shifted input)
+    dX  = conv2d_direct(dY, W')  padded by dh*(KH-1) - ph
+          with W'[c, o, k, l] = W[o, c, KH-1-k, KW-1-l]
+
+The last line is the stride-1 identity: the adjoint of a correlation is the correlation
+with the flipped kernel and its in/out channels swapped (the transposed convolution).
+"""
+
+from __future__ import annotations
+
+from ..autograd import Function
+from ..backends import get_backend
+from .layout import contiguous
+
+__all__ = ["DirectConv2d", "direct_applies", "set_direct"]
+
+#: Whether ``conv2d`` may use the direct kernels at all (``set_direct``).
+DIRECT = True
+
+
+def set_direct(flag: bool) -> bool:
+    """Allow or forbid the direct path (the tests run both lowerings); returns the previous choice.
+
+    Args:
+        flag: False sends every convolution through im2row + GEMM.
+    """
+    global DIRECT
+    previous, DIRECT = DIRECT, bool(flag)
+    return previous
+
+
+def direct_applies(geometry, groups: int, channels: tuple[int, int], max_channels: int) -> bool:
+    """Whether ``DirectConv2d`` computes this convolution: stride 1, one group, few channels.
+
+    Args:
+        geometry: ``conv._conv_geometry``'s tuple ``(KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)``.
+        groups: number of groups.
+        channels: (C, O), input and output channels.
+        max_channels: both C and O must be below this. ``conv2d`` passes its
+            ``CHANNELS_LAST_MIN``: layers with more channels have outputs wide enough for
+            im2row's GEMM to run near the BLAS peak, and results stored channels-last, which
+            the direct kernels do not produce.
+    """
+    sh, sw = geometry[2], geometry[3]
+    return DIRECT and groups == 1 and sh == sw == 1 and max(channels) < max_channels
+
+
+class DirectConv2d(Function):
+    """Stride-1, single-group cross-correlation computed directly (``flip``: true convolution)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, geometry, flip):
+        backend = get_backend(ctx.device)
+        KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
+        x = contiguous(x)
+        weight = contiguous(weight[:, :, ::-1, ::-1] if flip else weight)
+        N, O = x.shape[0], weight.shape[0]
+        out = backend.empty((N, O, OH, OW), x.dtype)
+        backend.conv2d_direct(out, x, weight, bias if bias is not None else backend.zeros((O,), x.dtype),
+                              ph, pw, dh, dw)
+        ctx.geometry, ctx.flip = geometry, flip
+        # x is needed only for dW, the weight only for dX.
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight if ctx.needs_input_grad[0] else None)
+        ctx.input_shape = x.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        backend = get_backend(ctx.device)
+        x, weight = ctx.saved_tensors
+        KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = ctx.geometry
+        grad = contiguous(grad)
+        dx = dweight = dbias = None
+        if ctx.needs_input_grad[0]:
+            C = weight.shape[1]
+            flipped = contiguous(weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+            dx = backend.empty(ctx.input_shape, grad.dtype)
+            backend.conv2d_direct(dx, grad, flipped, backend.zeros((C,), grad.dtype),
+                                  dh * (KH - 1) - ph, dw * (KW - 1) - pw, dh, dw)
+        if ctx.needs_input_grad[1]:
+            dweight = backend.empty((grad.shape[1], x.shape[1], KH, KW), grad.dtype)
+            backend.conv2d_direct_weight_grad(dweight, x, grad, ph, pw, dh, dw)
+            if ctx.flip:
+                dweight = contiguous(dweight[:, :, ::-1, ::-1])
+        if ctx.needs_input_grad[2]:
+            dbias = grad.sum(axis=(0, 2, 3))
+        return dx, dweight, dbias, None, None

@@ -1,0 +1,129 @@
+"""The CPU caching allocator (``backends/cpu/allocator.py``): a large array's memory is reused only
+once no array refers to it, and never while a view, a reshape or a saved tensor holds it."""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.backends import get_backend
+from minigrad.backends.cpu import allocator
+
+pytestmark = pytest.mark.skipif(not allocator._enabled, reason="MINIGRAD_CPU_CACHING=0 turns caching off")
+
+LARGE = (512, 256)  # 512 KiB of float32: pooled
+cpu = get_backend("cpu")
+
+
+@pytest.fixture(autouse=True)
+def no_free_blocks():
+    """Start with no free pooled block, so that a request can only be served by the test's own."""
+    gc.collect()
+    allocator.empty_cache()
+
+
+def owner(a):
+    return a if a.base is None else a.base
+
+
+def test_a_dead_array_s_memory_serves_the_next_request_of_its_size():
+    a = cpu.empty(LARGE, np.float32)
+    block = id(owner(a))
+    del a
+    b = cpu.empty(LARGE, np.float32)
+    assert id(owner(b)) == block
+    assert b.shape == LARGE and b.dtype == np.float32 and b.flags.c_contiguous and b.flags.writeable
+
+
+@pytest.mark.parametrize("keep,values", [
+    (lambda a: a[3:5].T, lambda k: k),                  # a strided view
+    (lambda a: a.reshape(-1), lambda k: k),             # a reshape
+    (lambda a: memoryview(a), np.asarray),              # an exported buffer
+    (lambda a: mg.Tensor(a), lambda k: k.numpy()),      # a tensor wrapping it
+    (lambda a: [a[0]], lambda k: k[0]),                 # a row in a container
+])
+def test_memory_is_not_reused_while_anything_refers_to_it(keep, values):
+    a = cpu.empty(LARGE, np.float32)
+    a[...] = 7.0
+    kept = keep(a)
+    block = id(owner(a))  # only the id: a reference would itself keep the block busy
+    del a
+    b = cpu.empty(LARGE, np.float32)
+    assert id(owner(b)) != block
+    b[...] = -1.0
+    assert np.all(values(kept) == 7.0)
+
+
+def test_concurrent_requests_get_distinct_memory():
+    blocks, lock = [], threading.Lock()
+
+    def grab():
+        arrays = [cpu.empty(LARGE, np.float32) for _ in range(20)]
+        with lock:
+            blocks.extend(arrays)
+
+    threads = [threading.Thread(target=grab) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(owner(a)) for a in blocks}) == 80
+
+
+def test_sizes_are_rounded_and_a_block_can_change_dtype():
+    a = cpu.empty((100_000,), np.float32)  # 400,000 bytes -> 7 * 64 KiB
+    assert owner(a).size == 7 * allocator.ROUND
+    block = id(owner(a))
+    del a
+    b = cpu.empty((50_000,), np.int64)  # the same rounded size
+    assert id(owner(b)) == block and b.dtype == np.int64 and b.shape == (50_000,)
+
+
+def test_small_arrays_bypass_the_pool():
+    a = cpu.empty((10, 10), np.float32)
+    assert a.base is None and a.flags.owndata
+
+
+def test_empty_cache_forgets_free_blocks_only():
+    gc.collect()
+    allocator.empty_cache()
+    before = allocator.memory_reserved()  # blocks that live arrays of other tests hold
+    kept = cpu.empty(LARGE, np.float32)
+    free = cpu.empty((1024, 1024), np.float32)
+    del free
+    assert allocator.memory_reserved() == before + kept.nbytes + (4 << 20)
+    allocator.empty_cache()
+    assert allocator.memory_reserved() == before + kept.nbytes
+    del kept
+
+
+def test_caching_can_be_turned_off():
+    code = ("import numpy as np; from minigrad.backends import get_backend; "
+            "a = get_backend('cpu').empty((512, 256), np.float32); print(a.base is None)")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "MINIGRAD_CPU_CACHING": "0"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
+def test_a_training_step_reuses_its_activation_memory():
+    """Two steps of a conv net: the second allocates no new pooled block."""
+    mg.manual_seed(0)
+    model = mg.nn.Sequential(mg.nn.Conv2d(1, 6, 5, padding=2), mg.nn.ReLU(), mg.nn.MaxPool2d(2))
+    x = mg.Tensor(np.random.default_rng(0).standard_normal((32, 1, 28, 28)).astype(np.float32))
+
+    def step():
+        model.zero_grad()
+        model(x).sum().backward()
+
+    step()
+    gc.collect()
+    reserved = allocator.memory_reserved()
+    step()
+    assert allocator.memory_reserved() == reserved
