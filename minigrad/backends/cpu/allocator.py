@@ -22,6 +22,7 @@ gone serves the next request of its size: after the first step, a step faults no
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -72,12 +73,9 @@ def pooled_empty(shape, dtype):
         A new array, possibly reusing the memory of arrays that no longer exist.
     """
     dtype = np.dtype(dtype)
-    shape = tuple(int(s) for s in shape) if np.ndim(shape) else (int(shape),)
-    count = 1
-    for s in shape:
-        count *= s
-    nbytes = count * dtype.itemsize
-    if not _enabled or nbytes < POOL_MIN_BYTES:
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < POOL_MIN_BYTES or not _enabled:
         return np.empty(shape, dtype)
     rounded = -(-nbytes // ROUND) * ROUND
     with _lock:
