@@ -104,6 +104,20 @@ def test_empty_cache_forgets_free_blocks_only():
     del kept
 
 
+def test_a_miss_forgets_free_blocks_of_other_sizes_beyond_the_limit(monkeypatch):
+    monkeypatch.setattr(allocator, "FREE_MAX_BYTES", 1 << 20)
+    before = allocator.memory_reserved()
+    arrays = [cpu.empty(LARGE, np.float32) for _ in range(4)]  # 4 x 512 KiB
+    del arrays
+    assert allocator.memory_reserved() == before + (2 << 20)
+    other = cpu.empty((1024, 1024), np.float32)  # 4 MiB: no free block of that size
+    # Two of the four free blocks are forgotten (1 MiB of free blocks remains), the new one is added.
+    assert allocator.memory_reserved() == before + (1 << 20) + (4 << 20)
+    kept = [cpu.empty(LARGE, np.float32) for _ in range(2)]  # the two kept blocks serve these
+    assert allocator.memory_reserved() == before + (5 << 20)
+    del other, kept
+
+
 def test_caching_can_be_turned_off():
     code = ("import numpy as np; from minigrad.backends import get_backend; "
             "a = get_backend('cpu').empty((512, 256), np.float32); print(a.base is None)")

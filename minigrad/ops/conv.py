@@ -450,7 +450,7 @@ def _conv2d(op, input, weight, bias, stride, padding, dilation, groups, flip):
     geometry = _conv_geometry(op, input.shape, weight.shape, stride, padding, dilation, groups)
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"{op}: bias must have shape ({weight.shape[0]},) for weight {weight.shape}, got {bias.shape}")
-    if direct_applies(geometry, groups, (input.shape[1], weight.shape[0]), CHANNELS_LAST_MIN):
+    if direct_applies(input.device, geometry, groups, (input.shape[1], weight.shape[0]), CHANNELS_LAST_MIN):
         return DirectConv2d.apply(input, weight, bias, geometry, flip)
     return Conv2d.apply(input, weight, bias, geometry, int(groups), flip)
 

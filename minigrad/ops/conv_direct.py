@@ -2,8 +2,8 @@
 
 With a handful of channels, im2col's copy and a skinny GEMM cost more than the arithmetic
 (``backends/cpu/direct_conv.py`` explains the kernels). ``conv2d`` sends a layer here
-when ``direct_applies`` says so; everything else goes through ``minigrad.ops.conv``'s
-im2row + GEMM.
+when ``direct_applies`` says so (CPU only for now); everything else goes through
+``minigrad.ops.conv``'s im2row + GEMM.
 
 Forward and backward are the same two kernels::
 
@@ -39,10 +39,13 @@ def set_direct(flag: bool) -> bool:
     return previous
 
 
-def direct_applies(geometry, groups: int, channels: tuple[int, int], max_channels: int) -> bool:
-    """Whether ``DirectConv2d`` computes this convolution: stride 1, one group, few channels.
+def direct_applies(device: str, geometry, groups: int, channels: tuple[int, int], max_channels: int) -> bool:
+    """Whether ``DirectConv2d`` computes this convolution: CPU, stride 1, one group, few channels.
 
     Args:
+        device: the tensors' device. The GPU keeps im2row + its tiled GEMM: the CUDA twins of the
+            direct kernels compute one output (or one weight element) per thread, correct but
+            not yet timed on a GPU against that path.
         geometry: ``conv._conv_geometry``'s tuple ``(KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)``.
         groups: number of groups.
         channels: (C, O), input and output channels.
@@ -52,7 +55,7 @@ def direct_applies(geometry, groups: int, channels: tuple[int, int], max_channel
             the direct kernels do not produce.
     """
     sh, sw = geometry[2], geometry[3]
-    return DIRECT and groups == 1 and sh == sw == 1 and max(channels) < max_channels
+    return DIRECT and device == "cpu" and groups == 1 and sh == sw == 1 and max(channels) < max_channels
 
 
 class DirectConv2d(Function):

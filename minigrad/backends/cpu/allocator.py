@@ -15,6 +15,9 @@ gone serves the next request of its size: after the first step, a step faults no
   array that owns the memory, so every array made from a block (views and reshapes too)
   holds one reference to it: the block is free when ``sys.getrefcount`` sees only the
   pool's own reference (and the scan's, counted once at import by ``_calibrate``).
+- Each size keeps as many blocks as were in use at once, and free blocks of one size
+  cannot serve another: a request that finds no free block of its size first forgets
+  free blocks of other sizes, largest first, beyond ``FREE_MAX_BYTES`` in all.
 - Smaller requests go to ``np.empty``: glibc serves those from its heap without faults.
 - ``empty_cache()`` forgets the free blocks (PyTorch's ``torch.cuda.empty_cache``);
   blocks in use stay with their arrays. ``MINIGRAD_CPU_CACHING=0`` turns caching off.
@@ -35,6 +38,11 @@ __all__ = ["empty_cache", "memory_reserved"]
 POOL_MIN_BYTES = 128 << 10
 #: Pooled sizes are multiples of this many bytes.
 ROUND = 64 << 10
+#: A request that no free block serves first forgets free blocks of other sizes beyond this
+#: many bytes. Each size keeps as many blocks as were ever in use at once, and those peaks
+#: come at different moments of a step: uncapped, the pool held 640 MiB for a ResNet-18
+#: step (batch 64) whose arrays never took more than 530 MiB at once.
+FREE_MAX_BYTES = 32 << 20
 
 _blocks: dict[int, list[np.ndarray]] = {}
 _lock = threading.Lock()
@@ -82,8 +90,23 @@ def pooled_empty(shape, dtype):
         blocks = _blocks.setdefault(rounded, [])
         i = _first_free(blocks, _FREE_REFS)
         if i < 0:
+            _trim(FREE_MAX_BYTES)
             blocks.append(np.empty(rounded, np.uint8))
         return blocks[i][:nbytes].view(dtype).reshape(shape)
+
+
+def _trim(limit: int) -> None:
+    """Forget free blocks, largest first, until those left take at most ``limit`` bytes (lock held)."""
+    free = []
+    for size, blocks in _blocks.items():
+        free.extend([size] * sum(1 for i in range(len(blocks)) if sys.getrefcount(blocks[i]) <= _FREE_REFS))
+    excess = sum(free) - limit
+    for size in sorted(free, reverse=True):
+        if excess <= 0:
+            break
+        blocks = _blocks[size]
+        del blocks[_first_free(blocks, _FREE_REFS)]
+        excess -= size
 
 
 def empty_cache() -> None:
