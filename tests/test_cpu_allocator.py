@@ -86,9 +86,11 @@ def test_sizes_are_rounded_and_a_block_can_change_dtype():
     assert id(owner(b)) == block and b.dtype == np.int64 and b.shape == (50_000,)
 
 
-def test_small_arrays_bypass_the_pool():
+def test_small_and_object_arrays_bypass_the_pool():
     a = cpu.empty((10, 10), np.float32)
     assert a.base is None and a.flags.owndata
+    b = cpu.empty(LARGE, object)
+    assert b.base is None and b.dtype == object
 
 
 def test_empty_cache_forgets_free_blocks_only():

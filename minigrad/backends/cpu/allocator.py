@@ -83,7 +83,8 @@ def pooled_empty(shape, dtype):
     dtype = np.dtype(dtype)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes < POOL_MIN_BYTES or not _enabled:
+    # Object arrays hold references, which raw recycled bytes must never pose as.
+    if nbytes < POOL_MIN_BYTES or not _enabled or dtype.hasobject:
         return np.empty(shape, dtype)
     rounded = -(-nbytes // ROUND) * ROUND
     with _lock:
