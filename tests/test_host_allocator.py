@@ -1,5 +1,8 @@
 """The CPU caching allocator (``backends/cpu/allocator.py``): a large array's memory is reused only
-once no array refers to it, and never while a view, a reshape or a saved tensor holds it."""
+once no array refers to it, and never while a view, a reshape or a saved tensor holds it.
+
+(Named so that it is collected after the ``test_cuda_*`` modules: importing the CPU backend
+imports Numba, and ``test_cuda_setup`` can select the CUDA simulator in-process only before that.)"""
 
 from __future__ import annotations
 
