@@ -212,7 +212,7 @@ def _channel_slice(image, g, groups):
     return image if groups == 1 else image[..., g * Cg:(g + 1) * Cg]
 
 
-def _rows_of(backend, x, s, e, geometry, groups, device):
+def _rows_of(backend, x, s, e, geometry, groups):
     """im2row of images ``s:e`` of ``x`` (NCHW), one (positions, C/groups*KH*KW) matrix per group.
 
     Returns:
@@ -294,7 +294,7 @@ class Conv2d(Function):
         out_last = backend.empty((N * P, O), x.dtype)
         saved_rows = None
         for s, e in chunks:
-            rows = _rows_of(backend, x, s, e, geometry, groups, ctx.device)
+            rows = _rows_of(backend, x, s, e, geometry, groups)
             _matmul_into(out_last if len(chunks) == 1 else out_last[s * P:e * P], rows, w.transpose(0, 2, 1), groups)
             if save:
                 saved_rows = rows
@@ -323,7 +323,7 @@ class Conv2d(Function):
             # GEMM's inner dimension, and the result is the weight channels-last, (O, KH, KW, C/groups).
             dweight_last = None
             for s, e in chunks:
-                rows = saved_rows if saved_rows is not None else _rows_of(backend, x, s, e, ctx.geometry, G, ctx.device)
+                rows = saved_rows if saved_rows is not None else _rows_of(backend, x, s, e, ctx.geometry, G)
                 dy_c = dy_last if len(chunks) == 1 else dy_last[s * P:e * P]
                 if isinstance(rows, np.ndarray) and rows.strides[-1] != rows.itemsize:
                     # im2col's columns seen transposed (one channel per group): rows^T @ dY reads
