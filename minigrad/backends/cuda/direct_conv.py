@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from numba import cuda
 
+from ..index import cuda_functions
 from .elementwise import launch
 from .launch import dev, dev_out
 
 __all__ = ["conv2d_direct", "conv2d_direct_weight_grad"]
+
+input_index = cuda_functions().input_index
 
 
 @cuda.jit(cache=True)
@@ -29,10 +32,10 @@ def _conv2d_direct(out, x, weight, bias, ph, pw, dh, dw):
         acc = bias[o]
         for c in range(C):
             for kh in range(KH):
-                ih = i - ph + kh * dh
+                ih = input_index(i, kh, 1, ph, dh)
                 if 0 <= ih < H:
                     for kw in range(KW):
-                        iw = j - pw + kw * dw
+                        iw = input_index(j, kw, 1, pw, dw)
                         if 0 <= iw < W:
                             acc += weight[o, c, kh, kw] * x[n, c, ih, iw]
         out[n, o, i, j] = acc
@@ -53,10 +56,10 @@ def _conv2d_direct_weight_grad(dweight, x, grad, ph, pw, dh, dw):
         acc = dweight[o, c, kh, kw]
         for n in range(N):
             for i in range(OH):
-                ih = i - ph + kh * dh
+                ih = input_index(i, kh, 1, ph, dh)
                 if 0 <= ih < H:
                     for j in range(OW):
-                        iw = j - pw + kw * dw
+                        iw = input_index(j, kw, 1, pw, dw)
                         if 0 <= iw < W:
                             acc += grad[n, o, i, j] * x[n, c, ih, iw]
         dweight[o, c, kh, kw] = acc
