@@ -61,14 +61,21 @@ def eval_cmd(
               "examples": metrics["count"], "accuracy": metrics["accuracy"], "loss": metrics["loss"]}
     if "miou" in metrics:
         result["miou"] = metrics["miou"]
+    extra = f"  mIoU {100 * result['miou']:.2f}%" if "miou" in result else ""
+    _report(result, notes, as_json, [
+        f"{ckpt.model_name} on {name} {config.test_split} ({metrics['count']:,} examples): "
+        f"accuracy {100 * metrics['accuracy']:.2f}%  loss {metrics['loss']:.4f}{extra}"])
+
+
+def _report(result, notes: list, as_json: bool, lines: list) -> None:
+    """Print ``result`` as JSON, or the notes (in yellow) and then the human-readable ``lines``."""
     if as_json:
         typer.echo(json.dumps(result))
         return
     for line in notes:
         typer.secho(f"note: {line}", fg="yellow")
-    extra = f"  mIoU {100 * result['miou']:.2f}%" if "miou" in result else ""
-    typer.echo(f"{ckpt.model_name} on {name} {config.test_split} ({metrics['count']:,} examples): "
-               f"accuracy {100 * metrics['accuracy']:.2f}%  loss {metrics['loss']:.4f}{extra}")
+    for line in lines:
+        typer.echo(line)
 
 
 def _read_image(path: Path, size, notes: list):
@@ -137,14 +144,9 @@ def predict(
         order = np.argsort(-p, kind="stable")[:k]
         results.append({"image": str(path), "top": [{"class": classes[i], "index": int(i), "probability": float(p[i])}
                                                     for i in order]})
-    if as_json:
-        typer.echo(json.dumps(results))
-        return
-    for line in notes:
-        typer.secho(f"note: {line}", fg="yellow")
-    for r in results:
-        guesses = "  ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in r["top"])
-        typer.echo(f"{r['image']}: {guesses}")
+    _report(results, notes, as_json, [
+        f"{r['image']}: " + "  ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in r["top"])
+        for r in results])
 
 
 def _predict_masks(model, data, images, out, invert, device, as_json) -> None:
@@ -176,14 +178,10 @@ def _predict_masks(model, data, images, out, invert, device, as_json) -> None:
         save_mask_png(mask, target)
         share = {classes[k]: float(np.mean(mask == k)) for k in range(len(classes))}
         results.append({"image": str(path), "mask": str(target), "class_fraction": share})
-    if as_json:
-        typer.echo(json.dumps(results))
-        return
-    for line in notes:
-        typer.secho(f"note: {line}", fg="yellow")
-    for r in results:
-        shares = "  ".join(f"{name} {100 * f:.1f}%" for name, f in r["class_fraction"].items())
-        typer.echo(f"{r['image']}: wrote {r['mask']}  ({shares})")
+    _report(results, notes, as_json, [
+        f"{r['image']}: wrote {r['mask']}  ("
+        + "  ".join(f"{name} {100 * f:.1f}%" for name, f in r["class_fraction"].items()) + ")"
+        for r in results])
 
 
 def models() -> None:
