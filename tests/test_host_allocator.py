@@ -1,8 +1,9 @@
 """The CPU caching allocator (``backends/cpu/allocator.py``): a large array's memory is reused only
 once no array refers to it, and never while a view, a reshape or a saved tensor holds it.
 
-(Named so that it is collected after the ``test_cuda_*`` modules: importing the CPU backend
-imports Numba, and ``test_cuda_setup`` can select the CUDA simulator in-process only before that.)"""
+The CPU backend is imported by fixtures, not at module level: importing it imports Numba, and
+``test_cuda_setup`` can select the CUDA simulator in-process only while Numba is not yet
+imported, so a collection-time import here would send every CUDA test to the subprocess."""
 
 from __future__ import annotations
 
@@ -16,17 +17,29 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad.backends import get_backend
-from minigrad.backends.cpu import allocator
 
-pytestmark = pytest.mark.skipif(not allocator._enabled, reason="MINIGRAD_CPU_CACHING=0 turns caching off")
+pytestmark = pytest.mark.skipif(os.environ.get("MINIGRAD_CPU_CACHING", "1") == "0",
+                                reason="MINIGRAD_CPU_CACHING=0 turns caching off")
 
 LARGE = (512, 256)  # 512 KiB of float32: pooled
-cpu = get_backend("cpu")
+
+
+@pytest.fixture(scope="module")
+def allocator():
+    from minigrad.backends.cpu import allocator
+
+    return allocator
+
+
+@pytest.fixture(scope="module")
+def cpu():
+    from minigrad.backends import get_backend
+
+    return get_backend("cpu")
 
 
 @pytest.fixture(autouse=True)
-def no_free_blocks():
+def no_free_blocks(allocator):
     """Start with no free pooled block, so that a request can only be served by the test's own."""
     gc.collect()
     allocator.empty_cache()
@@ -36,7 +49,7 @@ def owner(a):
     return a if a.base is None else a.base
 
 
-def test_a_dead_array_s_memory_serves_the_next_request_of_its_size():
+def test_a_dead_array_s_memory_serves_the_next_request_of_its_size(cpu):
     a = cpu.empty(LARGE, np.float32)
     block = id(owner(a))
     del a
@@ -52,7 +65,7 @@ def test_a_dead_array_s_memory_serves_the_next_request_of_its_size():
     (lambda a: mg.Tensor(a), lambda k: k.numpy()),      # a tensor wrapping it
     (lambda a: [a[0]], lambda k: k[0]),                 # a row in a container
 ])
-def test_memory_is_not_reused_while_anything_refers_to_it(keep, values):
+def test_memory_is_not_reused_while_anything_refers_to_it(keep, values, cpu):
     a = cpu.empty(LARGE, np.float32)
     a[...] = 7.0
     kept = keep(a)
@@ -64,7 +77,7 @@ def test_memory_is_not_reused_while_anything_refers_to_it(keep, values):
     assert np.all(values(kept) == 7.0)
 
 
-def test_concurrent_requests_get_distinct_memory():
+def test_concurrent_requests_get_distinct_memory(cpu):
     blocks, lock = [], threading.Lock()
 
     def grab():
@@ -80,7 +93,7 @@ def test_concurrent_requests_get_distinct_memory():
     assert len({id(owner(a)) for a in blocks}) == 80
 
 
-def test_sizes_are_rounded_and_a_block_can_change_dtype():
+def test_sizes_are_rounded_and_a_block_can_change_dtype(cpu, allocator):
     a = cpu.empty((100_000,), np.float32)  # 400,000 bytes -> 7 * 64 KiB
     assert owner(a).size == 7 * allocator.ROUND
     block = id(owner(a))
@@ -89,14 +102,14 @@ def test_sizes_are_rounded_and_a_block_can_change_dtype():
     assert id(owner(b)) == block and b.dtype == np.int64 and b.shape == (50_000,)
 
 
-def test_small_and_object_arrays_bypass_the_pool():
+def test_small_and_object_arrays_bypass_the_pool(cpu):
     a = cpu.empty((10, 10), np.float32)
     assert a.base is None and a.flags.owndata
     b = cpu.empty(LARGE, object)
     assert b.base is None and b.dtype == object
 
 
-def test_empty_cache_forgets_free_blocks_only():
+def test_empty_cache_forgets_free_blocks_only(cpu, allocator):
     gc.collect()
     allocator.empty_cache()
     before = allocator.memory_reserved()  # blocks that live arrays of other tests hold
@@ -109,7 +122,7 @@ def test_empty_cache_forgets_free_blocks_only():
     del kept
 
 
-def test_a_miss_forgets_free_blocks_of_other_sizes_beyond_the_limit(monkeypatch):
+def test_a_miss_forgets_free_blocks_of_other_sizes_beyond_the_limit(monkeypatch, cpu, allocator):
     monkeypatch.setattr(allocator, "FREE_MAX_BYTES", 1 << 20)
     before = allocator.memory_reserved()
     arrays = [cpu.empty(LARGE, np.float32) for _ in range(4)]  # 4 x 512 KiB
@@ -131,7 +144,7 @@ def test_caching_can_be_turned_off():
     assert out.stdout.strip() == "True"
 
 
-def test_a_training_step_reuses_its_activation_memory():
+def test_a_training_step_reuses_its_activation_memory(allocator):
     """Two steps of a conv net: the second allocates no new pooled block."""
     mg.manual_seed(0)
     model = mg.nn.Sequential(mg.nn.Conv2d(1, 6, 5, padding=2), mg.nn.ReLU(), mg.nn.MaxPool2d(2))
