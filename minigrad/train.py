@@ -17,21 +17,19 @@ images are loaded again, not trained on) and continues exactly there.
 
 from __future__ import annotations
 
-import csv
 import math
-import os
-import signal
-import threading
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from . import functional as F
-from .autograd import no_grad
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data.pipeline import build_transform, load_datasets, make_loaders, resolve_dataset  # noqa: F401
+# fit looks criterion and evaluate up here at call time (tests patch them on this module).
+from .evaluation import AUX_WEIGHT, _flat_logits, criterion, evaluate  # noqa: F401
+from .interrupts import StopSignals
+from .run_folder import RunFolder
 from .tensor import Tensor, default_rng, manual_seed
 
 __all__ = ["TrainConfig", "FitResult", "Callback", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate",
@@ -39,7 +37,6 @@ __all__ = ["TrainConfig", "FitResult", "Callback", "TrainingDiverged", "Training
 
 OPTIMIZERS = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}  # name -> default learning rate
 SCHEDULES = ("none", "step", "multistep", "cosine", "onecycle")
-AUX_WEIGHT = 0.3  # GoogLeNet's auxiliary classifiers (Szegedy et al. 2015)
 _RESUME_OVERRIDES = ("epochs", "out_dir", "device", "prefetch")
 
 
@@ -172,84 +169,6 @@ class Callback:
         """``row``: the metrics.csv row of the finished epoch."""
 
 
-# ---------------------------------------------------------------------- data
-def _flat_logits(out, y):
-    """(N, C, H, W) scores with (N, H, W) targets become (N*H*W, C) and (N*H*W,)."""
-    if out.ndim == 4:
-        c = out.shape[1]
-        return out.permute(0, 2, 3, 1).reshape(-1, c), y.reshape(-1)
-    return out, y
-
-
-def criterion(out, y, label_smoothing: float = 0.0):
-    """Cross entropy of a model output; returns ``(loss, logits)``.
-
-    A tuple ``(logits, aux2, aux1)`` (GoogLeNet in training mode) adds ``0.3 * CE`` of each
-    auxiliary head; (N, C, H, W) outputs with (N, H, W) targets use per-pixel cross entropy.
-    """
-    heads = list(out) if isinstance(out, (tuple, list)) else [out]
-    kwargs = {"label_smoothing": label_smoothing} if label_smoothing else {}
-    loss = None
-    for i, head in enumerate(heads):
-        logits, target = _flat_logits(head, y)
-        term = F.cross_entropy(logits, target, **kwargs)
-        term = term if i == 0 else term * AUX_WEIGHT
-        loss = term if loss is None else loss + term
-    return loss, heads[0]
-
-
-def _confusion(pred, target, num_classes):
-    """Confusion matrix counts[target, pred]."""
-    idx = target.astype(np.int64).ravel() * num_classes + pred.astype(np.int64).ravel()
-    return np.bincount(idx, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
-
-
-def evaluate(model, loader, device: str = "cpu", num_classes: int | None = None) -> dict:
-    """Loss and accuracy of ``model`` over ``loader`` (in eval mode, without gradients).
-
-    Args:
-        model: a ``Module`` returning (N, K) logits, or (N, K, H, W) scores for (N, H, W) targets.
-        loader: yields ``(x, y)`` tensors.
-        device: where to run.
-        num_classes: classes for mean IoU (default: the output's channel count).
-
-    Returns:
-        ``{"loss", "accuracy", "count"}``; for segmentation ``accuracy`` is pixel accuracy and
-        ``"miou"`` (mean intersection over union of the classes present) is added.
-    """
-    was_training = model.training
-    model.eval()
-    loss_sum, correct, count, confusion = 0.0, 0, 0, None
-    try:
-        with no_grad():
-            for x, y in loader:
-                out = model(x.to(device))
-                if isinstance(out, (tuple, list)):
-                    out = out[0]
-                y_dev = y.to(device)
-                logits, target = _flat_logits(out, y_dev)
-                n = target.shape[0]
-                loss_sum += float(F.cross_entropy(logits, target).item()) * n
-                pred = logits.numpy().argmax(axis=1)
-                truth = target.numpy()
-                correct += int((pred == truth).sum())
-                count += n
-                if out.ndim == 4:
-                    k = num_classes or out.shape[1]
-                    cm = _confusion(pred, truth, k)
-                    confusion = cm if confusion is None else confusion + cm
-    finally:
-        model.train(was_training)
-    if count == 0:
-        raise ValueError("evaluate: the loader yielded no examples")
-    result = {"loss": loss_sum / count, "accuracy": correct / count, "count": count}
-    if confusion is not None:
-        inter = np.diag(confusion).astype(np.float64)
-        union = confusion.sum(0) + confusion.sum(1) - inter
-        result["miou"] = float(np.mean(inter[union > 0] / union[union > 0]))
-    return result
-
-
 # ------------------------------------------------------- optimizer, schedule
 def build_optimizer(config: TrainConfig, params):
     from . import optim
@@ -291,41 +210,6 @@ def build_scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):
 
 
 # ------------------------------------------------------------------- fitting
-class _SigintFlag:
-    """Turn the first Ctrl-C into a flag checked between batches (so weights are never saved
-    half-updated); a second Ctrl-C interrupts immediately."""
-
-    def __init__(self):
-        self.raised = False
-        self._previous = None
-
-    def _handle(self, signum, frame):
-        self.raised = True
-        signal.signal(signal.SIGINT, self._previous)
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
-def _write_csv(path: Path, rows) -> None:
-    """Rewrite metrics.csv whole through a temporary file, so it is never half-written."""
-    columns = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s"]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns + [k for k in ("test_miou",) if rows and k in rows[0]],
-                                extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
 def _model_kwargs(config: TrainConfig, train_ds, note) -> dict:
     """``config.model_kwargs``, plus ``small_input=True`` for an ImageNet model on images of <= 64 px."""
     import inspect
@@ -347,34 +231,14 @@ def _model_input_size(model, name):
     return tuple(getattr(model, "input_size", None) or model_info(name)["input_size"])
 
 
-def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
-    """Train ``config.model`` on ``config.dataset``, evaluating and checkpointing every epoch.
+def _fresh_position(epoch: int = 0) -> dict:
+    """Where a run stands inside an epoch. count: examples scored (pixels for segmentation);
+    images: images trained on (for images/s)."""
+    return {"epoch": epoch, "batch": 0, "loss_sum": 0.0, "correct": 0, "count": 0, "images": 0, "seconds": 0.0}
 
-    Args:
-        config: the run's settings.
-        callbacks: ``Callback`` objects notified of progress.
-        resume: a checkpoint written by ``fit`` (``last.npz``) to continue from. Its saved
-            configuration is used, except ``out_dir``, ``device`` and ``prefetch`` when set in
-            ``config``; ``epochs`` may change only for runs without a schedule.
 
-    Returns:
-        A ``FitResult``.
-
-    Raises:
-        ValueError: bad configuration (unknown names, bad values, no GPU for "cuda").
-        minigrad.data.DataError: missing or corrupt data files.
-        CheckpointError: an unreadable ``resume`` checkpoint or one for another model.
-        TrainingDiverged: the loss became NaN/Inf (``last.npz`` of the last good epoch is kept).
-        TrainingInterrupted: Ctrl-C; the position was saved to ``last.npz``.
-    """
-    from .models import get_model
-
-    callbacks = list(callbacks)
-
-    def note(message):
-        for cb in callbacks:
-            cb.note(message)
-
+def _resolve_config(config: TrainConfig, resume):
+    """The configuration ``fit`` runs with, and the checkpoint it resumes (or None)."""
     config.validate()
     ckpt = None
     if resume is not None:
@@ -403,148 +267,197 @@ def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
 
         if not cuda_available():
             raise ValueError("train: --device cuda was requested but no CUDA GPU is available; use --device cpu")
+    return config, ckpt
 
-    config = replace(config, dataset=resolve_dataset(config.dataset, config.model, config.data_dir, note))
-    train_ds, test_ds = load_datasets(config)
-    config = replace(config, model_kwargs=_model_kwargs(config, train_ds, note))
-    manual_seed(config.seed)
-    model = get_model(config.model, num_classes=train_ds.num_classes, in_channels=int(train_ds.input_size[0]),
-                      **config.model_kwargs)
-    train_loader, test_loader, data_info = make_loaders(config, train_ds, test_ds,
-                                                        _model_input_size(model, config.model), note=note)
-    model.to(config.device)
-    optimizer = build_optimizer(config, model.parameters())
-    steps_per_epoch = len(train_loader)
-    scheduler, per_batch = build_scheduler(config, optimizer, steps_per_epoch)
 
-    out_dir = Path(config.out_dir or Path("runs") / f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}")
-    config = replace(config, out_dir=str(out_dir))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    last_path, best_path = out_dir / "last.npz", out_dir / "best.npz"
-    metrics_path, curves_path = out_dir / "metrics.csv", out_dir / "curves.png"
+class _Run:
+    """One training run in memory: model, optimizer, schedule, loaders, position and history.
 
-    history, best_acc, best_epoch, step = [], -1.0, 0, 0
-    # count: examples scored (pixels for segmentation); images: images trained on (for images/s).
-    pos = {"epoch": 0, "batch": 0, "loss_sum": 0.0, "correct": 0, "count": 0, "images": 0, "seconds": 0.0}
-    if ckpt is not None:
-        ckpt.load_model(model)
-        optimizer.load_state_dict(ckpt.optimizer_state)
-        if scheduler is not None and ckpt.scheduler_state is not None:
-            scheduler.load_state_dict(ckpt.scheduler_state)
+    ``consistent`` is False while the weights, the position and the history disagree (inside an
+    optimizer step, or while an epoch's results are being recorded): no checkpoint may be
+    written then.
+    """
+
+    def __init__(self, config: TrainConfig, note):
+        from .models import get_model
+
+        config = replace(config, dataset=resolve_dataset(config.dataset, config.model, config.data_dir, note))
+        train_ds, test_ds = load_datasets(config)
+        config = replace(config, model_kwargs=_model_kwargs(config, train_ds, note))
+        manual_seed(config.seed)
+        self.model = get_model(config.model, num_classes=train_ds.num_classes,
+                               in_channels=int(train_ds.input_size[0]), **config.model_kwargs)
+        self.train_loader, self.test_loader, self.data_info = make_loaders(
+            config, train_ds, test_ds, _model_input_size(self.model, config.model), note=note)
+        self.model.to(config.device)
+        self.optimizer = build_optimizer(config, self.model.parameters())
+        self.steps_per_epoch = len(self.train_loader)
+        self.scheduler, self.per_batch = build_scheduler(config, self.optimizer, self.steps_per_epoch)
+        self.out_dir = Path(config.out_dir or Path("runs") / f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+        self.config = replace(config, out_dir=str(self.out_dir))
+        self.history, self.best_acc, self.best_epoch, self.step = [], -1.0, 0, 0
+        self.pos = _fresh_position()
+        self.consistent = True
+
+    def restore(self, ckpt) -> None:
+        """Continue from a checkpoint written by ``save``."""
+        ckpt.load_model(self.model)
+        self.optimizer.load_state_dict(ckpt.optimizer_state)
+        if self.scheduler is not None and ckpt.scheduler_state is not None:
+            self.scheduler.load_state_dict(ckpt.scheduler_state)
         if ckpt.rng_state is not None:
             default_rng().bit_generator.state = ckpt.rng_state
-        history = list(ckpt.metrics.get("history", []))
-        best_acc, best_epoch = ckpt.metrics.get("best_acc", -1.0), ckpt.metrics.get("best_epoch", 0)
-        pos.update(ckpt.metrics.get("position", {}))
-        step = ckpt.step
-        note(f"resuming from {resume} at epoch {pos['epoch'] + 1}, batch {pos['batch']} (step {step})")
+        self.history = list(ckpt.metrics.get("history", []))
+        self.best_acc, self.best_epoch = ckpt.metrics.get("best_acc", -1.0), ckpt.metrics.get("best_epoch", 0)
+        self.pos.update(ckpt.metrics.get("position", {}))
+        self.step = ckpt.step
 
-    def save(path):
-        metrics = {"history": history, "best_acc": best_acc, "best_epoch": best_epoch, "position": dict(pos),
-                   "data": data_info}
-        return save_checkpoint(path, model, optimizer, scheduler, epoch=pos["epoch"], step=step,
-                               config=asdict(config), metrics=metrics, model_name=config.model,
-                               rng_state=default_rng().bit_generator.state)
+    def save(self, path) -> Path:
+        """Checkpoint the exact position (weights, optimizer, schedule, RNG, history) to ``path``."""
+        metrics = {"history": self.history, "best_acc": self.best_acc, "best_epoch": self.best_epoch,
+                   "position": dict(self.pos), "data": self.data_info}
+        return save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=self.pos["epoch"],
+                               step=self.step, config=asdict(self.config), metrics=metrics,
+                               model_name=self.config.model, rng_state=default_rng().bit_generator.state)
 
-    info = {"model": config.model, "dataset": config.dataset, "train_size": data_info["train_size"],
-            "test_size": data_info["test_size"], "parameters": model.num_parameters(), "device": config.device,
-            "out_dir": str(out_dir), "epochs": config.epochs, "start_epoch": pos["epoch"],
-            "batches": steps_per_epoch, "lr": optimizer.param_groups[0]["lr"], "config": config}
+    def info(self) -> dict:
+        """What ``Callback.train_begin`` receives."""
+        c = self.config
+        return {"model": c.model, "dataset": c.dataset, "train_size": self.data_info["train_size"],
+                "test_size": self.data_info["test_size"], "parameters": self.model.num_parameters(),
+                "device": c.device, "out_dir": str(self.out_dir), "epochs": c.epochs, "start_epoch": self.pos["epoch"],
+                "batches": self.steps_per_epoch, "lr": self.optimizer.param_groups[0]["lr"], "config": c}
+
+    def _diverged(self, what, kept):
+        return TrainingDiverged(f"train: {what}; suggest a lower --lr (now {self.optimizer.param_groups[0]['lr']:.3g})"
+                                + (f"; the last good checkpoint is {kept}" if kept else ""), kept)
+
+    def train_epoch(self, callbacks, stop, last_path) -> float:
+        """Train the rest of the current epoch (from ``pos["batch"]``); return when it started
+        (``time.perf_counter()``, earlier by the seconds an interrupted epoch had already run)."""
+        pos, epoch, device = self.pos, self.pos["epoch"], self.config.device
+        self.train_loader.set_epoch(epoch)
+        self.model.train()
+        for cb in callbacks:
+            cb.epoch_begin(epoch, self.config.epochs, self.steps_per_epoch)
+        t0 = time.perf_counter() - pos["seconds"]
+        for b, (x, y) in enumerate(self.train_loader):
+            if b < pos["batch"]:
+                continue  # replaying an interrupted epoch up to where it stopped
+            self.consistent = False
+            x, y = x.to(device), y.to(device)
+            loss, logits = criterion(self.model(x), y, self.config.label_smoothing)
+            value = float(loss.item())
+            if not math.isfinite(value):
+                raise self._diverged(f"the loss became {value} in epoch {epoch + 1}, batch {b + 1} "
+                                     f"(step {self.step + 1})", last_path if last_path.exists() else None)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            if self.per_batch:
+                self.scheduler.step()
+            pred, truth = _flat_logits(logits.detach(), y)
+            n = truth.shape[0]
+            self.step += 1
+            pos.update(batch=b + 1, loss_sum=pos["loss_sum"] + value * n, count=pos["count"] + n,
+                       images=pos["images"] + x.shape[0],
+                       correct=pos["correct"] + int((pred.numpy().argmax(1) == truth.numpy()).sum()),
+                       seconds=time.perf_counter() - t0)
+            self.consistent = True
+            for cb in callbacks:
+                cb.batch_end(epoch, b + 1, self.steps_per_epoch, value, x.shape[0])
+            if stop.raised:
+                raise KeyboardInterrupt
+        return t0
+
+    def end_epoch(self, t0, stop, last_path):
+        """Evaluate, record the epoch in the history and move to the next one; return ``(row, improved)``."""
+        pos, epoch = self.pos, self.pos["epoch"]
+        train_seconds = time.perf_counter() - t0
+        lr = self.optimizer.param_groups[0]["lr"]
+        test = evaluate(self.model, self.test_loader, self.config.device)
+        if not math.isfinite(test["loss"]):
+            raise self._diverged(f"the test loss became {test['loss']} after epoch {epoch + 1}",
+                                 last_path if last_path.exists() else None)
+        if stop.raised:
+            raise KeyboardInterrupt
+        self.consistent = False
+        row = {"epoch": epoch + 1, "train_loss": pos["loss_sum"] / max(pos["count"], 1),
+               "train_acc": pos["correct"] / max(pos["count"], 1), "test_loss": test["loss"],
+               "test_acc": test["accuracy"], "lr": lr, "seconds": time.perf_counter() - t0,
+               "images_per_s": pos["images"] / max(train_seconds, 1e-9)}
+        if "miou" in test:
+            row["test_miou"] = test["miou"]
+        self.history.append(row)
+        if self.scheduler is not None and not self.per_batch:
+            self.scheduler.step()
+        self.pos = _fresh_position(epoch + 1)
+        improved = row["test_acc"] > self.best_acc
+        if improved:
+            self.best_acc, self.best_epoch = row["test_acc"], epoch + 1
+        self.consistent = True
+        return row, improved
+
+    def result(self, folder: RunFolder) -> FitResult:
+        return FitResult(model=self.model, history=self.history, best_acc=self.best_acc, best_epoch=self.best_epoch,
+                         out_dir=self.out_dir, last_path=folder.last,
+                         best_path=folder.best if folder.best.exists() else None, metrics_path=folder.metrics,
+                         curves_path=folder.curves if folder.curves.exists() else None,
+                         dataset=self.config.dataset, config=self.config)
+
+
+def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
+    """Train ``config.model`` on ``config.dataset``, evaluating and checkpointing every epoch.
+
+    Args:
+        config: the run's settings.
+        callbacks: ``Callback`` objects notified of progress.
+        resume: a checkpoint written by ``fit`` (``last.npz``) to continue from. Its saved
+            configuration is used, except ``out_dir``, ``device`` and ``prefetch`` when set in
+            ``config``; ``epochs`` may change only for runs without a schedule.
+
+    Returns:
+        A ``FitResult``.
+
+    Raises:
+        ValueError: bad configuration (unknown names, bad values, no GPU for "cuda").
+        minigrad.data.DataError: missing or corrupt data files.
+        CheckpointError: an unreadable ``resume`` checkpoint or one for another model.
+        TrainingDiverged: the loss became NaN/Inf (``last.npz`` of the last good epoch is kept).
+        TrainingInterrupted: Ctrl-C; the position was saved to ``last.npz``.
+    """
+    callbacks = list(callbacks)
+
+    def note(message):
+        for cb in callbacks:
+            cb.note(message)
+
+    config, ckpt = _resolve_config(config, resume)
+    run = _Run(config, note)
+    folder = RunFolder(run.out_dir).create()
+    if ckpt is not None:
+        run.restore(ckpt)
+        note(f"resuming from {resume} at epoch {run.pos['epoch'] + 1}, batch {run.pos['batch']} (step {run.step})")
     for cb in callbacks:
-        cb.train_begin(info)
-
-    consistent = True
+        cb.train_begin(run.info())
     try:
-        with _SigintFlag() as sigint:
-            while pos["epoch"] < config.epochs:
-                epoch = pos["epoch"]
-                train_loader.set_epoch(epoch)
-                model.train()
-                for cb in callbacks:
-                    cb.epoch_begin(epoch, config.epochs, steps_per_epoch)
-                t0 = time.perf_counter() - pos["seconds"]
-                for b, (x, y) in enumerate(train_loader):
-                    if b < pos["batch"]:
-                        continue  # replaying an interrupted epoch up to where it stopped
-                    consistent = False
-                    x, y = x.to(config.device), y.to(config.device)
-                    loss, logits = criterion(model(x), y, config.label_smoothing)
-                    value = float(loss.item())
-                    if not math.isfinite(value):
-                        kept = last_path if last_path.exists() else None
-                        raise TrainingDiverged(
-                            f"train: the loss became {value} in epoch {epoch + 1}, batch {b + 1} (step {step + 1}); "
-                            f"suggest a lower --lr (now {optimizer.param_groups[0]['lr']:.3g})"
-                            + (f"; the last good checkpoint is {kept}" if kept else ""), kept)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    if per_batch:
-                        scheduler.step()
-                    pred, truth = _flat_logits(logits.detach(), y)
-                    n = truth.shape[0]
-                    step += 1
-                    pos.update(batch=b + 1, loss_sum=pos["loss_sum"] + value * n, count=pos["count"] + n,
-                               images=pos["images"] + x.shape[0],
-                               correct=pos["correct"] + int((pred.numpy().argmax(1) == truth.numpy()).sum()),
-                               seconds=time.perf_counter() - t0)
-                    consistent = True
-                    for cb in callbacks:
-                        cb.batch_end(epoch, b + 1, steps_per_epoch, value, x.shape[0])
-                    if sigint.raised:
-                        raise KeyboardInterrupt
-                train_seconds = time.perf_counter() - t0
-                lr = optimizer.param_groups[0]["lr"]
-                test = evaluate(model, test_loader, config.device)
-                if not math.isfinite(test["loss"]):
-                    kept = last_path if last_path.exists() else None
-                    raise TrainingDiverged(
-                        f"train: the test loss became {test['loss']} after epoch {epoch + 1}; suggest a lower --lr "
-                        f"(now {optimizer.param_groups[0]['lr']:.3g})" + (f"; the last good checkpoint is {kept}"
-                                                                          if kept else ""), kept)
-                if sigint.raised:
-                    raise KeyboardInterrupt
-                consistent = False
-                row = {"epoch": epoch + 1, "train_loss": pos["loss_sum"] / max(pos["count"], 1),
-                       "train_acc": pos["correct"] / max(pos["count"], 1), "test_loss": test["loss"],
-                       "test_acc": test["accuracy"], "lr": lr, "seconds": time.perf_counter() - t0,
-                       "images_per_s": pos["images"] / max(train_seconds, 1e-9)}
-                if "miou" in test:
-                    row["test_miou"] = test["miou"]
-                history.append(row)
-                if scheduler is not None and not per_batch:
-                    scheduler.step()
-                pos = {"epoch": epoch + 1, "batch": 0, "loss_sum": 0.0, "correct": 0, "count": 0, "images": 0,
-                       "seconds": 0.0}
-                improved = row["test_acc"] > best_acc
+        with StopSignals() as stop:
+            while run.pos["epoch"] < run.config.epochs:
+                t0 = run.train_epoch(callbacks, stop, folder.last)
+                row, improved = run.end_epoch(t0, stop, folder.last)
+                run.save(folder.last)
                 if improved:
-                    best_acc, best_epoch = row["test_acc"], epoch + 1
-                consistent = True
-                save(last_path)
-                if improved:
-                    save(best_path)
-                _write_csv(metrics_path, history)
-                _draw_curves(history, curves_path, config.model, note)
+                    run.save(folder.best)
+                folder.write_metrics(run.history)
+                folder.draw_curves(run.history, run.config.model, note)
                 for cb in callbacks:
                     cb.epoch_end(row)
     except KeyboardInterrupt as e:
-        if isinstance(e, TrainingInterrupted) or not consistent:
+        if isinstance(e, TrainingInterrupted) or not run.consistent:
             raise
-        save(last_path)
-        raise TrainingInterrupted(last_path, pos["epoch"], pos["batch"]) from None
-    return FitResult(model=model, history=history, best_acc=best_acc, best_epoch=best_epoch, out_dir=out_dir,
-                     last_path=last_path, best_path=best_path if best_path.exists() else None,
-                     metrics_path=metrics_path, curves_path=curves_path if curves_path.exists() else None,
-                     dataset=config.dataset, config=config)
-
-
-def _draw_curves(history, path, title, note):
-    from .viz.curves import plot_curves
-
-    try:
-        plot_curves(history, path, title=title)
-    except OSError as e:
-        note(f"could not draw {path}: {e}")
+        run.save(folder.last)
+        raise TrainingInterrupted(folder.last, run.pos["epoch"], run.pos["batch"]) from None
+    return run.result(folder)
 
 
 def load_for_inference(ckpt, device: str = "cpu"):
