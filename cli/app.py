@@ -8,8 +8,47 @@ import minigrad
 
 from . import bench, infer_cmds, summary, train_cmds, viz
 
+class _Group(typer.core.TyperGroup):
+    """Typer's command group with the help written as users read it (applied to every subcommand).
+
+    Arguments are named in capitals, ``MODEL`` (Typer writes ``{model}``), and flags get no
+    ``<bool>`` type.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        _tidy(self)
+
+
+def _tidy(command) -> None:
+    from typer._click.decorators import help_option
+
+    for param in command.params:
+        if isinstance(param, typer.core.TyperArgument) and param.metavar is None:
+            param.metavar = param.name.upper()
+            usage = param.metavar if param.required else f"[{param.metavar}]"
+            usage += "..." if param.nargs != 1 else ""
+            param.get_usage_pieces = lambda ctx, usage=usage: [usage]
+        elif isinstance(param, typer.core.TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+    if getattr(command, "_help_option", "absent") is None:
+        # Build --help as the command would on first use, once, without its <bool> type.
+        help_option(["--help"])(command)
+        command._help_option = command.params.pop()
+        command._help_option.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _tidy(sub)
+
+
+def _version(value: bool) -> None:
+    if value:
+        version()
+        raise typer.Exit()
+
+
 app = typer.Typer(
     name="minigrad",
+    cls=_Group,
     help="A from-scratch deep-learning engine: train, evaluate, inspect, benchmark and visualize CNNs.",
     no_args_is_help=True,
     add_completion=False,
@@ -18,7 +57,8 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root() -> None:
+def _root(show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")) -> None:
     """minigrad: train, evaluate, inspect, benchmark and visualize CNNs."""
 
 

@@ -18,7 +18,8 @@ def bench(
     only: Optional[str] = typer.Option(None, help="Keep only rows whose name contains this text."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON."),
     chart: Optional[Path] = typer.Option(None, help="Also draw a bar chart PNG."),
-    torch: Optional[bool] = typer.Option(None, "--torch/--no-torch", help="PyTorch column (default: when installed)."),
+    torch: Optional[bool] = typer.Option(None, "--torch/--no-torch", help="PyTorch column.",
+                                         show_default="when installed"),
     step: bool = typer.Option(True, "--step/--no-step", help="Include the training-step row."),
 ) -> None:
     """Time every kernel (reference, CPU, GPU) and a training step; print one table."""

@@ -22,8 +22,10 @@ def fail(message: str, code: int = EXIT_BAD_INPUT):
 
 
 @contextlib.contextmanager
-def reported(command: str):
+def reported(command: str, model: str = "MODEL"):
     """Turn the library's exceptions into one-line messages and exit codes.
+
+    ``model`` names the architecture in the resume hint printed after Ctrl-C.
 
     ``ValueError`` covers ``DataError`` and ``CheckpointError`` (both subclass it); ``OSError``
     covers unreadable files and directories.
@@ -36,7 +38,7 @@ def reported(command: str):
         fail(str(e), EXIT_DIVERGED)
     except TrainingInterrupted as e:
         typer.secho(f"interrupted: saved {e.checkpoint} (epoch {e.epoch + 1}, batch {e.batch}); "
-                    f"continue with: minigrad train <model> --resume {e.checkpoint}", err=True, fg="yellow")
+                    f"continue with: minigrad train {model} --resume {e.checkpoint}", err=True, fg="yellow")
         raise typer.Exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
         typer.secho(f"{command}: interrupted", err=True, fg="yellow")

@@ -31,9 +31,10 @@ def _load(checkpoint: Path, device: str):
 
 def eval_cmd(
     checkpoint: Path = typer.Argument(..., help="A checkpoint written by `minigrad train` (last.npz or best.npz)."),
-    dataset: Optional[str] = typer.Option(None, help="Dataset [default: the one recorded in the checkpoint]."),
-    data_dir: Optional[Path] = typer.Option(None, help="Dataset folder [default: the one recorded in the checkpoint]."),
-    split: Optional[str] = typer.Option(None, help="Split to evaluate [default: the run's test split]."),
+    dataset: Optional[str] = typer.Option(None, help="Dataset.", show_default="the one recorded in the checkpoint"),
+    data_dir: Optional[Path] = typer.Option(None, help="Dataset folder.",
+                                            show_default="the one recorded in the checkpoint"),
+    split: Optional[str] = typer.Option(None, help="Split to evaluate.", show_default="the run's test split"),
     limit: Optional[int] = typer.Option(None, help="Evaluate the first N examples only."),
     batch_size: int = typer.Option(256, help="Evaluation batch size."),
     device: str = typer.Option("cpu", help="cpu|cuda"),
@@ -108,7 +109,7 @@ def predict(
     device: str = typer.Option("cpu", help="cpu|cuda"),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of text."),
     out: Optional[Path] = typer.Option(
-        None, help="Segmentation models: folder for the predicted masks [default: beside each image]."),
+        None, help="Segmentation models: folder for the predicted masks.", show_default="beside each image"),
 ) -> None:
     """Classify images with a trained checkpoint and print the top classes with probabilities.
 

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from .errors import fail
+
 __all__ = ["register", "parse_input_size"]
 
 
@@ -27,18 +29,14 @@ def parse_input_size(text: str) -> tuple:
     return size
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"Error: {message}", err=True)
-    raise typer.Exit(code=1)
-
-
 def summary_command(
     model: Optional[str] = typer.Argument(None, help="Registered model name (see `minigrad models`)."),
     input_size: Optional[str] = typer.Option(None, "--input-size", help="C,H,W; default: the model's registered size "
                                              "(C,32,32 with --small-input)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the table."),
     small_input: bool = typer.Option(False, "--small-input", help="Build the 28x28/32x32 variant."),
-    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Output classes (default: the model's)."),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Output classes.",
+                                             show_default="the model's"),
     compare_all: bool = typer.Option(False, "--compare", help="Compare every architecture at --input-size "
                                      "(default 3,224,224) and write the cost chart."),
     chart: Path = typer.Option(Path("model_cost.png"), "--chart", help="PNG written by --compare."),
@@ -53,7 +51,7 @@ def summary_command(
     size = parse_input_size(input_size) if input_size else None
     if compare_all:
         if model is not None and model not in list_models():
-            _fail(f"summary: unknown model {model!r}; valid names: {', '.join(list_models())}")
+            fail(f"summary: unknown model {model!r}; valid names: {', '.join(list_models())}")
         rows = compare([model] if model else None, size or (3, 224, 224),
                        progress=None if as_json else (lambda n: typer.echo(f"  summarising {n} ...", err=True)))
         plot_cost(rows, chart)
@@ -64,11 +62,11 @@ def summary_command(
             typer.echo(f"\nchart: {chart}")
         return
     if model is None:
-        _fail("summary: give a MODEL name or --compare")
+        fail("summary: give a MODEL name or --compare")
     try:
         info = model_info(model)
     except ValueError as error:
-        _fail(str(error))
+        fail(str(error))
     accepted = inspect.signature(info["fn"]).parameters
     if size is None:
         size = tuple(info["input_size"])
@@ -81,12 +79,12 @@ def summary_command(
         kwargs["num_classes"] = num_classes
     if small_input:
         if "small_input" not in accepted:
-            _fail(f"summary: {model} has no small-input variant (it takes {', '.join(accepted)})")
+            fail(f"summary: {model} has no small-input variant (it takes {', '.join(accepted)})")
         kwargs["small_input"] = True
     try:
         result = summary(get_model(model, **kwargs), size)
     except ValueError as error:
-        _fail(str(error))
+        fail(str(error))
     typer.echo(result.to_json() if as_json else result.format())
 
 
@@ -100,7 +98,7 @@ def convert_weights_command(
     try:
         arrays = convert_weights(source, destination)
     except (RuntimeError, FileNotFoundError, TypeError) as error:
-        _fail(str(error))
+        fail(str(error))
     total = sum(int(a.size) for a in arrays.values())
     typer.echo(f"wrote {destination}: {len(arrays)} arrays, {total:,} values")
 

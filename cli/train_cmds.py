@@ -72,21 +72,23 @@ class _Progress:
 
 def train(
     model: str = typer.Argument(..., help="Architecture name (see `minigrad models`)."),
-    dataset: str = typer.Option("auto", help="auto|mnist|fashion-mnist|cifar10|folder|synth-digits|synth-shapes"),
-    data_dir: Optional[Path] = typer.Option(None, help="Folder with the dataset files (default: $MINIGRAD_DATA or ~/.cache/minigrad)."),
-    epochs: Optional[int] = typer.Option(None, help="Number of epochs [default: 10; when resuming: as saved]."),
+    dataset: str = typer.Option(
+        "auto", help="auto, mnist, fashion-mnist, cifar10, folder, synth-digits or synth-shapes."),
+    data_dir: Optional[Path] = typer.Option(
+        None, help="Folder with the dataset files.", show_default="$MINIGRAD_DATA or ~/.cache/minigrad"),
+    epochs: Optional[int] = typer.Option(None, help="Number of epochs.", show_default="10; when resuming: as saved"),
     batch_size: int = typer.Option(64, help="Training batch size."),
-    lr: Optional[float] = typer.Option(None, help="Learning rate [default: 1e-3 for adam/adamw, 0.05 for sgd]."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate.", show_default="1e-3 for adam/adamw, 0.05 for sgd"),
     optimizer: str = typer.Option("adam", help="sgd|adam|adamw"),
     momentum: float = typer.Option(0.9, help="SGD momentum."),
-    weight_decay: Optional[float] = typer.Option(None, help="Weight decay [default: the optimizer's]."),
+    weight_decay: Optional[float] = typer.Option(None, help="Weight decay.", show_default="the optimizer's"),
     schedule: str = typer.Option("cosine", help="none|step|multistep|cosine|onecycle"),
     warmup_epochs: int = typer.Option(0, help="Linear warm-up epochs before the schedule."),
     limit: Optional[int] = typer.Option(None, help="Train on the first N examples only."),
     test_limit: Optional[int] = typer.Option(None, help="Evaluate on the first N test examples only."),
     device: str = typer.Option("cpu", help="cpu|cuda"),
     seed: int = typer.Option(0, help="Random seed (initialisation, shuffling, augmentation)."),
-    out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<model>-<timestamp>]."),
+    out: Optional[Path] = typer.Option(None, help="Output folder.", show_default="runs/<model>-<timestamp>"),
     resume: Optional[Path] = typer.Option(None, help="Continue from a checkpoint (its last.npz)."),
     train_split: str = typer.Option("train", help="Training split, slices allowed: 'test[:8000]'."),
     test_split: str = typer.Option("test", help="Test split, slices allowed: 'test[8000:]'."),
@@ -96,15 +98,15 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (epoch lines only)."),
     small_input: Optional[bool] = typer.Option(
         None, "--small-input/--full-size",
-        help="Small-input variant (3x3 stem, 32x32) of the ImageNet models [default: when images are <= 64 px]."),
+        help="Small-input variant (3x3 stem, 32x32) of the ImageNet models.", show_default="when images are <= 64 px"),
     threads: Optional[int] = typer.Option(
-        None, min=1, help="CPU threads for kernels and BLAS [default: $MINIGRAD_NUM_THREADS or all cores]."),
+        None, min=1, help="CPU threads for kernels and BLAS.", show_default="$MINIGRAD_NUM_THREADS or all cores"),
 ) -> None:
     """Train MODEL: a progress bar per epoch, checkpoints, metrics.csv and curves.png in --out."""
     from minigrad.train import TrainConfig, fit
 
     progress = _Progress(quiet)
-    with reported("train"):
+    with reported("train", model):
         if threads is not None:
             import minigrad
 

@@ -18,7 +18,8 @@ import typer
 from .errors import reported
 
 MODEL_HELP = "Registry name of the model, for checkpoints that do not record it."
-OUT_HELP = "PNG to write [default: beside the checkpoint, named after the method]."
+OUT_HELP = "PNG to write."
+OUT_DEFAULT = "beside the checkpoint, named after the method"
 IMAGE_HELP = "An image file, or SPLIT:INDEX (e.g. test:0) for an image of the checkpoint's dataset."
 
 
@@ -93,10 +94,10 @@ def register(app: typer.Typer) -> None:
 
     @viz.command()
     def filters(checkpoint: Path = typer.Argument(..., help="Checkpoint (.npz)."),
-                layer: Optional[str] = typer.Option(None, help="Convolution layer [default: the first]."),
+                layer: Optional[str] = typer.Option(None, help="Convolution layer.", show_default="the first"),
                 model: Optional[str] = typer.Option(None, help=MODEL_HELP),
                 scale: int = typer.Option(8, help="Pixels per kernel weight."),
-                out: Optional[Path] = typer.Option(None, help=OUT_HELP)) -> None:
+                out: Optional[Path] = typer.Option(None, help=OUT_HELP, show_default=OUT_DEFAULT)) -> None:
         """Draw a convolution's kernels as a normalized grid (colour for RGB inputs)."""
         from minigrad.viz.filters import save_filters
 
@@ -109,10 +110,10 @@ def register(app: typer.Typer) -> None:
     @viz.command()
     def activations(checkpoint: Path = typer.Argument(..., help="Checkpoint (.npz)."),
                     image: str = typer.Argument(..., help=IMAGE_HELP),
-                    layer: Optional[str] = typer.Option(None, help="Layer [default: the first convolution]."),
+                    layer: Optional[str] = typer.Option(None, help="Layer.", show_default="the first convolution"),
                     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
                     data_dir: Optional[Path] = typer.Option(None, help="Dataset folder for SPLIT:INDEX images."),
-                    out: Optional[Path] = typer.Option(None, help=OUT_HELP)) -> None:
+                    out: Optional[Path] = typer.Option(None, help=OUT_HELP, show_default=OUT_DEFAULT)) -> None:
         """Draw the feature maps of a layer for one input, as a grid."""
         from minigrad.viz.activations import save_activations
 
@@ -126,10 +127,10 @@ def register(app: typer.Typer) -> None:
     @viz.command()
     def saliency(checkpoint: Path = typer.Argument(..., help="Checkpoint (.npz)."),
                  image: str = typer.Argument(..., help=IMAGE_HELP),
-                 target: Optional[int] = typer.Option(None, "--class", help="Class index [default: predicted]."),
+                 target: Optional[int] = typer.Option(None, "--class", help="Class index.", show_default="predicted"),
                  model: Optional[str] = typer.Option(None, help=MODEL_HELP),
                  data_dir: Optional[Path] = typer.Option(None, help="Dataset folder for SPLIT:INDEX images."),
-                 out: Optional[Path] = typer.Option(None, help=OUT_HELP)) -> None:
+                 out: Optional[Path] = typer.Option(None, help=OUT_HELP, show_default=OUT_DEFAULT)) -> None:
         """Gradient of a class score w.r.t. the pixels: input | heat map | overlay | guided backprop."""
         from minigrad.viz.saliency import save_saliency
 
@@ -148,11 +149,11 @@ def register(app: typer.Typer) -> None:
                   fill: str = typer.Option("mean", help="Patch colour: 'mean' (the dataset's mean colour, "
                                                         "Zeiler & Fergus's grey) or a grey level in [0, 1]."),
                   stride: int = typer.Option(2, help="Step between patch positions."),
-                  target: Optional[int] = typer.Option(None, "--class", help="Class index [default: predicted]."),
+                  target: Optional[int] = typer.Option(None, "--class", help="Class index.", show_default="predicted"),
                   batch_size: int = typer.Option(64, help="Occluded images per forward pass."),
                   model: Optional[str] = typer.Option(None, help=MODEL_HELP),
                   data_dir: Optional[Path] = typer.Option(None, help="Dataset folder for SPLIT:INDEX images."),
-                  out: Optional[Path] = typer.Option(None, help=OUT_HELP)) -> None:
+                  out: Optional[Path] = typer.Option(None, help=OUT_HELP, show_default=OUT_DEFAULT)) -> None:
         """Slide a grey patch over the image and map the drop in the class's probability."""
         from minigrad.viz.occlusion import save_occlusion
 
@@ -174,13 +175,13 @@ def register(app: typer.Typer) -> None:
               n: int = typer.Option(1000, help="Number of test images."),
               perplexity: float = typer.Option(30.0, help="t-SNE perplexity."),
               iters: int = typer.Option(1000, help="t-SNE iterations."),
-              layer: Optional[str] = typer.Option(None, help="Feature layer [default: input of the last Linear]."),
-              dataset: Optional[str] = typer.Option(None, help="Dataset [default: the checkpoint's]."),
-              split: Optional[str] = typer.Option(None, help="Split [default: the checkpoint's test split]."),
-              data_dir: Optional[Path] = typer.Option(None, help="Dataset folder [default: the checkpoint's]."),
+              layer: Optional[str] = typer.Option(None, help="Feature layer.", show_default="input of the last Linear"),
+              dataset: Optional[str] = typer.Option(None, help="Dataset.", show_default="the checkpoint's"),
+              split: Optional[str] = typer.Option(None, help="Split.", show_default="the checkpoint's test split"),
+              data_dir: Optional[Path] = typer.Option(None, help="Dataset folder.", show_default="the checkpoint's"),
               seed: int = typer.Option(0, help="Seed of the t-SNE initialisation."),
               model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-              out: Optional[Path] = typer.Option(None, help=OUT_HELP)) -> None:
+              out: Optional[Path] = typer.Option(None, help=OUT_HELP, show_default=OUT_DEFAULT)) -> None:
         """Last hidden layer features of N test images in 2-D (PCA or t-SNE), coloured by class."""
         from minigrad.viz.embed import embed as reduce, extract_features, scatter_plot
         from minigrad.viz.render import save_png
@@ -208,12 +209,14 @@ def register(app: typer.Typer) -> None:
                   k: int = typer.Option(6, help="Neighbours per query."),
                   queries: int = typer.Option(6, help="Number of query images (the first of the split)."),
                   n: int = typer.Option(2000, help="Images searched."),
-                  layer: Optional[str] = typer.Option(None, help="Feature layer [default: input of the last Linear]."),
-                  dataset: Optional[str] = typer.Option(None, help="Dataset [default: the checkpoint's]."),
-                  split: Optional[str] = typer.Option(None, help="Split [default: the checkpoint's test split]."),
-                  data_dir: Optional[Path] = typer.Option(None, help="Dataset folder [default: the checkpoint's]."),
+                  layer: Optional[str] = typer.Option(None, help="Feature layer.",
+                                                      show_default="input of the last Linear"),
+                  dataset: Optional[str] = typer.Option(None, help="Dataset.", show_default="the checkpoint's"),
+                  split: Optional[str] = typer.Option(None, help="Split.", show_default="the checkpoint's test split"),
+                  data_dir: Optional[Path] = typer.Option(None, help="Dataset folder.",
+                                                          show_default="the checkpoint's"),
                   model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-                  out: Optional[Path] = typer.Option(None, help=OUT_HELP)) -> None:
+                  out: Optional[Path] = typer.Option(None, help=OUT_HELP, show_default=OUT_DEFAULT)) -> None:
         """K nearest neighbours of a few images in feature space and, beside them, in pixel space."""
         from minigrad.viz.neighbors import save_neighbors
 
@@ -235,11 +238,11 @@ def register(app: typer.Typer) -> None:
                 units: int = typer.Option(8, help="Number of units (the first channels)."),
                 k: int = typer.Option(8, help="Patches per unit."),
                 n: int = typer.Option(2000, help="Images searched."),
-                dataset: Optional[str] = typer.Option(None, help="Dataset [default: the checkpoint's]."),
-                split: Optional[str] = typer.Option(None, help="Split [default: the checkpoint's test split]."),
-                data_dir: Optional[Path] = typer.Option(None, help="Dataset folder [default: the checkpoint's]."),
+                dataset: Optional[str] = typer.Option(None, help="Dataset.", show_default="the checkpoint's"),
+                split: Optional[str] = typer.Option(None, help="Split.", show_default="the checkpoint's test split"),
+                data_dir: Optional[Path] = typer.Option(None, help="Dataset folder.", show_default="the checkpoint's"),
                 model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-                out: Optional[Path] = typer.Option(None, help=OUT_HELP)) -> None:
+                out: Optional[Path] = typer.Option(None, help=OUT_HELP, show_default=OUT_DEFAULT)) -> None:
         """For each unit, the dataset patches (its receptive field) that activate it most, one row per unit."""
         from minigrad.viz.patches import layer_receptive_field, save_patches
 
@@ -260,7 +263,7 @@ def register(app: typer.Typer) -> None:
                   unit: int = typer.Option(..., help="Channel (feature map) of that layer."),
                   model: Optional[str] = typer.Option(None, help=MODEL_HELP),
                   data_dir: Optional[Path] = typer.Option(None, help="Dataset folder for SPLIT:INDEX images."),
-                  out: Optional[Path] = typer.Option(None, help=OUT_HELP)) -> None:
+                  out: Optional[Path] = typer.Option(None, help=OUT_HELP, show_default=OUT_DEFAULT)) -> None:
         """Project the strongest activation of one unit back to pixels (unpool, ReLU, transposed conv)."""
         from minigrad.viz.deconvnet import save_deconvnet
 
@@ -285,7 +288,7 @@ def register(app: typer.Typer) -> None:
               seed: int = typer.Option(0, help="Seed of the jitter."),
               model: Optional[str] = typer.Option(None, help=MODEL_HELP),
               data_dir: Optional[Path] = typer.Option(None, help="Dataset folder for SPLIT:INDEX images."),
-              out: Optional[Path] = typer.Option(None, help=OUT_HELP)) -> None:
+              out: Optional[Path] = typer.Option(None, help=OUT_HELP, show_default=OUT_DEFAULT)) -> None:
         """DeepDream: gradient ascent on the image to amplify a layer's activations (octaves, jitter)."""
         from minigrad.viz.dream import save_dream
 
@@ -300,7 +303,7 @@ def register(app: typer.Typer) -> None:
 
     @viz.command()
     def curves(run_dir: Path = typer.Argument(..., help="Run folder written by `minigrad train`."),
-               out: Optional[Path] = typer.Option(None, help="PNG to write [default: RUN_DIR/curves.png]."),
+               out: Optional[Path] = typer.Option(None, help="PNG to write.", show_default="RUN_DIR/curves.png"),
                backend: str = typer.Option("auto", help="auto|matplotlib|pillow")) -> None:
         """Redraw the training curves (loss and accuracy per epoch) of a run."""
         from minigrad.viz.curves import plot_curves

@@ -111,7 +111,8 @@ def test_ctrl_c_saves_exits_130_and_resume_matches_an_uninterrupted_run(tmp_path
     monkeypatch.setattr(train_module, "evaluate", interrupted_in_epoch_2)
     result = run("train", "lenet", *TINY, "--epochs", "2", "--out", tmp_path / "cut")
     assert result.exit_code == 130, result.output
-    assert "interrupted: saved" in result.stderr and "--resume" in result.stderr
+    assert "interrupted: saved" in result.stderr
+    assert f"minigrad train lenet --resume {tmp_path / 'cut' / 'last.npz'}" in result.stderr
     saved = load_checkpoint(tmp_path / "cut" / "last.npz")
     assert saved.epoch == 1 and saved.metrics["position"]["batch"] == 3
     monkeypatch.setattr(train_module, "evaluate", evaluate)

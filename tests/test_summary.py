@@ -197,14 +197,16 @@ def test_cli_summary_table_small_input(cli):
 def test_cli_summary_errors(cli, tmp_path):
     app, runner = cli
     result = runner.invoke(app, ["summary", "alexnet", "--input-size", "3,28,28"])
-    assert result.exit_code == 1 and "features.5" in result.output and "--small-input" in result.output
-    assert runner.invoke(app, ["summary", "nosuchnet"]).exit_code == 1
+    assert result.exit_code == 2 and "features.5" in result.output and "--small-input" in result.output
+    assert runner.invoke(app, ["summary", "nosuchnet"]).exit_code == 2
     assert runner.invoke(app, ["summary", "lenet5", "--input-size", "3,x"]).exit_code == 2
-    assert runner.invoke(app, ["summary"]).exit_code == 1
+    assert runner.invoke(app, ["summary"]).exit_code == 2
     result = runner.invoke(app, ["summary", "lenet5", "--small-input"])
-    assert result.exit_code == 1 and "no small-input variant" in result.output
+    assert result.exit_code == 2 and "no small-input variant" in result.output
     result = runner.invoke(app, ["convert-weights", str(tmp_path / "missing.pt"), str(tmp_path / "out.npz")])
-    assert result.exit_code == 1 and "no such file" in result.output
+    assert result.exit_code == 2 and "no such file" in result.output
+    # The same one-line "error: ..." as every other command, never "Error:".
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1
 
 
 def test_cli_compare(cli, tmp_path):
