@@ -93,18 +93,29 @@ def test_http_error_and_offline(server, tmp_path):
     with pytest.raises(D.DataError, match="HTTP error 404"):
         D.download(server + "/missing", tmp_path / "x", None)
     with pytest.raises(D.DataError, match="transfer failed"):
-        D.download("http://127.0.0.1:9/nothing-listens-here", tmp_path / "y", None, timeout=2)
+        D.download("http://127.0.0.1:9/nothing-listens-here", tmp_path / "new" / "y", None, timeout=2)
+    assert not (tmp_path / "new").exists()
 
 
 def test_load_dataset_offline_says_where_to_put_files(tmp_path, monkeypatch):
     # Point every mirror at a closed local port: the download fails like it does offline.
     fake = {name: [(f, ["http://127.0.0.1:9/"], md5) for f, _, md5 in items] for name, items in D.RESOURCES.items()}
     monkeypatch.setattr("minigrad.data.datasets.RESOURCES", fake)
+    root = tmp_path / "data"
     with pytest.raises(D.DataError) as info:
-        D.load_dataset("mnist", "test", root=tmp_path, download=True)
+        D.load_dataset("mnist", "test", root=root, download=True)
     message = str(info.value)
-    assert "download failed" in message and "t10k-images-idx3-ubyte.gz" in message
-    assert str(tmp_path / "mnist") in message
+    assert "download failed" in message and "--data-dir" in message
+    # Every file of the dataset is named, not only the split that was asked for.
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):
+        assert name in message
+    assert str(root / "mnist") in message
+    assert not root.exists(), "a failed download must not leave empty folders behind"
+    with pytest.raises(D.DataError) as info:
+        D.load_dataset("cifar10", "test", root=root, download=True)
+    assert "cifar-10-batches-bin/" in str(info.value) and "data_batch_5.bin" in str(info.value)
+    assert not root.exists()
 
 
 def test_load_dataset_downloads_from_a_mirror(server, tmp_path, monkeypatch):

@@ -129,9 +129,18 @@ def dataset_available(name: str, root=None, split: str | None = None) -> bool:
     return any(_split_available(name, root, s) for s in ("train", "test"))
 
 
-def _missing_message(name: str, root: Path, files, reason: str) -> str:
-    return (f"{name}: {reason}. Place {', '.join(files)} in {root / name} (or in {root}); "
-            f"set MINIGRAD_DATA or pass root= to use another folder")
+def _expected_files(name: str) -> str:
+    """Every file a dataset needs, both splits, in the layout the README gives."""
+    if name == "cifar10":
+        return (f"the folder cifar-10-batches-bin/ holding {', '.join(_CIFAR_FILES['train'])} and "
+                f"{_CIFAR_FILES['test'][0]}")
+    files = [f + ".gz" for split in ("train", "test") for f in _IDX_FILES[split]]
+    return f"{', '.join(files[:-1])} and {files[-1]} (raw or gzipped)"
+
+
+def _missing_message(name: str, root: Path, reason: str) -> str:
+    return (f"{name}: {reason}. Put {_expected_files(name)} in {root} or {root / name}; "
+            f"--data-dir DIR (root= in Python) or MINIGRAD_DATA points elsewhere")
 
 
 def _fetch(name: str, root: Path, wanted) -> None:
@@ -148,8 +157,8 @@ def _fetch(name: str, root: Path, wanted) -> None:
             except DataError as exc:
                 errors.append(str(exc))
         else:
-            raise DataError(_missing_message(name, root, wanted, "files not found and the download failed ("
-                                             + "; ".join(errors) + ")"))
+            # Every mirror fails the same way offline: the first reason is enough.
+            raise DataError(_missing_message(name, root, f"files not found and the download failed ({errors[0]})"))
         if name == "cifar10":
             _extract(dest, root / name)
 
@@ -176,9 +185,8 @@ def _load_idx(name: str, root: Path, split: str, download_ok: bool) -> ArrayData
         raise ValueError(f"load_dataset: {name} has splits 'train' and 'test', got {split!r}")
     image_file, label_file = _IDX_FILES[split]
     if not _split_available(name, root, split):
-        wanted = [image_file + ".gz", label_file + ".gz"]
         if not download_ok:
-            raise DataError(_missing_message(name, root, wanted, "files not found and download=False"))
+            raise DataError(_missing_message(name, root, f"{split} files not found and download=False"))
         _fetch(name, root, [image_file, label_file])
     images_path, labels_path = _find(root, name, image_file), _find(root, name, label_file)
     images = read_idx_images(images_path, what=name)
@@ -194,9 +202,7 @@ def _load_cifar(root: Path, split: str, download_ok: bool) -> ArrayDataset:
         raise ValueError(f"load_dataset: cifar10 has splits 'train' and 'test', got {split!r}")
     if not _split_available("cifar10", root, split):
         if not download_ok:
-            wanted = ["cifar-10-batches-bin/" + f for f in _CIFAR_FILES[split]]
-            raise DataError(_missing_message("cifar10", root, wanted,
-                                             "files not found and download=False"))
+            raise DataError(_missing_message("cifar10", root, f"{split} files not found and download=False"))
         _fetch("cifar10", root, _CIFAR_FILES[split])
         if not _split_available("cifar10", root, split):
             raise DataError(f"cifar10: the archive in {root / 'cifar10'} does not contain {_CIFAR_FILES[split]}")

@@ -73,7 +73,6 @@ def download(url: str, dest, md5: str | None = None, timeout: float = 30.0, prog
     dest = Path(dest)
     if dest.exists() and (md5 is None or md5sum(dest) == md5):
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = Path(str(dest) + ".part")
     offset = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "minigrad"})
@@ -97,6 +96,8 @@ def download(url: str, dest, md5: str | None = None, timeout: float = 30.0, prog
             length = response.headers.get("Content-Length")
             total = offset + int(length) if length is not None else None
             received = offset
+            # Only now that the server answers: an offline run leaves no empty folders behind.
+            dest.parent.mkdir(parents=True, exist_ok=True)
             with open(part, mode) as f:
                 while True:
                     block = response.read(_CHUNK)
