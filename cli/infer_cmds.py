@@ -51,6 +51,10 @@ def eval_cmd(
                              data_dir=str(data_dir) if data_dir else saved.get("data_dir"),
                              test_split=split or saved.get("test_split", "test"))
         _, test_ds = load_datasets(config, train=False)
+        if len(test_ds) == 0:
+            origin = "--split" if split else "the run's test split, saved in the checkpoint"
+            raise ValueError(f"eval: split {config.test_split!r} of {name} ({origin}) holds no examples; "
+                             f"choose another with --split")
         if test_ds.num_classes != len(data["classes"]):
             raise ValueError(f"eval: dataset {name} has {test_ds.num_classes} classes but the model in "
                              f"{checkpoint} was trained on {len(data['classes'])}")

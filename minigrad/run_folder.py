@@ -10,9 +10,14 @@ import csv
 import os
 from pathlib import Path
 
-__all__ = ["RunFolder", "METRIC_COLUMNS"]
+__all__ = ["RunFolder", "METRIC_COLUMNS", "curves_title"]
 
 METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s"]
+
+
+def curves_title(model: str, dataset: str, folder) -> str:
+    """The title of a run's ``curves.png``: model, dataset and run folder."""
+    return f"{model} on {dataset}, run {Path(folder).name}"
 
 
 class RunFolder:

@@ -29,7 +29,7 @@ from .data.pipeline import build_transform, load_datasets, make_loaders, resolve
 # fit looks criterion and evaluate up here at call time (tests patch them on this module).
 from .evaluation import AUX_WEIGHT, _flat_logits, criterion, evaluate  # noqa: F401
 from .interrupts import StopSignals
-from .run_folder import RunFolder
+from .run_folder import RunFolder, curves_title
 from .tensor import Tensor, default_rng, manual_seed
 
 __all__ = ["TrainConfig", "FitResult", "Callback", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate",
@@ -449,7 +449,7 @@ def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
                 if improved:
                     run.save(folder.best)
                 folder.write_metrics(run.history)
-                folder.draw_curves(run.history, run.config.model, note)
+                folder.draw_curves(run.history, curves_title(run.config.model, run.config.dataset, folder.path), note)
                 for cb in callbacks:
                     cb.epoch_end(row)
     except KeyboardInterrupt as e:
