@@ -96,15 +96,16 @@ def register(app: typer.Typer) -> None:
     def filters(checkpoint: Path = typer.Argument(..., help="Checkpoint (.npz)."),
                 layer: Optional[str] = typer.Option(None, help="Convolution layer.", show_default="the first"),
                 model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-                scale: int = typer.Option(8, help="Pixels per kernel weight."),
+                scale: Optional[int] = typer.Option(None, min=1, help="Pixels per kernel weight.",
+                                                    show_default="at least 8, the grid about 360 px wide"),
                 out: Optional[Path] = typer.Option(None, help=OUT_HELP, show_default=OUT_DEFAULT)) -> None:
         """Draw a convolution's kernels as a normalized grid (colour for RGB inputs)."""
         from minigrad.viz.filters import save_filters
 
         with reported("viz filters"):
             vm = _load(checkpoint, model)
-            name, grid, path = save_filters(vm.model, out or vm.default_out("filters"), layer, scale)
-            typer.echo(f"{name}: kernels {grid.shape[1] * scale}x{grid.shape[0] * scale} px")
+            name, figure, path = save_filters(vm.model, out or vm.default_out("filters"), layer, scale)
+            typer.echo(f"{name}: figure {figure.shape[1]}x{figure.shape[0]} px")
             _wrote(path)
 
     @viz.command()
@@ -137,7 +138,8 @@ def register(app: typer.Typer) -> None:
         with reported("viz saliency"):
             vm = _load(checkpoint, model)
             pixels, x, _ = _image(vm, image, data_dir)
-            sal, k, path = save_saliency(vm.model, x, pixels, out or vm.default_out("saliency"), target)
+            sal, k, path = save_saliency(vm.model, x, pixels, out or vm.default_out("saliency"), target,
+                                         classes=vm.classes)
             peak = np.unravel_index(int(np.argmax(sal)), sal.shape)
             typer.echo(f"class {_class_name(vm, k)}: saliency peaks at (row {peak[0]}, col {peak[1]})")
             _wrote(path)
@@ -163,7 +165,8 @@ def register(app: typer.Typer) -> None:
             pixels, x, _ = _image(vm, image, data_dir)
             with _progress("occluding") as update:
                 result, path = save_occlusion(vm.model, x, pixels, out or vm.default_out("occlusion"), target,
-                                              patch, stride, vm.fill(value), batch_size, update)
+                                              patch, stride, vm.fill(value), batch_size, update,
+                                              classes=vm.classes)
             drops = result["drops"]
             typer.echo(f"class {_class_name(vm, result['target'])}: p = {result['probability']:.3f}; "
                        f"{drops.size} positions, largest drop {drops.max():.3f}")
@@ -270,7 +273,8 @@ def register(app: typer.Typer) -> None:
         with reported("viz deconvnet"):
             vm = _load(checkpoint, model)
             pixels, x, _ = _image(vm, image, data_dir)
-            result, path = save_deconvnet(vm.model, x, pixels, out or vm.default_out("deconvnet"), layer, unit)
+            result, path = save_deconvnet(vm.model, x, pixels, out or vm.default_out("deconvnet"), layer, unit,
+                                          classes=vm.classes)
             where = "" if result["position"] is None else f" at {result['position']}"
             typer.echo(f"{layer} unit {unit}: activation {result['activation']:.3f}{where}")
             _wrote(path)
@@ -295,7 +299,7 @@ def register(app: typer.Typer) -> None:
         with reported("viz dream"):
             vm = _load(checkpoint, model)
             _, x, _ = _image(vm, image, data_dir)
-            result, path = save_dream(vm.model, x, out or vm.default_out("dream"), layer, vm.to_display,
+            result, path = save_dream(vm.model, x, out or vm.default_out("dream"), layer, vm.to_display, classes=vm.classes,
                                       steps=steps, lr=lr, octaves=octaves, octave_scale=octave_scale,
                                       jitter=jitter, objective=objective, seed=seed)
             typer.echo(f"{layer} {objective}: {result['history'][0]:.4f} -> {result['final']:.4f}")

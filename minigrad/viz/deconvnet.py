@@ -24,7 +24,8 @@ import numpy as np
 from ..tensor import Tensor
 from .guided import DeconvReLU, swap_relu
 from .layers import forward_collect, frozen, get_layer
-from .render import chw_to_hwc, hstack, normalize, save_png
+from .figure import Panel, compose, prediction_text
+from .render import chw_to_hwc, normalize, save_png
 
 __all__ = ["deconvnet", "deconvnet_figure", "save_deconvnet"]
 
@@ -71,21 +72,37 @@ def deconvnet(model, x: np.ndarray, layer: str, unit: int, position=None) -> dic
             "activation": kept, "layer": layer, "unit": unit}
 
 
-def deconvnet_figure(image: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
-    """Input | projection (zero as mid-grey for one channel, min-max for colour), side by side."""
+def deconvnet_figure(image: np.ndarray, reconstruction: np.ndarray, heading: str = "", scale: int = 1) -> np.ndarray:
+    """Input | projection with its colour bar (zero as mid-grey for one channel, min-max for colour), titled."""
     shown = chw_to_hwc(np.asarray(image, dtype=np.float64))
     rec = chw_to_hwc(reconstruction)
-    rec = normalize(rec) if rec.ndim == 3 else normalize(rec, symmetric=True)
-    return hstack([shown, rec], gap=4)
+    m = float(np.abs(rec).max()) if rec.size else 0.0
+    if rec.ndim == 3:
+        panel = Panel(normalize(rec), "projection (min-max per image)")
+    else:
+        panel = Panel(normalize(rec, symmetric=True), "projection to pixels", ("grey", f"-{m:.2g}", f"+{m:.2g}"))
+    return compose([Panel(shown, "input"), panel], heading=heading, scale=scale,
+                   caption="What in the input drives this unit: its activation sent back\n"
+                           "through unpooling (switches), ReLU and the transposed filters.")
 
 
-def save_deconvnet(model, x, image, path, layer: str, unit: int, position=None, scale: int | None = None):
+def save_deconvnet(model, x, image, path, layer: str, unit: int, position=None, scale: int | None = None,
+                   classes=None):
     """Project one activation back and draw input and projection into a PNG.
+
+    Args:
+        classes: class names for the heading (default: indices).
 
     Returns:
         ``(result dict of deconvnet, path written)``.
     """
+    from .occlusion import class_probabilities
+
     result = deconvnet(model, x, layer, unit, position)
     if scale is None:
         scale = max(1, 160 // x.shape[-1])
-    return result, save_png(deconvnet_figure(image, result["reconstruction"]), path, scale=scale)
+    probs = class_probabilities(model, x)
+    where = "" if result["position"] is None else f" at {tuple(int(v) for v in result['position'])}"
+    heading = (f"DeconvNet: {layer} unit {unit}{where}, activation {result['activation']:.3g}\n"
+               + prediction_text(probs, int(np.argmax(probs)), classes))
+    return result, save_png(deconvnet_figure(image, result["reconstruction"], heading, scale), path)

@@ -25,7 +25,8 @@ from .. import functional as F
 from ..autograd import no_grad
 from ..tensor import Tensor
 from .layers import forward_collect, frozen, get_layer
-from .render import chw_to_hwc, hstack, normalize, save_png
+from .figure import Panel, compose, prediction_text
+from .render import chw_to_hwc, normalize, save_png
 
 __all__ = ["dream_objective", "deep_dream", "save_dream"]
 
@@ -129,20 +130,31 @@ def deep_dream(model, x: np.ndarray, layer: str, steps: int = 20, lr: float = 0.
     return {"image": image, "history": history, "final": final}
 
 
-def save_dream(model, x, path, layer: str, to_display, scale: int | None = None, **kw):
-    """Run DeepDream and draw the input and the dream side by side into a PNG.
+def save_dream(model, x, path, layer: str, to_display, scale: int | None = None, classes=None, **kw):
+    """Run DeepDream and draw the input and the dream side by side, titled, into a PNG.
 
     Args:
         to_display: maps a model-space image ``(C, H, W)`` back to [0, 1] pixels
             (undoes the normalization).
+        classes: class names for the predictions (default: indices).
         kw: passed to ``deep_dream``.
 
     Returns:
         ``(result dict of deep_dream, path written)``.
     """
+    from .occlusion import class_probabilities
+
     result = deep_dream(model, x, layer, **kw)
     before = chw_to_hwc(np.clip(to_display(np.asarray(x, dtype=np.float64)), 0, 1))
     after = chw_to_hwc(normalize(to_display(result["image"])))
     if scale is None:
         scale = max(1, 224 // x.shape[-1])
-    return result, save_png(hstack([before, after], gap=4), path, scale=scale)
+    titles = []
+    for name, image in (("input", x), ("dream", result["image"])):
+        probs = class_probabilities(model, image)
+        titles.append(f"{name}: " + prediction_text(probs, int(np.argmax(probs)), classes).replace("predicted ", ""))
+    objective = kw.get("objective", "mean")
+    figure = compose([Panel(before, titles[0]), Panel(after, titles[1])], scale=scale,
+                     heading=f"DeepDream on {layer} ({objective}): {result['history'][0]:.3g} -> {result['final']:.3g}",
+                     caption="The dream is shown min-max scaled; the titles give each image's predicted class.")
+    return result, save_png(figure, path)

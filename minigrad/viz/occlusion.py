@@ -11,9 +11,10 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..tensor import Tensor
-from .render import chw_to_hwc, colormap, hstack, normalize, overlay, save_png
+from .figure import Panel, compose, prediction_text
+from .render import chw_to_hwc, colormap, normalize, overlay, save_png
 
-__all__ = ["softmax_np", "occlusion_map", "occlusion_figure", "save_occlusion"]
+__all__ = ["softmax_np", "class_probabilities", "occlusion_map", "occlusion_figure", "save_occlusion"]
 
 
 def softmax_np(scores: np.ndarray) -> np.ndarray:
@@ -21,6 +22,12 @@ def softmax_np(scores: np.ndarray) -> np.ndarray:
     z = np.asarray(scores, dtype=np.float64)
     z = np.exp(z - z.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
+
+
+def class_probabilities(model, x: np.ndarray) -> np.ndarray:
+    """Softmax of the model's scores for one preprocessed input ``(C, H, W)``: ``(K,)``."""
+    with no_grad():
+        return softmax_np(model(Tensor(np.asarray(x, dtype=np.float32)[None])).numpy())[0]
 
 
 def occlusion_map(model, x: np.ndarray, target: int | None = None, patch: int = 8, stride: int = 4,
@@ -58,8 +65,7 @@ def occlusion_map(model, x: np.ndarray, target: int | None = None, patch: int = 
     ys = np.arange(0, h - patch + 1, stride)
     xs = np.arange(0, w - patch + 1, stride)
     positions = [(y, xx) for y in ys for xx in xs]
-    with no_grad():
-        base = softmax_np(model(Tensor(x[None])).numpy())[0]
+    base = class_probabilities(model, x)
     if target is None:
         target = int(np.argmax(base))
     if not 0 <= target < len(base):
@@ -83,17 +89,33 @@ def occlusion_map(model, x: np.ndarray, target: int | None = None, patch: int = 
     return {"drops": drops, "pixel_map": pixel_map, "target": target, "probability": float(base[target])}
 
 
-def occlusion_figure(image: np.ndarray, pixel_map: np.ndarray) -> np.ndarray:
-    """Input | drop heat map | overlay, side by side (drops below zero shown as zero)."""
+def occlusion_figure(image: np.ndarray, pixel_map: np.ndarray, heading: str = "", patch: int | None = None,
+                     scale: int = 1) -> np.ndarray:
+    """Input | drop heat map with its colour bar | overlay, titled (drops below zero shown as zero).
+
+    Args:
+        image: the displayable input ``(C, H, W)`` in [0, 1].
+        pixel_map: ``(H, W)`` mean probability drop per pixel.
+        heading: the figure's first line (the CLI names the prediction here).
+        patch: side of the occluder, said in the caption.
+        scale: enlargement of every panel.
+    """
     shown = chw_to_hwc(np.asarray(image, dtype=np.float64))
-    peak = pixel_map.max()
+    peak = float(pixel_map.max())
     heat = np.clip(pixel_map, 0, None) / peak if peak > 0 else normalize(pixel_map)
-    return hstack([shown, colormap(heat), overlay(shown, heat)], gap=4)
+    caption = (f"Each pixel: mean drop of the class probability when a {patch}x{patch} patch covers it "
+               if patch else "Each pixel: mean drop of the class probability when the patch covers it ")
+    return compose([Panel(shown, "input"), Panel(colormap(heat), "probability drop", ("inferno", "0", f"{peak:.2f}")),
+                    Panel(overlay(shown, heat), "overlay")], heading=heading,
+                   caption=caption + "(bright: the network needs it).", scale=scale)
 
 
 def save_occlusion(model, x, image, path, target=None, patch=8, stride=4, fill=0.0, batch_size=64,
-                   progress=None, scale: int | None = None):
+                   progress=None, scale: int | None = None, classes=None):
     """Compute the occlusion map of one input and draw it into a PNG.
+
+    Args:
+        classes: class names for the heading (default: indices).
 
     Returns:
         ``(result dict of occlusion_map, path written)``.
@@ -101,4 +123,6 @@ def save_occlusion(model, x, image, path, target=None, patch=8, stride=4, fill=0
     result = occlusion_map(model, x, target, patch, stride, fill, batch_size, progress)
     if scale is None:
         scale = max(1, 160 // x.shape[-1])
-    return result, save_png(occlusion_figure(image, result["pixel_map"]), path, scale=scale)
+    heading = "Occlusion: " + prediction_text(class_probabilities(model, x), result["target"], classes)
+    figure = occlusion_figure(image, result["pixel_map"], heading, patch, scale)
+    return result, save_png(figure, path)

@@ -10,7 +10,8 @@ import numpy as np
 
 from ..tensor import Tensor
 from .layers import frozen
-from .render import chw_to_hwc, colormap, hstack, normalize, overlay, save_png
+from .figure import Panel, compose, prediction_text
+from .render import chw_to_hwc, colormap, normalize, overlay, save_png
 
 __all__ = ["input_gradient", "saliency_map", "saliency_figure", "save_saliency"]
 
@@ -67,27 +68,35 @@ def saliency_map(model, x: np.ndarray, target: int | None = None, guided: bool =
     return np.abs(grad).max(axis=0), target
 
 
-def saliency_figure(image: np.ndarray, saliency: np.ndarray, guided_grad: np.ndarray | None = None) -> np.ndarray:
-    """Input | heat map | overlay [| guided backprop], side by side.
+def saliency_figure(image: np.ndarray, saliency: np.ndarray, guided_grad: np.ndarray | None = None,
+                    heading: str = "", scale: int = 1) -> np.ndarray:
+    """Input | heat map with its colour bar | overlay [| guided backprop], titled.
 
     Args:
         image: the displayable input ``(C, H, W)`` in [0, 1] (before normalization).
         saliency: ``(H, W)``.
         guided_grad: optional guided-backprop gradient ``(C, H, W)``, drawn with zero as grey.
+        heading: the figure's first line (the prediction).
+        scale: enlargement of every panel.
 
     Returns:
-        ``(H, 3 * W + 8[, + W + 4], 3)``.
+        ``(H', W', 3)`` in [0, 1].
     """
     shown = chw_to_hwc(np.asarray(image, dtype=np.float64))
     heat = normalize(saliency)
-    panels = [shown, colormap(heat), overlay(shown, heat)]
+    peak = float(np.max(saliency)) if np.size(saliency) else 0.0
+    panels = [Panel(shown, "input"), Panel(colormap(heat), "saliency |d score / d pixel|", ("inferno", "0", f"{peak:.2g}")),
+              Panel(overlay(shown, heat), "overlay")]
     if guided_grad is not None:
         g = chw_to_hwc(guided_grad)
-        panels.append(normalize(g, symmetric=True))
-    return hstack(panels, gap=4)
+        m = float(np.abs(g).max()) if g.size else 0.0
+        panels.append(Panel(normalize(g, symmetric=True), "guided backprop", ("grey", f"-{m:.2g}", f"+{m:.2g}")))
+    return compose(panels, heading=heading, scale=scale,
+                   caption="Saliency: how much the class score changes per unit change of each pixel; "
+                           "guided backprop: mid-grey = 0.")
 
 
-def save_saliency(model, x, image, path, target: int | None = None, scale: int | None = None):
+def save_saliency(model, x, image, path, target: int | None = None, scale: int | None = None, classes=None):
     """Compute the saliency map and guided backprop of one input and draw them into a PNG.
 
     Args:
@@ -97,15 +106,17 @@ def save_saliency(model, x, image, path, target: int | None = None, scale: int |
         path: PNG to write.
         target: class index (default: predicted).
         scale: enlargement (default: about 160 px per panel).
+        classes: class names for the heading (default: indices).
 
     Returns:
         ``(saliency (H, W), target, path written)``.
     """
     from .guided import guided_backprop  # guided imports this module: bind at call time
+    from .occlusion import class_probabilities
 
     sal, target = saliency_map(model, x, target)
     guided, _ = guided_backprop(model, x, target)
-    figure = saliency_figure(image, sal, guided)
     if scale is None:
         scale = max(1, 160 // x.shape[-1])
-    return sal, target, save_png(figure, path, scale=scale)
+    heading = "Saliency: " + prediction_text(class_probabilities(model, x), target, classes)
+    return sal, target, save_png(saliency_figure(image, sal, guided, heading, scale), path)
