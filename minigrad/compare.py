@@ -76,56 +76,87 @@ def format_compare(rows) -> str:
 
 
 def plot_cost(rows, path, size=(900, 640)) -> None:
-    """Write a PNG scatter plot of parameters (millions) against GMACs, both on log axes."""
-    from PIL import Image, ImageDraw, ImageFont
+    """Write a PNG scatter plot of parameters (millions) against GMACs, both on log axes.
+
+    The axes are cut at the 1-2-5 values around the models compared at the common input size,
+    so they spread over the plot; models that run at their own, smaller input (LeNet-5 at
+    28x28) are not comparable and are listed under the chart instead. Each label sits beside
+    its dot, joined to it by a leader line when it had to move away; models at the same point
+    share a label ("vgg16/vgg16_bn"). Dots are coloured by family.
+    """
+    from collections import Counter
+
+    from PIL import Image, ImageDraw
+
+    from .viz.plot import INK, Axes, font, legend, log_ticks, text_size
+    from .viz.render import PALETTE
 
     width, height = size
-    left, right, top, bottom = 80, 30, 40, 60
+    common = Counter(tuple(r["input_size"]) for r in rows).most_common(1)[0][0]
+    shown = [r for r in rows if tuple(r["input_size"]) == common]
+    apart = [r for r in rows if tuple(r["input_size"]) != common]
+    xs = [max(r["gmacs"], 1e-6) for r in shown]
+    ys = [max(r["params"] / 1e6, 1e-6) for r in shown]
+    x_lo, x_hi, x_ticks = log_ticks(min(xs), max(xs))
+    y_lo, y_hi, y_ticks = log_ticks(min(ys), max(ys))
     image = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
-    xs = [max(r["gmacs"], 1e-4) for r in rows]
-    ys = [max(r["params"] / 1e6, 1e-3) for r in rows]
-    x_lo, x_hi = math.floor(math.log10(min(xs))), math.ceil(math.log10(max(xs)))
-    y_lo, y_hi = math.floor(math.log10(min(ys))), math.ceil(math.log10(max(ys)))
-    x_hi, y_hi = max(x_hi, x_lo + 1), max(y_hi, y_lo + 1)
-
-    def to_pixel(gx, py):
-        u = (math.log10(gx) - x_lo) / (x_hi - x_lo)
-        v = (math.log10(py) - y_lo) / (y_hi - y_lo)
-        return left + u * (width - left - right), height - bottom - v * (height - top - bottom)
-
-    for e in range(x_lo, x_hi + 1):
-        px, _ = to_pixel(10.0 ** e, 10.0 ** y_lo)
-        draw.line([(px, top), (px, height - bottom)], fill=(225, 225, 225))
-        draw.text((px - 12, height - bottom + 6), f"{10.0 ** e:g}", fill="black", font=font)
-    for e in range(y_lo, y_hi + 1):
-        _, py = to_pixel(10.0 ** x_lo, 10.0 ** e)
-        draw.line([(left, py), (width - right, py)], fill=(225, 225, 225))
-        draw.text((8, py - 6), f"{10.0 ** e:g}", fill="black", font=font)
-    draw.rectangle([left, top, width - right, height - bottom], outline="black")
-    draw.text((width // 2 - 90, height - 25), "GMACs per image (log)", fill="black", font=font)
-    draw.text((8, 12), "parameters, millions (log)", fill="black", font=font)
-    # Models at (almost) the same point share one label ("vgg16/vgg16_bn"); labels then step
-    # down or up until they no longer cover one another.
-    points = []
-    for r, gx, py in zip(rows, xs, ys):
-        px, py_ = to_pixel(gx, py)
-        draw.ellipse([px - 4, py_ - 4, px + 4, py_ + 4], fill=(200, 40, 40))
+    box = (84, 74, width - 30, height - (84 if apart else 62))
+    axes = Axes(image, box, (x_lo, x_hi), (y_lo, y_hi), x_log=True, y_log=True)
+    fmt = lambda v: f"{v:g}"  # noqa: E731
+    axes.frame(x_ticks, y_ticks, f"GMACs per image at {'x'.join(map(str, common))} (log scale)",
+               "parameters, millions (log scale)", x_format=fmt, y_format=fmt)
+    draw, typeface = axes.draw, font(13)
+    title = "Model cost: parameters against multiply-accumulates"
+    draw.text(((width - text_size(draw, title, font(16))[0]) / 2, 10), title, fill=INK, font=font(16))
+    families = [f for f in _FAMILIES if any(r["name"].startswith(f) for r in shown)]
+    colour = {f: tuple(int(c) for c in PALETTE[i % len(PALETTE)]) for i, f in enumerate(_FAMILIES)}
+    entries = [(f, colour[f]) for f in families]
+    legend_w = legend(ImageDraw.Draw(Image.new("RGB", (1, 1))), (0, 0), entries)
+    legend(draw, ((width - legend_w) / 2, 38), entries)
+    points = []  # (px, py, names, colour): models at (almost) the same pixel share one dot and label
+    for r, gx, py in zip(shown, xs, ys):
+        px, py_ = axes.px(gx, py)
+        family = next((f for f in _FAMILIES if r["name"].startswith(f)), None)
         for point in points:
             if abs(point[0] - px) < 6 and abs(point[1] - py_) < 6:
                 point[2].append(r["name"])
                 break
         else:
-            points.append((px, py_, [r["name"]]))
-    placed = [(px - 5, py_ - 5, px + 5, py_ + 5) for px, py_, _ in points]
-    for px, py_, names in points:
+            points.append((px, py_, [r["name"]], colour.get(family, INK)))
+    for px, py_, _, c in points:
+        draw.ellipse([px - 5, py_ - 5, px + 5, py_ + 5], fill=c)
+    taken = [(px - 7, py_ - 7, px + 7, py_ + 7) for px, py_, _, _ in points]
+    for px, py_, names, c in sorted(points, key=lambda p: (p[1], p[0])):
         text = "/".join(names)
-        w, h = draw.textbbox((0, 0), text, font=font)[2:]
-        for dy in (0, 12, -12, 24, -24, 36, -36, 48, -48):
-            box = (px + 6, py_ - 6 + dy, px + 6 + w, py_ - 6 + dy + h)
-            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
-                break
-        placed.append(box)
-        draw.text(box[:2], text, fill=(20, 20, 120), font=font)
+        w, h = text_size(draw, text, typeface)
+        spot = _label_spot(px, py_, w, h, taken, box)
+        taken.append(spot)
+        if abs(spot[0] - px) > 12 and abs(spot[2] - px) > 12 or abs((spot[1] + spot[3]) / 2 - py_) > 10:
+            # Leader line from the dot's rim to the nearest point of the label's box.
+            nx, ny = min(max(px, spot[0]), spot[2]), min(max(py_, spot[1]), spot[3])
+            length = math.hypot(nx - px, ny - py_) or 1.0
+            draw.line([px + 6 * (nx - px) / length, py_ + 6 * (ny - py_) / length, nx, ny], fill=(150, 150, 150))
+        draw.text((spot[0] + 1, spot[1] - 1), text, fill=INK, font=typeface)
+    if apart:
+        note = "Not drawn, at their own input size: " + "; ".join(
+            f"{r['name']} {'x'.join(map(str, r['input_size']))}: {r['gmacs']:.2g} GMACs, {r['params'] / 1e6:.2g} M"
+            for r in apart)
+        draw.text((box[0], height - 24), note, fill=INK, font=font(12))
     image.save(path)
+
+
+def _label_spot(px, py, w, h, taken, box):
+    """A free ``(x0, y0, x1, y1)`` for a w x h label near the dot at (px, py): right of it if free,
+    else the nearest free place on rings around it (inside ``box``, off dots and other labels)."""
+    def free(b):
+        inside = box[0] + 2 <= b[0] and b[2] <= box[2] - 2 and box[1] + 2 <= b[1] and b[3] <= box[3] - 2
+        return inside and not any(b[0] < t[2] and t[0] < b[2] and b[1] < t[3] and t[1] < b[3] for t in taken)
+
+    for radius in (0, 18, 32, 48, 66, 86, 110):
+        for angle in (0, 30, -30, 180, 150, -150, 60, -60, 120, -120, 90, -90):
+            dx, dy = radius * math.cos(math.radians(angle)), -radius * math.sin(math.radians(angle))
+            x0 = px + 9 + dx if math.cos(math.radians(angle)) >= 0 else px - 9 - w + dx
+            spot = (x0, py - h / 2 + dy, x0 + w + 2, py + h / 2 + dy + 2)
+            if free(spot):
+                return spot
+    return (px + 9, py - h / 2, px + 9 + w + 2, py + h / 2 + 2)

@@ -66,29 +66,34 @@ def written(output):
 def test_filters_and_default_output_beside_the_checkpoint(app, ckpt):
     path, size = written(run(app, "filters", ckpt))
     assert path == str(ckpt.parent / "best-filters.png")
-    # 6 kernels of 5x5 in rows of 3, 1-px padding, 8 px per weight.
-    assert size == ((3 * 6 + 1) * 8, (2 * 6 + 1) * 8)
+    # 6 kernels of 5x5 in rows of 3 (1-px padding), enlarged to a readable ~360 px, plus heading and caption.
+    assert size[0] >= 350 and size[1] > (2 * 6 + 1) * (360 // (3 * 6 + 1))
     _, size = written(run(app, "filters", ckpt, "--layer", "conv2", "--scale", "2"))
-    assert size == ((6 * 6 + 1) * 2, (16 * 6 + 1) * 2)
+    # 16 rows of 6 tiles at 2 px per weight, plus the numbered axes.
+    assert size[0] > (6 * 6 + 1) * 2 and size[1] > (16 * 6 + 1) * 2
 
 
 def test_image_commands_write_pngs_of_the_expected_size(app, ckpt, image, tmp_path):
     scale = 160 // 28
     out = tmp_path / "sal.png"
     output = run(app, "saliency", ckpt, image, "--class", "3", "--out", out)
-    assert written(output) == (str(out), ((4 * 28 + 3 * 4) * scale, 28 * scale))
+    path, size = written(output)
+    # Four panels (two with colour bars) side by side under their titles and the heading.
+    assert path == str(out) and size[0] > 4 * 28 * scale and size[1] > 28 * scale + 40
     assert "class 3" in output
     _, size = written(run(app, "occlusion", ckpt, image, "--patch", "6", "--stride", "4", "--out", tmp_path / "o.png"))
-    assert size == ((3 * 28 + 2 * 4) * scale, 28 * scale)
+    assert size[0] > 3 * 28 * scale and size[1] > 28 * scale + 40
     _, size = written(run(app, "deconvnet", ckpt, image, "--layer", "conv2", "--unit", "5", "--out", tmp_path / "d.png"))
-    assert size == ((2 * 28 + 4) * scale, 28 * scale)
+    assert size[0] > 2 * 28 * scale and size[1] > 28 * scale + 40
     _, size = written(run(app, "activations", ckpt, image, "--out", tmp_path / "a.png"))
     grid_w = 3 * 29 + 1  # conv1: 6 maps of 28x28, 3 per row
-    assert size == (grid_w * (400 // grid_w), (2 * 29 + 1) * (400 // grid_w))
+    assert size[0] >= grid_w * (400 // grid_w) and size[1] > (2 * 29 + 1) * (400 // grid_w)
+    output = run(app, "activations", ckpt, image, "--layer", "fc1", "--out", tmp_path / "fc.png")
+    assert "fc1: output 120" in output and written(output)[1][0] >= 700  # a bar chart, not a 120x1 strip
     output = run(app, "dream", ckpt, image, "--layer", "conv2", "--steps", "3", "--octaves", "2",
                  "--out", tmp_path / "dream.png")
     _, size = written(output)
-    assert size == ((2 * 28 + 4) * (224 // 28), 28 * (224 // 28))
+    assert size[0] > 2 * 28 * (224 // 28) and size[1] > 28 * (224 // 28) + 40
 
 
 def test_dataset_commands(app, ckpt, tmp_path):
@@ -106,7 +111,7 @@ def test_dataset_commands(app, ckpt, tmp_path):
     _, size = written(output)
     assert size == ((4 * 15 + 1) * 2, (3 * 15 + 1) * 2)
     _, size = written(run(app, "saliency", ckpt, "test:3", "--out", tmp_path / "s3.png"))
-    assert size[1] == 28 * (160 // 28)
+    assert size[1] > 28 * (160 // 28)
 
 
 def test_curves_from_a_run_folder(app, tmp_path):
