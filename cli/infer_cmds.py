@@ -161,7 +161,8 @@ def _predict_masks(model, data, images, out, invert, device, as_json) -> None:
 
     from minigrad import no_grad
     from minigrad.train import wrap_batch
-    from minigrad.viz.render import save_mask_png
+    from minigrad.viz.render import save_mask_png, save_png
+    from minigrad.viz.segmentation import mask_figure
 
     channels = int(data["input_size"][0])
     mean = np.asarray(data["mean"], dtype=np.float32).reshape(1, -1, 1, 1)
@@ -181,10 +182,12 @@ def _predict_masks(model, data, images, out, invert, device, as_json) -> None:
         mask = logits[0].argmax(axis=0)
         target = (out / f"{path.stem}-mask.png") if out else path.with_name(f"{path.stem}-mask.png")
         save_mask_png(mask, target)
+        view = target.with_name(f"{path.stem}-mask-view.png")
+        save_png(mask_figure(pixels[0], mask, classes, heading=f"{path.name}: predicted segmentation"), view)
         share = {classes[k]: float(np.mean(mask == k)) for k in range(len(classes))}
-        results.append({"image": str(path), "mask": str(target), "class_fraction": share})
+        results.append({"image": str(path), "mask": str(target), "view": str(view), "class_fraction": share})
     _report(results, notes, as_json, [
-        f"{r['image']}: wrote {r['mask']}  ("
+        f"{r['image']}: wrote {r['mask']} and {Path(r['view']).name}  ("
         + "  ".join(f"{name} {100 * f:.1f}%" for name, f in r["class_fraction"].items()) + ")"
         for r in results])
 

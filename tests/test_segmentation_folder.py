@@ -8,6 +8,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from minigrad.cli.app import app
+from minigrad.viz.render import PALETTE
 from minigrad.data import DataError, load_dataset
 
 
@@ -65,3 +66,8 @@ def test_unet_trains_on_a_mask_folder_and_predict_writes_the_mask(tmp_path):
     assert abs(sum(record["class_fraction"].values()) - 1) < 1e-9
     # Bright squares on dark noise: the trained net finds most of the square.
     assert np.mean(written == masks[0]) > 0.8
+    # Beside the class-index mask: a picture of image | coloured mask | legend, in the class colours.
+    view = np.asarray(Image.open(record["view"]).convert("RGB"))
+    assert record["view"].endswith("img0-mask-view.png") and view.shape[1] > 2 * 16 * (256 // 16)
+    colours = {tuple(c) for c in view.reshape(-1, 3)}
+    assert tuple(PALETTE[0]) in colours and tuple(PALETTE[1]) in colours
