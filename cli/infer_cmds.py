@@ -105,11 +105,24 @@ def _read_image(path: Path, size, notes: list):
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
+def _matched(pixels, path, data, invert, notes):
+    """``pixels`` inverted when asked, or (``invert`` None) when their background is the opposite of training's."""
+    from minigrad.data.background import needs_inversion
+
+    if invert is None and needs_inversion(pixels, data["mean"]):
+        notes.append(f"{path}: light background; inverted it to light-on-dark like the training images "
+                     f"(--no-invert keeps it)")
+        invert = True
+    return 1.0 - pixels if invert else pixels
+
+
 def predict(
     checkpoint: Path = typer.Argument(..., help="A checkpoint written by `minigrad train`."),
     images: List[Path] = typer.Argument(..., help="Image files (PNG, JPEG, ...)."),
     top: int = typer.Option(3, "--top", "-k", help="How many classes to show per image."),
-    invert: bool = typer.Option(False, "--invert", help="Invert gray levels (dark digits on white paper -> MNIST style)."),
+    invert: Optional[bool] = typer.Option(
+        None, "--invert/--no-invert", help="Invert grey levels (dark digits on white paper -> MNIST style).",
+        show_default="when a grey image's background is light and the training images' dark"),
     device: str = typer.Option("cpu", help="cpu|cuda"),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of text."),
     out: Optional[Path] = typer.Option(
@@ -134,9 +147,7 @@ def predict(
             return
         size = tuple(data["input_size"])
         notes = []
-        batch = np.stack([_read_image(p, size, notes) for p in images])
-        if invert:
-            batch = 1.0 - batch
+        batch = np.stack([_matched(_read_image(p, size, notes), p, data, invert, notes) for p in images])
         mean = np.asarray(data["mean"], dtype=np.float32).reshape(1, -1, 1, 1)
         std = np.asarray(data["std"], dtype=np.float32).reshape(1, -1, 1, 1)
         with no_grad():
@@ -174,9 +185,7 @@ def _predict_masks(model, data, images, out, invert, device, as_json) -> None:
                 width, height = image.size
         except (UnidentifiedImageError, OSError) as e:
             raise ValueError(f"predict: {path}: cannot read the image ({e})") from None
-        pixels = _read_image(path, (channels, height, width), notes)[None]
-        if invert:
-            pixels = 1.0 - pixels
+        pixels = _matched(_read_image(path, (channels, height, width), notes), path, data, invert, notes)[None]
         with no_grad():
             logits = model(wrap_batch((pixels - mean) / std, device)).numpy()
         mask = logits[0].argmax(axis=0)

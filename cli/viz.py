@@ -20,6 +20,8 @@ from .errors import reported
 MODEL_HELP = "Registry name of the model, for checkpoints that do not record it."
 OUT_HELP = "PNG to write."
 OUT_DEFAULT = "beside the checkpoint, named after the method"
+INVERT_HELP = "Invert the grey levels of an image file (dark digits on white paper -> MNIST style)."
+INVERT_DEFAULT = "when a grey image's background is light and the training images' dark"
 IMAGE_HELP = "An image file, or SPLIT:INDEX (e.g. test:0) for an image of the checkpoint's dataset."
 
 
@@ -53,10 +55,18 @@ def _load(checkpoint: Path, model: Optional[str]):
     return load_model(checkpoint, model, note=_note)
 
 
-def _image(vm, spec: str, data_dir: Optional[Path]):
+def _image(vm, spec: str, data_dir: Optional[Path], invert: Optional[bool] = None):
+    from minigrad.data.background import needs_inversion
     from minigrad.viz.source import resolve_image
 
     pixels, label = resolve_image(spec, vm, None if data_dir is None else str(data_dir), note=_note)
+    if label is None:  # a file, not an image of the dataset
+        if invert is None and needs_inversion(pixels, vm.mean):
+            _note(f"{spec}: light background; inverted it to light-on-dark like the training images "
+                  f"(--no-invert keeps it)")
+            invert = True
+        if invert:
+            pixels = 1.0 - pixels
     return pixels, vm.preprocess(pixels), label
 
 
@@ -114,13 +124,15 @@ def register(app: typer.Typer) -> None:
                     layer: Optional[str] = typer.Option(None, help="Layer.", show_default="the first convolution"),
                     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
                     data_dir: Optional[Path] = typer.Option(None, help="Dataset folder for SPLIT:INDEX images."),
+                    invert: Optional[bool] = typer.Option(None, "--invert/--no-invert", help=INVERT_HELP,
+                                                          show_default=INVERT_DEFAULT),
                     out: Optional[Path] = typer.Option(None, help=OUT_HELP, show_default=OUT_DEFAULT)) -> None:
         """Draw the feature maps of a layer for one input, as a grid."""
         from minigrad.viz.activations import save_activations
 
         with reported("viz activations"):
             vm = _load(checkpoint, model)
-            _, x, _ = _image(vm, image, data_dir)
+            _, x, _ = _image(vm, image, data_dir, invert)
             name, act, path = save_activations(vm.model, x, out or vm.default_out("activations"), layer)
             typer.echo(f"{name}: output {'x'.join(map(str, act.shape))}")
             _wrote(path)
@@ -131,13 +143,15 @@ def register(app: typer.Typer) -> None:
                  target: Optional[int] = typer.Option(None, "--class", help="Class index.", show_default="predicted"),
                  model: Optional[str] = typer.Option(None, help=MODEL_HELP),
                  data_dir: Optional[Path] = typer.Option(None, help="Dataset folder for SPLIT:INDEX images."),
+                 invert: Optional[bool] = typer.Option(None, "--invert/--no-invert", help=INVERT_HELP,
+                                                       show_default=INVERT_DEFAULT),
                  out: Optional[Path] = typer.Option(None, help=OUT_HELP, show_default=OUT_DEFAULT)) -> None:
         """Gradient of a class score w.r.t. the pixels: input | heat map | overlay | guided backprop."""
         from minigrad.viz.saliency import save_saliency
 
         with reported("viz saliency"):
             vm = _load(checkpoint, model)
-            pixels, x, _ = _image(vm, image, data_dir)
+            pixels, x, _ = _image(vm, image, data_dir, invert)
             sal, k, path = save_saliency(vm.model, x, pixels, out or vm.default_out("saliency"), target,
                                          classes=vm.classes)
             peak = np.unravel_index(int(np.argmax(sal)), sal.shape)
@@ -155,6 +169,8 @@ def register(app: typer.Typer) -> None:
                   batch_size: int = typer.Option(64, help="Occluded images per forward pass."),
                   model: Optional[str] = typer.Option(None, help=MODEL_HELP),
                   data_dir: Optional[Path] = typer.Option(None, help="Dataset folder for SPLIT:INDEX images."),
+                  invert: Optional[bool] = typer.Option(None, "--invert/--no-invert", help=INVERT_HELP,
+                                                        show_default=INVERT_DEFAULT),
                   out: Optional[Path] = typer.Option(None, help=OUT_HELP, show_default=OUT_DEFAULT)) -> None:
         """Slide a grey patch over the image and map the drop in the class's probability."""
         from minigrad.viz.occlusion import save_occlusion
@@ -162,7 +178,7 @@ def register(app: typer.Typer) -> None:
         with reported("viz occlusion"):
             value = _fill_value(fill)
             vm = _load(checkpoint, model)
-            pixels, x, _ = _image(vm, image, data_dir)
+            pixels, x, _ = _image(vm, image, data_dir, invert)
             with _progress("occluding") as update:
                 result, path = save_occlusion(vm.model, x, pixels, out or vm.default_out("occlusion"), target,
                                               patch, stride, vm.fill(value), batch_size, update,
@@ -266,13 +282,15 @@ def register(app: typer.Typer) -> None:
                   unit: int = typer.Option(..., help="Channel (feature map) of that layer."),
                   model: Optional[str] = typer.Option(None, help=MODEL_HELP),
                   data_dir: Optional[Path] = typer.Option(None, help="Dataset folder for SPLIT:INDEX images."),
+                  invert: Optional[bool] = typer.Option(None, "--invert/--no-invert", help=INVERT_HELP,
+                                                        show_default=INVERT_DEFAULT),
                   out: Optional[Path] = typer.Option(None, help=OUT_HELP, show_default=OUT_DEFAULT)) -> None:
         """Project the strongest activation of one unit back to pixels (unpool, ReLU, transposed conv)."""
         from minigrad.viz.deconvnet import save_deconvnet
 
         with reported("viz deconvnet"):
             vm = _load(checkpoint, model)
-            pixels, x, _ = _image(vm, image, data_dir)
+            pixels, x, _ = _image(vm, image, data_dir, invert)
             result, path = save_deconvnet(vm.model, x, pixels, out or vm.default_out("deconvnet"), layer, unit,
                                           classes=vm.classes)
             where = "" if result["position"] is None else f" at {result['position']}"
@@ -292,14 +310,17 @@ def register(app: typer.Typer) -> None:
               seed: int = typer.Option(0, help="Seed of the jitter."),
               model: Optional[str] = typer.Option(None, help=MODEL_HELP),
               data_dir: Optional[Path] = typer.Option(None, help="Dataset folder for SPLIT:INDEX images."),
+              invert: Optional[bool] = typer.Option(None, "--invert/--no-invert", help=INVERT_HELP,
+                                                    show_default=INVERT_DEFAULT),
               out: Optional[Path] = typer.Option(None, help=OUT_HELP, show_default=OUT_DEFAULT)) -> None:
         """DeepDream: gradient ascent on the image to amplify a layer's activations (octaves, jitter)."""
         from minigrad.viz.dream import save_dream
 
         with reported("viz dream"):
             vm = _load(checkpoint, model)
-            _, x, _ = _image(vm, image, data_dir)
-            result, path = save_dream(vm.model, x, out or vm.default_out("dream"), layer, vm.to_display, classes=vm.classes,
+            _, x, _ = _image(vm, image, data_dir, invert)
+            result, path = save_dream(vm.model, x, out or vm.default_out("dream"), layer, vm.to_display,
+                                      classes=vm.classes,
                                       steps=steps, lr=lr, octaves=octaves, octave_scale=octave_scale,
                                       jitter=jitter, objective=objective, seed=seed)
             typer.echo(f"{layer} {objective}: {result['history'][0]:.4f} -> {result['final']:.4f}")

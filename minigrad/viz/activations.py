@@ -77,7 +77,8 @@ def feature_bars(features: np.ndarray, name: str, size=(720, 300)) -> np.ndarray
         px, py = axes.px(k, v)
         axes.draw.rectangle([px - bar, min(py, zero), px + bar, max(py, zero)], fill=(31, 119, 180))
     axes.draw.line([axes.box[0], zero, axes.box[2], zero], fill=INK)
-    title = f"{name}: {len(f)} features ({int(np.sum(f > 0))} positive, largest {f.max():.3g} at unit {int(np.argmax(f))})"
+    title = (f"{name}: {len(f)} features ({int(np.sum(f > 0))} positive, largest {f.max():.3g} "
+             f"at unit {int(np.argmax(f))})")
     heading = text_image([title], width=width, size=15, align="center")
     return np.concatenate([heading, np.asarray(image, dtype=np.float64) / 255.0])
 

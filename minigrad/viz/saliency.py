@@ -85,7 +85,8 @@ def saliency_figure(image: np.ndarray, saliency: np.ndarray, guided_grad: np.nda
     shown = chw_to_hwc(np.asarray(image, dtype=np.float64))
     heat = normalize(saliency)
     peak = float(np.max(saliency)) if np.size(saliency) else 0.0
-    panels = [Panel(shown, "input"), Panel(colormap(heat), "saliency |d score / d pixel|", ("inferno", "0", f"{peak:.2g}")),
+    panels = [Panel(shown, "input"),
+              Panel(colormap(heat), "saliency |d score / d pixel|", ("inferno", "0", f"{peak:.2g}")),
               Panel(overlay(shown, heat), "overlay")]
     if guided_grad is not None:
         g = chw_to_hwc(guided_grad)
