@@ -21,8 +21,6 @@ class _Group(typer.core.TyperGroup):
 
 
 def _tidy(command) -> None:
-    from typer._click.decorators import help_option
-
     for param in command.params:
         if isinstance(param, typer.core.TyperArgument) and param.metavar is None:
             param.metavar = param.name.upper()
@@ -32,7 +30,9 @@ def _tidy(command) -> None:
         elif isinstance(param, typer.core.TyperOption) and param.is_flag and param.metavar is None:
             param.metavar = ""
     if getattr(command, "_help_option", "absent") is None:
-        # Build --help as the command would on first use, once, without its <bool> type.
+        # Typer >= 0.20 builds --help on first use and caches it: build it now, without its <bool> type.
+        from typer._click.decorators import help_option
+
         help_option(["--help"])(command)
         command._help_option = command.params.pop()
         command._help_option.metavar = ""
