@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import typer
 
-from .errors import reported
+from .errors import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, _one_line, reported
 
 
 class _Progress:
@@ -32,7 +33,7 @@ class _Progress:
         config = info["config"]
         typer.echo(f"{info['model']} ({info['parameters']:,} parameters) on {info['dataset']}: "
                    f"{info['train_size']:,} train / {info['test_size']:,} test images, "
-                   f"{config.optimizer} lr {info['lr']:g}, {config.schedule} schedule, batch {config.batch_size}, "
+                   f"{config.optimizer} lr {info['lr']:g}, {config.schedule} schedule, {info.get('batch', f'batch {config.batch_size}')}, "
                    f"{info['device']}; writing {info['out_dir']}")
 
     def epoch_begin(self, epoch, epochs, num_batches):
@@ -101,13 +102,22 @@ def train(
         help="Small-input variant (3x3 stem, 32x32) of the ImageNet models.", show_default="when images are <= 64 px"),
     threads: Optional[int] = typer.Option(
         None, min=1, help="CPU threads for kernels and BLAS.", show_default="$MINIGRAD_NUM_THREADS or all cores"),
+    distributed: bool = typer.Option(
+        False, "--distributed",
+        help="Be one rank of an MPI job (`mpiexec -n N minigrad train ... --distributed`): --batch-size is the "
+             "global batch, split over the ranks; rank 0 prints and writes."),
+    sync_bn: bool = typer.Option(
+        True, "--sync-bn/--no-sync-bn", help="With --distributed: BatchNorm with the global batch's statistics."),
 ) -> None:
     """Train MODEL: a progress bar per epoch, checkpoints, metrics.csv and curves.png in --out."""
     from minigrad.train import TrainConfig, fit
 
     progress = _Progress(quiet)
+    context = None
     with reported("train", model):
-        if threads is not None:
+        if distributed:
+            context = _distributed_context(sync_bn, threads)
+        if threads is not None and context is None:
             import minigrad
 
             minigrad.set_num_threads(threads)
@@ -120,10 +130,13 @@ def train(
             model_kwargs={} if small_input is None else {"small_input": small_input})
         try:
             # Overflow on the way to a NaN loss is reported once, by TrainingDiverged, not as warnings.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                result = fit(config, callbacks=[progress], resume=str(resume) if resume else None)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _one_job(context):
+                result = fit(config, callbacks=[progress], resume=str(resume) if resume else None,
+                             distributed=context)
         finally:
             progress.close()
+    if context is not None and not context.is_main:
+        return
     if not result.history:
         typer.echo(f"nothing to do: the checkpoint already finished {result.config.epochs} epochs")
         return
@@ -133,6 +146,47 @@ def train(
     typer.echo(f"done: test accuracy {100 * last['test_acc']:.2f}% (best {100 * result.best_acc:.2f}% at epoch "
                f"{result.best_epoch}), test loss {last['test_loss']:.4f}")
     typer.echo(f"wrote {files}")
+
+
+def _distributed_context(sync_bn, threads):
+    """The ``DistributedContext`` of this rank, or None (with a note) when it is the only process."""
+    from minigrad.distributed import DistributedContext, init, world_size
+
+    init()  # DistributedError (a ValueError: one line, exit 2) without MPI
+    if world_size() == 1:
+        typer.secho("note: --distributed with a single process: training on it alone (start N processes with "
+                    "`mpiexec -n N minigrad train ... --distributed`)", fg="yellow")
+        return None
+    return DistributedContext(sync_bn=sync_bn, threads=threads)
+
+
+@contextlib.contextmanager
+def _one_job(context):
+    """In a distributed run, an error on any rank ends the whole job (``MPI_Abort``), never a hang.
+
+    Interrupts and divergence are decided together by all ranks (see ``minigrad.train``): every
+    rank exits normally with the same code, and only rank 0 reports.
+    """
+    if context is None:
+        yield
+        return
+    from minigrad.distributed import abort_on_exception
+    from minigrad.train import TrainingDiverged, TrainingInterrupted
+
+    def describe(e):
+        if isinstance(e, KeyboardInterrupt):
+            return "interrupted", EXIT_INTERRUPTED
+        if isinstance(e, (ValueError, OSError)):
+            return _one_line(e), EXIT_BAD_INPUT
+        return f"{type(e).__name__}: {_one_line(e)}", 1
+
+    with abort_on_exception(describe, collective=(TrainingInterrupted, TrainingDiverged, typer.Exit)):
+        try:
+            yield
+        except (TrainingInterrupted, TrainingDiverged) as e:
+            if context.is_main:
+                raise
+            raise typer.Exit(EXIT_INTERRUPTED if isinstance(e, TrainingInterrupted) else EXIT_DIVERGED) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -46,7 +46,7 @@ def _confusion(pred, target, num_classes):
     return np.bincount(idx, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def evaluate(model, loader, device: str = "cpu", num_classes: int | None = None) -> dict:
+def evaluate(model, loader, device: str = "cpu", num_classes: int | None = None, reduce=None) -> dict:
     """Loss and accuracy of ``model`` over ``loader`` (in eval mode, without gradients).
 
     Args:
@@ -54,6 +54,8 @@ def evaluate(model, loader, device: str = "cpu", num_classes: int | None = None)
         loader: yields ``(x, y)`` tensors.
         device: where to run.
         num_classes: classes for mean IoU (default: the output's channel count).
+        reduce: ``reduce(array) -> array`` summing the counts over processes (a distributed run
+            evaluates a disjoint share of the test set on each rank; every rank gets the totals).
 
     Returns:
         ``{"loss", "accuracy", "count"}``; for segmentation ``accuracy`` is pixel accuracy and
@@ -82,6 +84,10 @@ def evaluate(model, loader, device: str = "cpu", num_classes: int | None = None)
                     confusion = cm if confusion is None else confusion + cm
     finally:
         model.train(was_training)
+    if reduce is not None:
+        totals = reduce(np.array([loss_sum, correct, count], np.float64))
+        loss_sum, correct, count = float(totals[0]), int(totals[1]), int(totals[2])
+        confusion = None if confusion is None else reduce(confusion)
     if count == 0:
         raise ValueError("evaluate: the loader yielded no examples")
     result = {"loss": loss_sum / count, "accuracy": correct / count, "count": count}

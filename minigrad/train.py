@@ -237,12 +237,12 @@ def _fresh_position(epoch: int = 0) -> dict:
     return {"epoch": epoch, "batch": 0, "loss_sum": 0.0, "correct": 0, "count": 0, "images": 0, "seconds": 0.0}
 
 
-def _resolve_config(config: TrainConfig, resume):
+def _resolve_config(config: TrainConfig, resume, dist):
     """The configuration ``fit`` runs with, and the checkpoint it resumes (or None)."""
     config.validate()
     ckpt = None
     if resume is not None:
-        ckpt = load_checkpoint(resume)
+        ckpt = dist.read_checkpoint(resume)
         if ckpt.model_name != config.model:
             raise ValueError(f"train: {resume} is a checkpoint of model {ckpt.model_name!r}, not {config.model!r}")
         saved = {k: v for k, v in ckpt.config.items() if k in {f.name for f in fields(TrainConfig)}}
@@ -262,6 +262,7 @@ def _resolve_config(config: TrainConfig, resume):
     elif config.epochs is None:
         config = replace(config, epochs=10)
     config.validate()
+    dist.check(config)
     if config.device == "cuda":
         from .backends import cuda_available
 
@@ -278,9 +279,10 @@ class _Run:
     written then.
     """
 
-    def __init__(self, config: TrainConfig, note):
+    def __init__(self, config: TrainConfig, note, dist):
         from .models import get_model
 
+        self.dist = dist
         config = replace(config, dataset=resolve_dataset(config.dataset, config.model, config.data_dir, note))
         train_ds, test_ds = load_datasets(config)
         config = replace(config, model_kwargs=_model_kwargs(config, train_ds, note))
@@ -289,15 +291,20 @@ class _Run:
                                in_channels=int(train_ds.input_size[0]), **config.model_kwargs)
         self.train_loader, self.test_loader, self.data_info = make_loaders(
             config, train_ds, test_ds, _model_input_size(self.model, config.model), note=note)
+        self.train_loader, self.test_loader = dist.shard_loaders(self.train_loader, self.test_loader, config)
         self.model.to(config.device)
-        self.optimizer = build_optimizer(config, self.model.parameters())
+        self.model = dist.prepare_model(self.model, config.seed)
+        self.optimizer = dist.wrap_optimizer(build_optimizer(config, self.model.parameters()))
         self.steps_per_epoch = len(self.train_loader)
         self.scheduler, self.per_batch = build_scheduler(config, self.optimizer, self.steps_per_epoch)
-        self.out_dir = Path(config.out_dir or Path("runs") / f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+        # Rank 0's choice: the ranks' clocks may not agree on the timestamp.
+        self.out_dir = Path(dist.broadcast(config.out_dir or str(Path("runs") / f"{config.model}-"
+                                                                 f"{time.strftime('%Y%m%d-%H%M%S')}")))
         self.config = replace(config, out_dir=str(self.out_dir))
         self.history, self.best_acc, self.best_epoch, self.step = [], -1.0, 0, 0
         self.pos = _fresh_position()
         self.consistent = True
+        self.agreed = False  # all ranks decided to stop here (so a collective save is safe)
 
     def restore(self, ckpt) -> None:
         """Continue from a checkpoint written by ``save``."""
@@ -305,17 +312,26 @@ class _Run:
         self.optimizer.load_state_dict(ckpt.optimizer_state)
         if self.scheduler is not None and ckpt.scheduler_state is not None:
             self.scheduler.load_state_dict(ckpt.scheduler_state)
-        if ckpt.rng_state is not None:
-            default_rng().bit_generator.state = ckpt.rng_state
+        rng_state = self.dist.own_rng_state(ckpt.metrics.get("rank_rng_states"), ckpt.rng_state)
+        if rng_state is not None:
+            default_rng().bit_generator.state = rng_state
         self.history = list(ckpt.metrics.get("history", []))
         self.best_acc, self.best_epoch = ckpt.metrics.get("best_acc", -1.0), ckpt.metrics.get("best_epoch", 0)
         self.pos.update(ckpt.metrics.get("position", {}))
         self.step = ckpt.step
 
     def save(self, path) -> Path:
-        """Checkpoint the exact position (weights, optimizer, schedule, RNG, history) to ``path``."""
+        """Checkpoint the exact position (weights, optimizer, schedule, RNG, history) to ``path``.
+
+        Distributed: every rank must call it (each sends its generator state, for dropout), and
+        rank 0 alone writes."""
+        states = self.dist.rng_states(default_rng().bit_generator.state)
+        if not self.dist.is_main:
+            return Path(path)
         metrics = {"history": self.history, "best_acc": self.best_acc, "best_epoch": self.best_epoch,
                    "position": dict(self.pos), "data": self.data_info}
+        if len(states) > 1:
+            metrics["rank_rng_states"] = states
         return save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=self.pos["epoch"],
                                step=self.step, config=asdict(self.config), metrics=metrics,
                                model_name=self.config.model, rng_state=default_rng().bit_generator.state)
@@ -326,7 +342,8 @@ class _Run:
         return {"model": c.model, "dataset": c.dataset, "train_size": self.data_info["train_size"],
                 "test_size": self.data_info["test_size"], "parameters": self.model.num_parameters(),
                 "device": c.device, "out_dir": str(self.out_dir), "epochs": c.epochs, "start_epoch": self.pos["epoch"],
-                "batches": self.steps_per_epoch, "lr": self.optimizer.param_groups[0]["lr"], "config": c}
+                "batches": self.steps_per_epoch, "lr": self.optimizer.param_groups[0]["lr"], "config": c,
+                "processes": self.dist.world_size, "batch": self.dist.describe_batch(c.batch_size)}
 
     def _diverged(self, what, kept):
         return TrainingDiverged(f"train: {what}; suggest a lower --lr (now {self.optimizer.param_groups[0]['lr']:.3g})"
@@ -346,8 +363,13 @@ class _Run:
                 continue  # replaying an interrupted epoch up to where it stopped
             self.consistent = False
             x, y = x.to(device), y.to(device)
+            self.dist.sync_buffers(self.model)
             loss, logits = criterion(self.model(x), y, self.config.label_smoothing)
-            value = float(loss.item())
+            pred, truth = _flat_logits(logits.detach(), y)
+            # The global batch's figures, and one decision for all ranks (stop, diverged).
+            value, correct, n, images, stopping = self.dist.batch_stats(
+                float(loss.item()), int((pred.numpy().argmax(1) == truth.numpy()).sum()), truth.shape[0],
+                x.shape[0], stop.raised)
             if not math.isfinite(value):
                 raise self._diverged(f"the loss became {value} in epoch {epoch + 1}, batch {b + 1} "
                                      f"(step {self.step + 1})", last_path if last_path.exists() else None)
@@ -356,17 +378,15 @@ class _Run:
             self.optimizer.step()
             if self.per_batch:
                 self.scheduler.step()
-            pred, truth = _flat_logits(logits.detach(), y)
-            n = truth.shape[0]
             self.step += 1
             pos.update(batch=b + 1, loss_sum=pos["loss_sum"] + value * n, count=pos["count"] + n,
-                       images=pos["images"] + x.shape[0],
-                       correct=pos["correct"] + int((pred.numpy().argmax(1) == truth.numpy()).sum()),
+                       images=pos["images"] + images, correct=pos["correct"] + correct,
                        seconds=time.perf_counter() - t0)
             self.consistent = True
             for cb in callbacks:
-                cb.batch_end(epoch, b + 1, self.steps_per_epoch, value, x.shape[0])
-            if stop.raised:
+                cb.batch_end(epoch, b + 1, self.steps_per_epoch, value, images)
+            if stopping:
+                self.agreed = True
                 raise KeyboardInterrupt
         return t0
 
@@ -375,11 +395,13 @@ class _Run:
         pos, epoch = self.pos, self.pos["epoch"]
         train_seconds = time.perf_counter() - t0
         lr = self.optimizer.param_groups[0]["lr"]
-        test = evaluate(self.model, self.test_loader, self.config.device)
+        self.dist.sync_buffers(self.model)
+        test = evaluate(self.model, self.test_loader, self.config.device, reduce=self.dist.reduce_sum)
         if not math.isfinite(test["loss"]):
             raise self._diverged(f"the test loss became {test['loss']} after epoch {epoch + 1}",
                                  last_path if last_path.exists() else None)
-        if stop.raised:
+        if self.dist.any(stop.raised):
+            self.agreed = True
             raise KeyboardInterrupt
         self.consistent = False
         row = {"epoch": epoch + 1, "train_loss": pos["loss_sum"] / max(pos["count"], 1),
@@ -406,7 +428,7 @@ class _Run:
                          dataset=self.config.dataset, config=self.config)
 
 
-def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
+def fit(config: TrainConfig, callbacks=(), resume=None, distributed=None) -> FitResult:
     """Train ``config.model`` on ``config.dataset``, evaluating and checkpointing every epoch.
 
     Args:
@@ -415,6 +437,9 @@ def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
         resume: a checkpoint written by ``fit`` (``last.npz``) to continue from. Its saved
             configuration is used, except ``out_dir``, ``device`` and ``prefetch`` when set in
             ``config``; ``epochs`` may change only for runs without a schedule.
+        distributed: a ``minigrad.distributed.DistributedContext`` when this process is one rank
+            of an MPI job (``config.batch_size`` is then the global batch); None: one process.
+            Only rank 0 calls ``callbacks`` and writes files.
 
     Returns:
         A ``FitResult``.
@@ -426,15 +451,20 @@ def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
         TrainingDiverged: the loss became NaN/Inf (``last.npz`` of the last good epoch is kept).
         TrainingInterrupted: Ctrl-C; the position was saved to ``last.npz``.
     """
-    callbacks = list(callbacks)
+    from .distributed.context import LocalContext
+
+    dist = distributed or LocalContext()
+    callbacks = list(callbacks) if dist.is_main else []
 
     def note(message):
         for cb in callbacks:
             cb.note(message)
 
-    config, ckpt = _resolve_config(config, resume)
-    run = _Run(config, note)
-    folder = RunFolder(run.out_dir).create()
+    config, ckpt = _resolve_config(config, resume, dist)
+    run = _Run(config, note, dist)
+    folder = RunFolder(run.out_dir)
+    if dist.is_main:
+        folder.create()
     if ckpt is not None:
         run.restore(ckpt)
         note(f"resuming from {resume} at epoch {run.pos['epoch'] + 1}, batch {run.pos['batch']} (step {run.step})")
@@ -448,12 +478,14 @@ def fit(config: TrainConfig, callbacks=(), resume=None) -> FitResult:
                 run.save(folder.last)
                 if improved:
                     run.save(folder.best)
-                folder.write_metrics(run.history)
-                folder.draw_curves(run.history, curves_title(run.config.model, run.config.dataset, folder.path), note)
+                if dist.is_main:
+                    folder.write_metrics(run.history)
+                    folder.draw_curves(run.history, curves_title(run.config.model, run.config.dataset, folder.path),
+                                       note)
                 for cb in callbacks:
                     cb.epoch_end(row)
     except KeyboardInterrupt as e:
-        if isinstance(e, TrainingInterrupted) or not run.consistent:
+        if isinstance(e, TrainingInterrupted) or not run.consistent or (dist.world_size > 1 and not run.agreed):
             raise
         run.save(folder.last)
         raise TrainingInterrupted(folder.last, run.pos["epoch"], run.pos["batch"]) from None

@@ -93,6 +93,9 @@ class DataLoader:
         transform: callable ``t(batch (N, C, H, W) float32, rng) -> batch`` applied to each batch.
         seed: seed of the shuffling and augmentation generator.
         prefetch: batches prepared ahead in a background thread (0: no thread).
+        sampler: an object with ``__iter__``/``__len__`` yielding the indices of each epoch (e.g. a
+            ``minigrad.distributed.DistributedSampler``; its ``set_epoch`` is called with the
+            loader's epoch). Excludes ``shuffle``; ``seed`` then seeds the augmentations only.
 
     Shape:
         - x: (N, C, H, W) float32, images scaled to [0, 1] before ``transform``.
@@ -100,13 +103,15 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
-                 transform=None, seed: int = 0, prefetch: int = 2):
+                 transform=None, seed: int = 0, prefetch: int = 2, sampler=None):
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if not isinstance(prefetch, (int, np.integer)) or prefetch < 0:
             raise ValueError(f"DataLoader: prefetch must be a non-negative int, got {prefetch!r}")
         if transform is not None and not callable(transform):
             raise TypeError(f"DataLoader: transform must be callable, got {type(transform).__name__}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True exclude each other (the sampler decides the order)")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -114,10 +119,11 @@ class DataLoader:
         self.transform = transform
         self.seed = int(seed)
         self.prefetch = int(prefetch)
+        self.sampler = sampler
         self.epoch = 0
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
@@ -128,6 +134,10 @@ class DataLoader:
 
     def order(self, epoch: int) -> np.ndarray:
         """The example indices of epoch ``epoch``, in visiting order."""
+        if self.sampler is not None:
+            if hasattr(self.sampler, "set_epoch"):
+                self.sampler.set_epoch(int(epoch))
+            return np.fromiter(iter(self.sampler), dtype=np.int64)
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
