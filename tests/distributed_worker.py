@@ -1,0 +1,109 @@
+"""Run by tests/test_distributed.py under ``mpiexec -n 2`` (not a test module itself).
+
+``python distributed_worker.py train OUT.npz``: the data-parallel cases; rank 0 saves the
+final parameters (and BatchNorm buffers) of each case to OUT.npz. The one-process references
+are computed by the test itself, in its own process.
+
+``python distributed_worker.py raise``: rank 1 raises while rank 0 waits in a barrier.
+"""
+
+import sys
+
+import numpy as np
+
+import minigrad as mg
+import minigrad.distributed as dist
+from minigrad import functional as F
+from minigrad import nn
+from minigrad.data import ArrayDataset, DataLoader
+
+STEPS, GLOBAL_BATCH = 20, 64
+
+
+def lenet_data():
+    rng = np.random.default_rng(123)
+    n = STEPS * GLOBAL_BATCH // 2  # two epochs of 10 steps
+    return ArrayDataset(rng.random((n, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, n), classes=list("0123456789"))
+
+
+class ResBlockNet(nn.Module):
+    """BN on the raw input (NCHW path), conv-BN-ReLU-conv-BN plus identity (channels-last path), head."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn0 = nn.BatchNorm2d(3)
+        self.conv0 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        h = self.conv0(self.bn0(x))
+        out = F.relu(self.bn1(self.conv1(h)))
+        out = F.relu(self.bn2(self.conv2(out)) + h)
+        return self.fc(F.adaptive_avg_pool2d(out, 1).reshape(x.shape[0], -1))
+
+
+def res_data():
+    rng = np.random.default_rng(7)
+    n = 64
+    return ArrayDataset((rng.standard_normal((n, 3, 8, 8)) * 2 + 1).astype(np.float32), rng.integers(0, 10, n), classes=list("0123456789"))
+
+
+def train(model, optimizer, dataset, batch, steps, loader):
+    done = 0
+    while done < steps:
+        for x, y in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+            done += 1
+            if done == steps:
+                break
+    return model
+
+
+def run_case(name, build, make_opt, dataset, sync_bn):
+    mg.manual_seed(1000 + dist.rank())  # a different init on each rank: the broadcast must fix it
+    model = build()
+    if sync_bn:
+        model = dist.convert_sync_batchnorm(model)
+    dist.broadcast_parameters(model)
+    opt = dist.DistributedOptimizer(make_opt(model), bucket_cap_mb=0.1)  # several buckets for LeNet
+    local = GLOBAL_BATCH // dist.world_size() if "lenet" in name else 16 // dist.world_size()
+    loader = DataLoader(dataset, batch_size=local, prefetch=0, sampler=dist.DistributedSampler(dataset, seed=5))
+    train(model, opt, dataset, local, STEPS if "lenet" in name else 6, loader)
+    return {f"{name}/{k}": np.asarray(v) for k, v in model.state_dict().items()}
+
+
+def main_train(out):
+    from minigrad.models import lenet5
+
+    dist.init()
+    results = {}
+    results.update(run_case("lenet-sgd", lenet5, lambda m: mg.optim.SGD(m.parameters(), lr=0.05, momentum=0.9),
+                            lenet_data(), False))
+    results.update(run_case("lenet-adam", lenet5, lambda m: mg.optim.Adam(m.parameters(), lr=1e-3),
+                            lenet_data(), False))
+    for sync in (True, False):
+        results.update(run_case(f"res-{'sync' if sync else 'local'}", ResBlockNet,
+                                lambda m: mg.optim.SGD(m.parameters(), lr=0.1, momentum=0.9), res_data(), sync))
+    if dist.is_main():
+        np.savez(out, **results)
+
+
+def main_raise():
+    dist.init()
+    with dist.abort_on_exception(grace=0.0):
+        if dist.rank() == 1:
+            raise RuntimeError("rank 1 failed on purpose")
+        dist.barrier()  # rank 0 would wait here forever without the abort
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "train":
+        main_train(sys.argv[2])
+    else:
+        main_raise()
