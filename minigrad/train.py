@@ -366,10 +366,9 @@ class _Run:
             self.dist.sync_buffers(self.model)
             loss, logits = criterion(self.model(x), y, self.config.label_smoothing)
             pred, truth = _flat_logits(logits.detach(), y)
-            # The global batch's figures, and one decision for all ranks (stop, diverged).
-            value, correct, n, images, stopping = self.dist.batch_stats(
-                float(loss.item()), int((pred.numpy().argmax(1) == truth.numpy()).sum()), truth.shape[0],
-                x.shape[0], stop.raised)
+            # The global batch's figures: every rank sees the same loss (and the same NaN).
+            value, correct, n, images = self.dist.batch_stats(
+                float(loss.item()), int((pred.numpy().argmax(1) == truth.numpy()).sum()), truth.shape[0], x.shape[0])
             if not math.isfinite(value):
                 raise self._diverged(f"the loss became {value} in epoch {epoch + 1}, batch {b + 1} "
                                      f"(step {self.step + 1})", last_path if last_path.exists() else None)
@@ -385,7 +384,7 @@ class _Run:
             self.consistent = True
             for cb in callbacks:
                 cb.batch_end(epoch, b + 1, self.steps_per_epoch, value, images)
-            if stopping:
+            if self.dist.any(stop.raised):
                 self.agreed = True
                 raise KeyboardInterrupt
         return t0

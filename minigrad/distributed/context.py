@@ -9,9 +9,9 @@
 - model: BatchNorm2d becomes SyncBatchNorm (``sync_bn``), parameters are broadcast from rank 0,
   dropout draws from seed + rank, buffers are broadcast from rank 0 before every forward;
 - optimizer: a ``DistributedOptimizer`` (gradients averaged in buckets before each step);
-- statistics: the loss, correct counts and the Ctrl-C flag of each step are summed over the
-  ranks in one small allreduce, so every rank takes the same decision (stop, diverged) at the
-  same step and the reported figures are the global batch's;
+- statistics: the loss and correct counts of each step are summed over the ranks in one small
+  allreduce, and the Ctrl-C flag in another, so every rank takes the same decision (stop,
+  diverged) at the same step and the reported figures are the global batch's;
 - files: only rank 0 reads the checkpoint to resume from (and broadcasts it), and only rank 0
   writes checkpoints, ``metrics.csv`` and plots.
 """
@@ -63,11 +63,12 @@ class LocalContext:
     def sync_buffers(self, model) -> None:
         """Before a forward pass."""
 
-    def batch_stats(self, loss: float, correct: int, count: int, images: int, stop: bool):
-        """``(mean loss, correct, count, images, stop)`` of the global batch."""
-        return loss, correct, count, images, stop
+    def batch_stats(self, loss: float, correct: int, count: int, images: int):
+        """``(mean loss, correct, count, images)`` of the global batch."""
+        return loss, correct, count, images
 
     def any(self, flag: bool) -> bool:
+        """True if ``flag`` is set on any rank (a Ctrl-C seen by one rank stops all at the same step)."""
         return bool(flag)
 
     def reduce_sum(self, array):
@@ -165,9 +166,9 @@ class DistributedContext(LocalContext):
     def sync_buffers(self, model) -> None:
         broadcast_buffers(model)
 
-    def batch_stats(self, loss, correct, count, images, stop):
-        s = comm.allreduce_sum(np.array([loss * count, correct, count, images, float(bool(stop))], np.float64))
-        return float(s[0] / s[2]), int(s[1]), int(s[2]), int(s[3]), bool(s[4])
+    def batch_stats(self, loss, correct, count, images):
+        s = comm.allreduce_sum(np.array([loss * count, correct, count, images], np.float64))
+        return float(s[0] / s[2]), int(s[1]), int(s[2]), int(s[3])
 
     def any(self, flag: bool) -> bool:
         return bool(comm.allreduce_sum(np.array([float(bool(flag))]))[0])
