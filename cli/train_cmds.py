@@ -33,7 +33,7 @@ class _Progress:
         config = info["config"]
         typer.echo(f"{info['model']} ({info['parameters']:,} parameters) on {info['dataset']}: "
                    f"{info['train_size']:,} train / {info['test_size']:,} test images, "
-                   f"{config.optimizer} lr {info['lr']:g}, {config.schedule} schedule, {info.get('batch', f'batch {config.batch_size}')}, "
+                   f"{config.optimizer} lr {info['lr']:g}, {config.schedule} schedule, {info['batch']}, "
                    f"{info['device']}; writing {info['out_dir']}")
 
     def epoch_begin(self, epoch, epochs, num_batches):
