@@ -1,12 +1,14 @@
 """How the CLI reports failures: one line on stderr and an exit code, never a traceback.
 
 Exit codes: 2 bad input (unknown names, missing/corrupt data, bad checkpoints, no GPU),
-3 training diverged (NaN/Inf loss), 130 interrupted by Ctrl-C (after saving a checkpoint).
+3 training diverged (NaN/Inf loss), 128 + the signal's number when stopped by a signal (after
+saving a checkpoint): 130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 
 import typer
 
@@ -37,12 +39,19 @@ def reported(command: str, model: str = "MODEL"):
     except TrainingDiverged as e:
         fail(str(e), EXIT_DIVERGED)
     except TrainingInterrupted as e:
-        typer.secho(f"interrupted: saved {e.checkpoint} (epoch {e.epoch + 1}, batch {e.batch}); "
-                    f"continue with: minigrad train {model} --resume {e.checkpoint}", err=True, fg="yellow")
-        raise typer.Exit(EXIT_INTERRUPTED)
-    except KeyboardInterrupt:
-        typer.secho(f"{command}: interrupted", err=True, fg="yellow")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        by = "" if e.signum == signal.SIGINT else f" by {signal.Signals(e.signum).name}"
+        if e.finished:
+            typer.secho(f"interrupted{by} after the last epoch: every output is saved ({e.checkpoint})",
+                        err=True, fg="yellow")
+        else:
+            typer.secho(f"interrupted{by}: saved {e.checkpoint} (epoch {e.epoch + 1}, batch {e.batch}); "
+                        f"continue with: minigrad train {model} --resume {e.checkpoint}", err=True, fg="yellow")
+        raise typer.Exit(128 + e.signum)
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+        typer.secho(f"{command}: interrupted{by}", err=True, fg="yellow")
+        raise typer.Exit(128 + signum)
     except (ValueError, OSError) as e:
         fail(_one_line(e))
 

@@ -90,7 +90,9 @@ def train(
     device: str = typer.Option("cpu", help="cpu|cuda"),
     seed: int = typer.Option(0, help="Random seed (initialisation, shuffling, augmentation)."),
     out: Optional[Path] = typer.Option(None, help="Output folder.", show_default="runs/<model>-<timestamp>"),
-    resume: Optional[Path] = typer.Option(None, help="Continue from a checkpoint (its last.npz)."),
+    resume: Optional[Path] = typer.Option(
+        None, help="Continue from a checkpoint (its last.npz); writes beside it unless --out is given."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run that --out already holds."),
     train_split: str = typer.Option("train", help="Training split, slices allowed: 'test[:8000]'."),
     test_split: str = typer.Option("test", help="Test split, slices allowed: 'test[8000:]'."),
     augment: bool = typer.Option(False, "--augment/--no-augment", help="Random crops (and flips for RGB)."),
@@ -132,7 +134,7 @@ def train(
             # Overflow on the way to a NaN loss is reported once, by TrainingDiverged, not as warnings.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _one_job(context):
                 result = fit(config, callbacks=[progress], resume=str(resume) if resume else None,
-                             distributed=context)
+                             distributed=context, overwrite=overwrite)
         finally:
             progress.close()
     if context is not None and not context.is_main:

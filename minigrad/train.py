@@ -18,8 +18,9 @@ images are loaded again, not trained on) and continues exactly there.
 from __future__ import annotations
 
 import math
+import signal
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,9 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data.pipeline import build_transform, load_datasets, make_loaders, resolve_dataset  # noqa: F401
 # fit looks criterion and evaluate up here at call time (tests patch them on this module).
 from .evaluation import AUX_WEIGHT, _flat_logits, criterion, evaluate  # noqa: F401
-from .interrupts import StopSignals
-from .run_folder import RunFolder, curves_title
+from .interrupts import StopSignals, signal_name
+from .run_folder import OUTPUTS, RunFolder, curves_title  # noqa: F401
+from .run_schema import check_training_state
 from .tensor import Tensor, default_rng, manual_seed
 
 __all__ = ["TrainConfig", "FitResult", "Callback", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate",
@@ -49,11 +51,15 @@ class TrainingDiverged(RuntimeError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during ``fit``; the position was saved to ``checkpoint`` (resume with it)."""
+    """Ctrl-C (or SIGTERM/SIGHUP, see ``signum``) during ``fit``; the position was saved to
+    ``checkpoint`` (resume with it). ``finished``: the signal came while the last epoch was being
+    saved, so the run is complete."""
 
-    def __init__(self, checkpoint, epoch, batch):
-        super().__init__(f"interrupted in epoch {epoch + 1} after batch {batch}; saved {checkpoint}")
-        self.checkpoint, self.epoch, self.batch = checkpoint, epoch, batch
+    def __init__(self, checkpoint, epoch, batch, signum=signal.SIGINT, finished=False):
+        where = "after the last epoch" if finished else f"in epoch {epoch + 1} after batch {batch}"
+        super().__init__(f"interrupted by {signal_name(signum)} {where}; saved {checkpoint}")
+        self.checkpoint, self.epoch, self.batch, self.signum = checkpoint, epoch, batch, signum
+        self.finished = finished
 
 
 @dataclass
@@ -109,9 +115,10 @@ class TrainConfig:
     model_kwargs: dict = field(default_factory=dict)
 
     def validate(self) -> "TrainConfig":
-        """Check the values; raise ValueError naming the option and listing valid choices."""
+        """Check the types and values; raise ValueError naming the option (and the valid choices)."""
         from .models import list_models
 
+        self._check_types()
         if self.model not in list_models():
             raise ValueError(f"train: unknown model {self.model!r}; valid names: {', '.join(list_models())}")
         if self.optimizer not in OPTIMIZERS:
@@ -126,11 +133,36 @@ class TrainConfig:
                 raise ValueError(f"train: {name} must be a positive integer, got {value!r}")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"train: lr must be a positive number, got {self.lr!r}")
+        if not (0.0 <= self.momentum < 1.0):
+            raise ValueError(f"train: momentum must be in [0, 1), got {self.momentum!r}")
+        if self.weight_decay is not None and not (0.0 <= self.weight_decay < math.inf):
+            raise ValueError(f"train: weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"train: label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        if self.warmup_epochs < 0 or (self.epochs is not None and self.warmup_epochs >= self.epochs > 1):
-            raise ValueError(f"train: warmup_epochs must be in [0, epochs), got {self.warmup_epochs!r}")
+        if self.warmup_epochs < 0 or (self.epochs is not None and self.warmup_epochs and
+                                      self.warmup_epochs >= self.epochs):
+            raise ValueError(f"train: warmup_epochs must be in [0, epochs) = [0, {self.epochs}), "
+                             f"got {self.warmup_epochs!r}")
+        if self.prefetch < 0:
+            raise ValueError(f"train: prefetch must be >= 0, got {self.prefetch!r}")
         return self
+
+    def _check_types(self) -> None:
+        """Each field against its annotation (``int | None`` ...): a saved configuration may be tampered."""
+        kinds = {"str": str, "int": (int, np.integer), "float": (int, float, np.integer, np.floating),
+                 "bool": (bool, np.bool_), "dict": dict, "None": type(None)}
+        for f in fields(self):
+            names = [t.strip() for t in str(f.type).split("|")]
+            if not all(n in kinds for n in names):
+                continue  # a type this check does not know (checked where it is used)
+            value = getattr(self, f.name)
+            ok = any(isinstance(value, kinds[n]) for n in names)
+            if ok and "bool" not in names and isinstance(value, (bool, np.bool_)):
+                ok = False  # True is an int to Python, not an epoch count
+            if not ok:
+                wanted = " or ".join({"str": "a string", "int": "an integer", "float": "a number", "bool": "true/false",
+                                      "dict": "a mapping", "None": "None"}[n] for n in names)
+                raise ValueError(f"train: {f.name} must be {wanted}, got {value!r:.60}")
 
 
 @dataclass
@@ -238,37 +270,67 @@ def _fresh_position(epoch: int = 0) -> dict:
 
 
 def _resolve_config(config: TrainConfig, resume, dist):
-    """The configuration ``fit`` runs with, and the checkpoint it resumes (or None)."""
+    """``(config, checkpoint or None, ignored)``: the configuration ``fit`` runs with, the checkpoint it
+    resumes, and the options of ``config`` that resuming ignores (``[(name, given, saved)]``)."""
     config.validate()
-    ckpt = None
-    if resume is not None:
-        ckpt = dist.read_checkpoint(resume)
-        if ckpt.model_name != config.model:
-            raise ValueError(f"train: {resume} is a checkpoint of model {ckpt.model_name!r}, not {config.model!r}")
-        saved = {k: v for k, v in ckpt.config.items() if k in {f.name for f in fields(TrainConfig)}}
-        if not {"epochs", "schedule", "dataset"} <= set(saved) or ckpt.optimizer_state is None \
-                or "position" not in ckpt.metrics:
-            raise CheckpointError(f"{resume}: holds no training state (it was not written by minigrad train); "
-                                  f"it can be evaluated but not resumed")
-        overrides = {k: getattr(config, k) for k in _RESUME_OVERRIDES if getattr(config, k) is not None}
-        if overrides.get("epochs", saved["epochs"]) != saved["epochs"] and saved["schedule"] != "none":
-            # The schedule's length is part of its state; stretching it would not continue the run.
-            raise ValueError(f"train: {resume} belongs to a {saved['epochs']}-epoch run with a {saved['schedule']} "
-                             f"schedule; resuming continues that run, so --epochs must stay {saved['epochs']} "
-                             f"(or start a new run)")
-        config = replace(TrainConfig(**saved), **overrides)
-        if config.out_dir is None:
-            config = replace(config, out_dir=str(Path(resume).parent))
-    elif config.epochs is None:
-        config = replace(config, epochs=10)
-    config.validate()
+    if resume is None:
+        config = replace(config, epochs=10) if config.epochs is None else config
+        dist.check(config)
+        return config, None, []
+    ckpt = dist.read_checkpoint(resume)
+    if ckpt.model_name != config.model:
+        raise ValueError(f"train: {resume} is a checkpoint of model {ckpt.model_name!r}, not {config.model!r}")
+    names = {f.name for f in fields(TrainConfig)}
+    saved = {k: v for k, v in ckpt.config.items() if k in names}
+    if not {"epochs", "schedule", "dataset"} <= set(saved) or not ckpt.has_optimizer_state \
+            or "position" not in ckpt.metrics:
+        raise CheckpointError(f"{resume}: holds no training state (it was not written by minigrad train); "
+                              f"it can be evaluated but not resumed")
+    try:
+        saved_config = TrainConfig(**saved).validate()
+    except ValueError as e:
+        raise CheckpointError(f"{resume}: the saved configuration is invalid ({str(e).removeprefix('train: ')})") \
+            from None
+    check_training_state(ckpt, _fresh_position())
+    overrides = {k: getattr(config, k) for k in _RESUME_OVERRIDES if getattr(config, k) is not None}
+    if overrides.get("epochs", saved["epochs"]) != saved["epochs"] and saved["schedule"] != "none":
+        # The schedule's length is part of its state; stretching it would not continue the run.
+        raise ValueError(f"train: {resume} belongs to a {saved['epochs']}-epoch run with a {saved['schedule']} "
+                         f"schedule; resuming continues that run, so --epochs must stay {saved['epochs']} "
+                         f"(or start a new run)")
+    # A resumed run writes beside the checkpoint it continues (or to an explicit out_dir), never
+    # to the out_dir it was saved with: that may be another copy of the run, or relative to
+    # another working directory.
+    overrides.setdefault("out_dir", str(Path(resume).parent))
+    ignored = []
+    for f in fields(TrainConfig):
+        if f.name in _RESUME_OVERRIDES or f.name == "model":
+            continue
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        given, kept = getattr(config, f.name), getattr(saved_config, f.name)
+        if given != default and given != kept:
+            ignored.append((f.name, given, kept))
+    config = replace(saved_config, **overrides).validate()
     dist.check(config)
+    return config, ckpt, ignored
+
+
+def _check_device(config: TrainConfig) -> None:
     if config.device == "cuda":
         from .backends import cuda_available
 
         if not cuda_available():
             raise ValueError("train: --device cuda was requested but no CUDA GPU is available; use --device cpu")
-    return config, ckpt
+
+
+def _default_out_dir(model: str) -> Path:
+    """``runs/<model>-<timestamp>``, with ``-2``, ``-3``... when runs start in the same second."""
+    base = Path("runs") / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
 
 
 class _Run:
@@ -285,6 +347,9 @@ class _Run:
         self.dist = dist
         config = replace(config, dataset=resolve_dataset(config.dataset, config.model, config.data_dir, note))
         train_ds, test_ds = load_datasets(config)
+        for ds, split in ((train_ds, config.train_split), (test_ds, config.test_split)):
+            if len(ds) == 0:
+                raise ValueError(f"train: the {split!r} split of {config.dataset} has no examples")
         config = replace(config, model_kwargs=_model_kwargs(config, train_ds, note))
         manual_seed(config.seed)
         self.model = get_model(config.model, num_classes=train_ds.num_classes,
@@ -297,28 +362,33 @@ class _Run:
         self.optimizer = dist.wrap_optimizer(build_optimizer(config, self.model.parameters()))
         self.steps_per_epoch = len(self.train_loader)
         self.scheduler, self.per_batch = build_scheduler(config, self.optimizer, self.steps_per_epoch)
-        # Rank 0's choice: the ranks' clocks may not agree on the timestamp.
-        self.out_dir = Path(dist.broadcast(config.out_dir or str(Path("runs") / f"{config.model}-"
-                                                                 f"{time.strftime('%Y%m%d-%H%M%S')}")))
-        self.config = replace(config, out_dir=str(self.out_dir))
+        self.out_dir = Path(config.out_dir)
+        self.config = config
         self.history, self.best_acc, self.best_epoch, self.step = [], -1.0, 0, 0
         self.pos = _fresh_position()
         self.consistent = True
         self.agreed = False  # all ranks decided to stop here (so a collective save is safe)
+        self.pending = []  # outputs of the last finished epoch not yet written (RunFolder.write_epoch)
+        self.saved_at = None  # (epoch, batch) of the state last.npz holds
 
     def restore(self, ckpt) -> None:
-        """Continue from a checkpoint written by ``save``."""
+        """Continue from a checkpoint written by ``save`` (every array checked before it is read)."""
         ckpt.load_model(self.model)
-        self.optimizer.load_state_dict(ckpt.optimizer_state)
+        ckpt.load_optimizer(self.optimizer)
         if self.scheduler is not None and ckpt.scheduler_state is not None:
-            self.scheduler.load_state_dict(ckpt.scheduler_state)
+            ckpt.load_scheduler(self.scheduler)
         rng_state = self.dist.own_rng_state(ckpt.metrics.get("rank_rng_states"), ckpt.rng_state)
         if rng_state is not None:
-            default_rng().bit_generator.state = rng_state
+            try:
+                default_rng().bit_generator.state = rng_state
+            except (TypeError, ValueError, KeyError) as e:
+                raise CheckpointError(f"{ckpt.path}: checkpoint metadata field rng_state does not fit "
+                                      f"{type(default_rng().bit_generator).__name__} ({e})") from None
         self.history = list(ckpt.metrics.get("history", []))
         self.best_acc, self.best_epoch = ckpt.metrics.get("best_acc", -1.0), ckpt.metrics.get("best_epoch", 0)
-        self.pos.update(ckpt.metrics.get("position", {}))
+        self.pos.update(ckpt.metrics["position"])
         self.step = ckpt.step
+        self.saved_at = (self.pos["epoch"], self.pos["batch"])
 
     def save(self, path) -> Path:
         """Checkpoint the exact position (weights, optimizer, schedule, RNG, history) to ``path``.
@@ -326,15 +396,18 @@ class _Run:
         Distributed: every rank must call it (each sends its generator state, for dropout), and
         rank 0 alone writes."""
         states = self.dist.rng_states(default_rng().bit_generator.state)
+        if Path(path).name == "last.npz":
+            self.saved_at = (self.pos["epoch"], self.pos["batch"])
         if not self.dist.is_main:
             return Path(path)
         metrics = {"history": self.history, "best_acc": self.best_acc, "best_epoch": self.best_epoch,
                    "position": dict(self.pos), "data": self.data_info}
         if len(states) > 1:
             metrics["rank_rng_states"] = states
-        return save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=self.pos["epoch"],
-                               step=self.step, config=asdict(self.config), metrics=metrics,
-                               model_name=self.config.model, rng_state=default_rng().bit_generator.state)
+        save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=self.pos["epoch"],
+                        step=self.step, config=asdict(self.config), metrics=metrics,
+                        model_name=self.config.model, rng_state=default_rng().bit_generator.state)
+        return Path(path)
 
     def info(self) -> dict:
         """What ``Callback.train_begin`` receives."""
@@ -384,13 +457,13 @@ class _Run:
             self.consistent = True
             for cb in callbacks:
                 cb.batch_end(epoch, b + 1, self.steps_per_epoch, value, images)
-            if self.dist.any(stop.raised):
-                self.agreed = True
-                raise KeyboardInterrupt
+            self.stop_if(stop)
         return t0
 
     def end_epoch(self, t0, stop, last_path):
-        """Evaluate, record the epoch in the history and move to the next one; return ``(row, improved)``."""
+        """Evaluate, record the epoch in the history and move to the next one; return its metrics row.
+
+        Sets ``pending``: the outputs the epoch's new state must be written to."""
         pos, epoch = self.pos, self.pos["epoch"]
         train_seconds = time.perf_counter() - t0
         lr = self.optimizer.param_groups[0]["lr"]
@@ -399,9 +472,7 @@ class _Run:
         if not math.isfinite(test["loss"]):
             raise self._diverged(f"the test loss became {test['loss']} after epoch {epoch + 1}",
                                  last_path if last_path.exists() else None)
-        if self.dist.any(stop.raised):
-            self.agreed = True
-            raise KeyboardInterrupt
+        self.stop_if(stop)
         self.consistent = False
         row = {"epoch": epoch + 1, "train_loss": pos["loss_sum"] / max(pos["count"], 1),
                "train_acc": pos["correct"] / max(pos["count"], 1), "test_loss": test["loss"],
@@ -416,8 +487,15 @@ class _Run:
         improved = row["test_acc"] > self.best_acc
         if improved:
             self.best_acc, self.best_epoch = row["test_acc"], epoch + 1
+        self.pending = (["best.npz"] if improved else []) + ["metrics.csv", "curves.png", "last.npz"]
         self.consistent = True
-        return row, improved
+        return row
+
+    def stop_if(self, stop) -> None:
+        """Raise KeyboardInterrupt if a stop signal reached any rank (all ranks stop together)."""
+        if self.dist.any(stop.raised):
+            self.agreed = True
+            raise KeyboardInterrupt
 
     def result(self, folder: RunFolder) -> FitResult:
         return FitResult(model=self.model, history=self.history, best_acc=self.best_acc, best_epoch=self.best_epoch,
@@ -427,7 +505,7 @@ class _Run:
                          dataset=self.config.dataset, config=self.config)
 
 
-def fit(config: TrainConfig, callbacks=(), resume=None, distributed=None) -> FitResult:
+def fit(config: TrainConfig, callbacks=(), resume=None, overwrite: bool = False, distributed=None) -> FitResult:
     """Train ``config.model`` on ``config.dataset``, evaluating and checkpointing every epoch.
 
     Args:
@@ -435,20 +513,25 @@ def fit(config: TrainConfig, callbacks=(), resume=None, distributed=None) -> Fit
         callbacks: ``Callback`` objects notified of progress.
         resume: a checkpoint written by ``fit`` (``last.npz``) to continue from. Its saved
             configuration is used, except ``out_dir``, ``device`` and ``prefetch`` when set in
-            ``config``; ``epochs`` may change only for runs without a schedule.
+            ``config`` (other options that differ are reported through ``Callback.note``);
+            ``epochs`` may change only for runs without a schedule. The run writes beside
+            ``resume`` unless ``config.out_dir`` is given.
+        overwrite: replace the run that ``config.out_dir`` already holds (by default such a
+            folder is refused, so that no result is lost by accident).
         distributed: a ``minigrad.distributed.DistributedContext`` when this process is one rank
             of an MPI job (``config.batch_size`` is then the global batch); None: one process.
-            Only rank 0 calls ``callbacks`` and writes files.
+            Only rank 0 calls ``callbacks``, holds the run folder and writes files.
 
     Returns:
         A ``FitResult``.
 
     Raises:
-        ValueError: bad configuration (unknown names, bad values, no GPU for "cuda").
+        ValueError: bad configuration (unknown names, bad values, no GPU for "cuda"), or an
+            output folder in use by another run or holding a run (``RunFolderError``).
         minigrad.data.DataError: missing or corrupt data files.
         CheckpointError: an unreadable ``resume`` checkpoint or one for another model.
         TrainingDiverged: the loss became NaN/Inf (``last.npz`` of the last good epoch is kept).
-        TrainingInterrupted: Ctrl-C; the position was saved to ``last.npz``.
+        TrainingInterrupted: Ctrl-C, SIGTERM or SIGHUP; the position was saved to ``last.npz``.
     """
     from .distributed.context import LocalContext
 
@@ -459,36 +542,76 @@ def fit(config: TrainConfig, callbacks=(), resume=None, distributed=None) -> Fit
         for cb in callbacks:
             cb.note(message)
 
-    config, ckpt = _resolve_config(config, resume, dist)
-    run = _Run(config, note, dist)
-    folder = RunFolder(run.out_dir)
-    if dist.is_main:
-        folder.create()
+    config, ckpt, ignored = _resolve_config(config, resume, dist)
+    _check_device(config)
+    # Rank 0's choice: the ranks' clocks may not agree on the timestamp.
+    out_dir = config.out_dir or dist.broadcast(str(_default_out_dir(config.model)) if dist.is_main else None)
+    config = replace(config, out_dir=str(out_dir))
     if ckpt is not None:
-        run.restore(ckpt)
-        note(f"resuming from {resume} at epoch {run.pos['epoch'] + 1}, batch {run.pos['batch']} (step {run.step})")
-    for cb in callbacks:
-        cb.train_begin(run.info())
+        at = ckpt.metrics["position"]
+        note(f"resuming from {resume} at epoch {at['epoch'] + 1}, batch {at['batch']} (step {ckpt.step}); "
+             f"writing to {config.out_dir}")
+        if ignored:
+            note("ignored with --resume (the run continues with its saved settings): "
+                 + ", ".join(f"--{k.replace('_', '-')} {v!r} (saved: {s!r})" for k, v, s in ignored))
+    with _open_folder(config.out_dir, resume, overwrite, note, dist) as folder:
+        run = _Run(config, note, dist)
+        if ckpt is not None:
+            run.restore(ckpt)
+            rebuild = folder.repair(source_dir=Path(resume).parent, position=run.pos, best_epoch=run.best_epoch,
+                                    history=run.history, title=_title(run, folder), note=note) if dist.is_main \
+                else None
+            if dist.broadcast(rebuild):  # a collective save: every rank takes part
+                run.save(folder.best)
+                note(f"rebuilt {folder.best} (epoch {run.best_epoch}) from the resumed checkpoint")
+        for cb in callbacks:
+            cb.train_begin(run.info())
+        _train(run, folder, callbacks, note)
+        return run.result(folder)
+
+
+def _open_folder(path, resume, overwrite, note, dist) -> RunFolder:
+    """Rank 0 opens (locks, cleans, checks) the run folder; its error, if any, stops every rank."""
+    folder = RunFolder(path)
+    error = None
+    if dist.is_main:
+        try:
+            folder.open(resuming=resume, overwrite=overwrite, note=note)
+        except Exception as e:  # noqa: BLE001 - raised on every rank below
+            error = e
+    error = dist.broadcast(error) if dist.world_size > 1 else error
+    if error is not None:
+        raise error
+    return folder
+
+
+def _title(run: _Run, folder: RunFolder) -> str:
+    return curves_title(run.config.model, run.config.dataset, folder.path)
+
+
+def _train(run: _Run, folder: RunFolder, callbacks, note) -> None:
+    """The epochs, with their outputs written in commit order, and the save on a stop signal."""
+    stop, main = StopSignals(), run.dist.is_main
     try:
-        with StopSignals() as stop:
+        with stop:
             while run.pos["epoch"] < run.config.epochs:
                 t0 = run.train_epoch(callbacks, stop, folder.last)
-                row, improved = run.end_epoch(t0, stop, folder.last)
-                run.save(folder.last)
-                if improved:
-                    run.save(folder.best)
-                if dist.is_main:
-                    folder.write_metrics(run.history)
-                    folder.draw_curves(run.history, curves_title(run.config.model, run.config.dataset, folder.path),
-                                       note)
+                row = run.end_epoch(t0, stop, folder.last)
+                folder.write_epoch(run.save, run.history, run.pending, _title(run, folder), note, main)
                 for cb in callbacks:
                     cb.epoch_end(row)
+                run.stop_if(stop)  # the signal came while the epoch was being written
     except KeyboardInterrupt as e:
-        if isinstance(e, TrainingInterrupted) or not run.consistent or (dist.world_size > 1 and not run.agreed):
+        if isinstance(e, TrainingInterrupted) or not run.consistent or (run.dist.world_size > 1 and not run.agreed):
             raise
-        run.save(folder.last)
-        raise TrainingInterrupted(folder.last, run.pos["epoch"], run.pos["batch"]) from None
-    return run.result(folder)
+        signum = getattr(e, "signum", None) or stop.signum or signal.SIGINT
+        # Finish what the epoch end started (a second signal may have cut it short), in the same
+        # order, then record the exact position if last.npz does not hold it yet.
+        folder.write_epoch(run.save, run.history, run.pending, _title(run, folder), note, main)
+        if run.saved_at != (run.pos["epoch"], run.pos["batch"]):
+            run.save(folder.last)
+        finished = run.pos["epoch"] >= run.config.epochs
+        raise TrainingInterrupted(folder.last, run.pos["epoch"], run.pos["batch"], signum, finished) from None
 
 
 def load_for_inference(ckpt, device: str = "cpu"):

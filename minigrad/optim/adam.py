@@ -47,7 +47,7 @@ class Adam(Optimizer):
         betas = group["betas"]
         if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"{type(self).__name__}: betas must be two numbers in [0, 1), got {betas}")
-        if group["eps"] < 0:
+        if not 0 <= group["eps"] < math.inf:
             raise ValueError(f"{type(self).__name__}: invalid eps {group['eps']}")
 
     def _update(self, param, grad, state, group):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import copy
+import math
 
 import numpy as np
 
@@ -72,11 +73,13 @@ class Optimizer(abc.ABC):
         self.param_groups.append(full)
 
     def _validate(self, group: dict) -> None:
+        # "not 0 <= x < inf" also refuses NaN, which every comparison lets through.
         lr = group.get("lr")
-        if lr is None or lr < 0:
-            raise ValueError(f"{type(self).__name__}: invalid learning rate {lr!r}")
-        if group.get("weight_decay", 0.0) < 0:
-            raise ValueError(f"{type(self).__name__}: invalid weight_decay {group['weight_decay']}")
+        if lr is None or not 0 <= lr < math.inf:
+            raise ValueError(f"{type(self).__name__}: invalid learning rate {lr!r} (must be finite and >= 0)")
+        if not 0 <= group.get("weight_decay", 0.0) < math.inf:
+            raise ValueError(f"{type(self).__name__}: invalid weight_decay {group['weight_decay']} "
+                             f"(must be finite and >= 0)")
 
     # ------------------------------------------------------------------ steps
     def zero_grad(self, set_to_none: bool = True) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .optimizer import Optimizer
@@ -40,8 +42,9 @@ class SGD(Optimizer):
 
     def _validate(self, group):
         super()._validate(group)
-        if group["momentum"] < 0:
-            raise ValueError(f"SGD: invalid momentum {group['momentum']}")
+        if not 0 <= group["momentum"] < math.inf or not 0 <= group["dampening"] < math.inf:
+            raise ValueError(f"SGD: invalid momentum {group['momentum']} or dampening {group['dampening']} "
+                             f"(must be finite and >= 0)")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(f"SGD: nesterov momentum needs momentum > 0 and dampening = 0, got momentum "
                              f"{group['momentum']}, dampening {group['dampening']}")
