@@ -139,7 +139,7 @@ def train(
             progress.close()
     if context is not None and not context.is_main:
         return
-    if not result.history:
+    if not result.history or result.start_epoch >= result.config.epochs:
         typer.echo(f"nothing to do: the checkpoint already finished {result.config.epochs} epochs")
         return
     last = result.history[-1]

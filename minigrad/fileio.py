@@ -16,6 +16,11 @@ from pathlib import Path
 
 __all__ = ["atomic_write", "fsync_dir", "stale_temporaries"]
 
+# mkstemp creates files readable by the owner only; the files users keep get the permissions
+# open() would have given them. (Read once: os.umask can only be read by setting it.)
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_write(path, suffix: str = ""):
@@ -32,7 +37,10 @@ def atomic_write(path, suffix: str = ""):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
+    finally:
+        os.close(fd)
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:

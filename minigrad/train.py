@@ -31,7 +31,7 @@ from .data.pipeline import build_transform, load_datasets, make_loaders, resolve
 from .evaluation import AUX_WEIGHT, _flat_logits, criterion, evaluate  # noqa: F401
 from .interrupts import StopSignals, signal_name
 from .run_folder import OUTPUTS, RunFolder, curves_title  # noqa: F401
-from .run_schema import check_training_state
+from .run_schema import check_data_info, check_training_state
 from .tensor import Tensor, default_rng, manual_seed
 
 __all__ = ["TrainConfig", "FitResult", "Callback", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate",
@@ -180,6 +180,7 @@ class FitResult:
     curves_path: Path | None
     dataset: str
     config: TrainConfig
+    start_epoch: int = 0  # epochs already done by the checkpoint resumed (0 for a new run)
 
 
 class Callback:
@@ -289,8 +290,10 @@ def _resolve_config(config: TrainConfig, resume, dist):
     try:
         saved_config = TrainConfig(**saved).validate()
     except ValueError as e:
-        raise CheckpointError(f"{resume}: the saved configuration is invalid ({str(e).removeprefix('train: ')})") \
-            from None
+        message = str(e).removeprefix("train: ")
+        if message.split(" ")[0] in names:
+            raise CheckpointError(f"{resume}: checkpoint metadata field config.{message}") from None
+        raise CheckpointError(f"{resume}: invalid saved configuration ({message})") from None
     check_training_state(ckpt, _fresh_position())
     overrides = {k: getattr(config, k) for k in _RESUME_OVERRIDES if getattr(config, k) is not None}
     if overrides.get("epochs", saved["epochs"]) != saved["epochs"] and saved["schedule"] != "none":
@@ -352,8 +355,11 @@ class _Run:
                 raise ValueError(f"train: the {split!r} split of {config.dataset} has no examples")
         config = replace(config, model_kwargs=_model_kwargs(config, train_ds, note))
         manual_seed(config.seed)
-        self.model = get_model(config.model, num_classes=train_ds.num_classes,
-                               in_channels=int(train_ds.input_size[0]), **config.model_kwargs)
+        try:
+            self.model = get_model(config.model, num_classes=train_ds.num_classes,
+                                   in_channels=int(train_ds.input_size[0]), **config.model_kwargs)
+        except TypeError as e:
+            raise ValueError(f"train: model_kwargs {config.model_kwargs} do not fit {config.model} ({e})") from None
         self.train_loader, self.test_loader, self.data_info = make_loaders(
             config, train_ds, test_ds, _model_input_size(self.model, config.model), note=note)
         self.train_loader, self.test_loader = dist.shard_loaders(self.train_loader, self.test_loader, config)
@@ -370,6 +376,7 @@ class _Run:
         self.agreed = False  # all ranks decided to stop here (so a collective save is safe)
         self.pending = []  # outputs of the last finished epoch not yet written (RunFolder.write_epoch)
         self.saved_at = None  # (epoch, batch) of the state last.npz holds
+        self.start_epoch = 0
 
     def restore(self, ckpt) -> None:
         """Continue from a checkpoint written by ``save`` (every array checked before it is read)."""
@@ -389,6 +396,7 @@ class _Run:
         self.pos.update(ckpt.metrics["position"])
         self.step = ckpt.step
         self.saved_at = (self.pos["epoch"], self.pos["batch"])
+        self.start_epoch = self.pos["epoch"]
 
     def save(self, path) -> Path:
         """Checkpoint the exact position (weights, optimizer, schedule, RNG, history) to ``path``.
@@ -502,7 +510,7 @@ class _Run:
                          out_dir=self.out_dir, last_path=folder.last,
                          best_path=folder.best if folder.best.exists() else None, metrics_path=folder.metrics,
                          curves_path=folder.curves if folder.curves.exists() else None,
-                         dataset=self.config.dataset, config=self.config)
+                         dataset=self.config.dataset, config=self.config, start_epoch=self.start_epoch)
 
 
 def fit(config: TrainConfig, callbacks=(), resume=None, overwrite: bool = False, distributed=None) -> FitResult:
@@ -626,11 +634,19 @@ def load_for_inference(ckpt, device: str = "cpu"):
     if ckpt.model_name not in list_models():
         raise ValueError(f"{ckpt.path}: checkpoint of unknown model {ckpt.model_name!r}; "
                          f"valid names: {', '.join(list_models())}")
-    data = ckpt.metrics.get("data") or {}
-    kwargs = dict((ckpt.config or {}).get("model_kwargs") or {})
+    data = check_data_info(ckpt)
+    kwargs = (ckpt.config or {}).get("model_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise CheckpointError(f"{ckpt.path}: checkpoint metadata field config.model_kwargs must be an object, "
+                              f"got {kwargs!r:.60}")
+    kwargs = dict(kwargs)
     if "classes" in data:
         kwargs.update(num_classes=len(data["classes"]), in_channels=int(data["src_size"][0]))
-    model = get_model(ckpt.model_name, **kwargs)
+    try:
+        model = get_model(ckpt.model_name, **kwargs)
+    except TypeError as e:  # a tampered model_kwargs: an argument the constructor does not take
+        raise CheckpointError(f"{ckpt.path}: checkpoint metadata field config.model_kwargs does not fit "
+                              f"{ckpt.model_name} ({e})") from None
     ckpt.load_model(model)
     model.to(device)
     model.eval()
