@@ -86,14 +86,13 @@ def _report(result, notes: list, as_json: bool, lines: list) -> None:
 def _read_image(path: Path, size, notes: list):
     """An image file as a float32 (C, H, W) array in [0, 1], converted to ``size`` = (C, H, W)."""
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from minigrad.data.folder import open_image
 
     channels, height, width = size
-    try:
-        with Image.open(path) as image:
-            image.load()
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"predict: {path}: cannot read the image ({e})") from None
+    with open_image(path, "predict") as image:
+        image.load()
     mode = "L" if channels == 1 else "RGB"
     if image.mode != mode:
         notes.append(f"{path}: converted {image.mode} to {'grayscale' if mode == 'L' else 'RGB'}")
@@ -166,12 +165,12 @@ def predict(
 
 
 def _predict_masks(model, data, images, out, invert, device, as_json) -> None:
-    """Segment each image at its own size and write ``<stem>-mask.png``."""
+    """Segment each image at its own size (in tiles when large: ``minigrad.inference.segment``) and
+    write ``<stem>-mask.png``."""
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
 
-    from minigrad import no_grad
-    from minigrad.train import wrap_batch
+    from minigrad.data.folder import open_image
+    from minigrad.inference import segment
     from minigrad.viz.render import save_mask_png, save_png
     from minigrad.viz.segmentation import mask_figure
 
@@ -180,15 +179,10 @@ def _predict_masks(model, data, images, out, invert, device, as_json) -> None:
     std = np.asarray(data["std"], dtype=np.float32).reshape(1, -1, 1, 1)
     classes, notes, results = data["classes"], [], []
     for path in images:
-        try:
-            with Image.open(path) as image:
-                width, height = image.size
-        except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"predict: {path}: cannot read the image ({e})") from None
+        with open_image(path, "predict") as image:
+            width, height = image.size
         pixels = _matched(_read_image(path, (channels, height, width), notes), path, data, invert, notes)[None]
-        with no_grad():
-            logits = model(wrap_batch((pixels - mean) / std, device)).numpy()
-        mask = logits[0].argmax(axis=0)
+        mask = segment(model, ((pixels - mean) / std)[0], device)
         target = (out / f"{path.stem}-mask.png") if out else path.with_name(f"{path.stem}-mask.png")
         save_mask_png(mask, target)
         view = target.with_name(f"{path.stem}-mask-view.png")

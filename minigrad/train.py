@@ -29,9 +29,10 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data.pipeline import build_transform, load_datasets, make_loaders, resolve_dataset  # noqa: F401
 # fit looks criterion and evaluate up here at call time (tests patch them on this module).
 from .evaluation import AUX_WEIGHT, _flat_logits, criterion, evaluate  # noqa: F401
+from .inference import load_for_inference, wrap_batch  # noqa: F401  (their home was here)
 from .interrupts import StopSignals, signal_name
 from .run_folder import OUTPUTS, RunFolder, curves_title  # noqa: F401
-from .run_schema import check_data_info, check_training_state
+from .run_schema import check_training_state
 from .tensor import Tensor, default_rng, manual_seed
 
 __all__ = ["TrainConfig", "FitResult", "Callback", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate",
@@ -349,7 +350,7 @@ class _Run:
 
         self.dist = dist
         config = replace(config, dataset=resolve_dataset(config.dataset, config.model, config.data_dir, note))
-        train_ds, test_ds = load_datasets(config)
+        train_ds, test_ds = load_datasets(config, note=note)
         for ds, split in ((train_ds, config.train_split), (test_ds, config.test_split)):
             if len(ds) == 0:
                 raise ValueError(f"train: the {split!r} split of {config.dataset} has no examples")
@@ -620,39 +621,3 @@ def _train(run: _Run, folder: RunFolder, callbacks, note) -> None:
             run.save(folder.last)
         finished = run.pos["epoch"] >= run.config.epochs
         raise TrainingInterrupted(folder.last, run.pos["epoch"], run.pos["batch"], signum, finished) from None
-
-
-def load_for_inference(ckpt, device: str = "cpu"):
-    """Rebuild the model of a checkpoint (``Checkpoint`` from ``load_checkpoint``) in eval mode.
-
-    Returns:
-        ``(model, data_info)`` where ``data_info`` holds the dataset's classes, mean, std and the
-        model's input size as recorded by ``fit``.
-    """
-    from .models import get_model, list_models
-
-    if ckpt.model_name not in list_models():
-        raise ValueError(f"{ckpt.path}: checkpoint of unknown model {ckpt.model_name!r}; "
-                         f"valid names: {', '.join(list_models())}")
-    data = check_data_info(ckpt)
-    kwargs = (ckpt.config or {}).get("model_kwargs") or {}
-    if not isinstance(kwargs, dict):
-        raise CheckpointError(f"{ckpt.path}: checkpoint metadata field config.model_kwargs must be an object, "
-                              f"got {kwargs!r:.60}")
-    kwargs = dict(kwargs)
-    if "classes" in data:
-        kwargs.update(num_classes=len(data["classes"]), in_channels=int(data["src_size"][0]))
-    try:
-        model = get_model(ckpt.model_name, **kwargs)
-    except TypeError as e:  # a tampered model_kwargs: an argument the constructor does not take
-        raise CheckpointError(f"{ckpt.path}: checkpoint metadata field config.model_kwargs does not fit "
-                              f"{ckpt.model_name} ({e})") from None
-    ckpt.load_model(model)
-    model.to(device)
-    model.eval()
-    return model, data
-
-
-def wrap_batch(images: np.ndarray, device="cpu") -> Tensor:
-    """A float32 (N, C, H, W) array as a tensor on ``device``."""
-    return Tensor(np.ascontiguousarray(images, dtype=np.float32), device=device)

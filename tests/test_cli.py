@@ -185,7 +185,7 @@ def test_unreadable_image_and_bad_options(trained, tmp_path):
     out, _ = trained
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG garbage")
-    _assert_one_line_error(run("predict", out / "last.npz", bad), 2, "bad.png", "cannot read the image")
+    _assert_one_line_error(run("predict", out / "last.npz", bad), 2, "bad.png", "unreadable image")
     _assert_one_line_error(run("eval", out / "last.npz", "--split", "test[::"), 2, "test[::")
     _assert_one_line_error(run("predict", out / "last.npz", bad, "--top", "0"), 2, "--top")
 

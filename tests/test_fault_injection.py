@@ -454,13 +454,24 @@ def test_decompression_bombs_are_one_line_naming_the_file(tmp_path, reference):
              "x.png", "pixels")
 
 
-def test_unet_predict_of_a_large_image_is_bounded_or_refused(tmp_path):
-    out = tmp_path / "seg"
-    result = cli("train", "unet", "--dataset", "synth-shapes", "--limit", "8", "--test-limit", "4", "--epochs", "1",
-                 "--batch-size", "4", "--out", out, "-q", "--threads", "1")
-    assert result.returncode == 0, result.stderr
+def test_unet_predict_refuses_bombs_and_tiles_large_images(tmp_path):
+    from PIL import Image
+
+    from minigrad.checkpoint import save_checkpoint
+    from minigrad.models import get_model
+
+    kwargs = {"depth": 2, "base_channels": 4}
+    data = {"name": "synth-shapes", "classes": ["background", "shape"], "mean": [0.5], "std": [0.25],
+            "src_size": [1, 32, 32], "input_size": [1, 32, 32], "task": "segmentation"}
+    ckpt = save_checkpoint(tmp_path / "unet.npz", get_model("unet", num_classes=2, in_channels=1, **kwargs),
+                           config={"model_kwargs": kwargs}, metrics={"data": data}, model_name="unet")
     bomb = _png_declaring(tmp_path / "bomb.png", 20_000, 20_000)
-    one_line(cli("predict", out / "last.npz", bomb), 2, "bomb.png", "pixels")
+    one_line(cli("predict", ckpt, bomb), 2, "bomb.png", "pixels")
+    big = tmp_path / "big.png"
+    Image.fromarray((np.random.default_rng(0).random((300, 520)) * 255).astype(np.uint8)).save(big)
+    result = cli("predict", ckpt, big, "--json")
+    assert result.returncode == 0, result.stderr
+    assert np.asarray(Image.open(json.loads(result.stdout)[0]["mask"])).shape == (300, 520)
 
 
 def test_idx_files_with_0x0_images_are_refused(tmp_path):

@@ -7,15 +7,43 @@ Classification: ``root/<class_name>/*.png|jpg|...``. Segmentation: ``root/images
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DataError
 
-__all__ = ["read_image_folder", "read_mask_folder", "is_mask_folder", "IMAGE_EXTENSIONS"]
+__all__ = ["read_image_folder", "read_mask_folder", "is_mask_folder", "open_image", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
+
+
+@contextlib.contextmanager
+def open_image(path, what: str = "folder"):
+    """``PIL.Image.open`` that fails with one ``DataError`` naming the file.
+
+    Covers unreadable and truncated files and images over Pillow's pixel limit
+    (``PIL.Image.MAX_IMAGE_PIXELS``, about 89 million): Pillow warns between one and two times
+    the limit and raises ``DecompressionBombError`` (not an ``OSError``) above; both are refused
+    here, before any pixel is decoded.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise DataError(f"{what}: {path}: refusing to decode it ({exc})") from None
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise DataError(f"{what}: {path}: unreadable image ({exc})") from None
+    with image:
+        try:
+            yield image
+        except (OSError, ValueError) as exc:  # truncated data shows when the pixels are decoded
+            raise DataError(f"{what}: {path}: unreadable image ({exc})") from None
 
 
 def _class_dirs(root: Path) -> list[Path]:
@@ -24,16 +52,11 @@ def _class_dirs(root: Path) -> list[Path]:
 
 def _read(path, mode, size, resample, what):
     """One image as a uint8 array (H, W) or (H, W, 3), resized to ``size`` = (H, W) when given."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img = img.convert(mode)
-            if size is not None and (img.height, img.width) != tuple(size):
-                img = img.resize((size[1], size[0]), resample)
-            return np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{what}: {path}: unreadable image ({exc})") from exc
+    with open_image(path, what) as img:
+        img = img.convert(mode)
+        if size is not None and (img.height, img.width) != tuple(size):
+            img = img.resize((size[1], size[0]), resample)
+        return np.asarray(img, dtype=np.uint8)
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -112,7 +135,7 @@ def read_image_folder(root, classes=None, image_size=None, channels: int = 3, wh
     Raises:
         DataError: for a missing or empty folder, or an image Pillow cannot read (naming the file).
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     root = Path(root)
     if channels not in (1, 3):
@@ -141,16 +164,13 @@ def read_image_folder(root, classes=None, image_size=None, channels: int = 3, wh
     mode = "L" if channels == 1 else "RGB"
     images = None
     for i, path in enumerate(files):
-        try:
-            with Image.open(path) as img:
-                img = img.convert(mode)
-                if image_size is None:
-                    image_size = (img.height, img.width)
-                if (img.height, img.width) != image_size:
-                    img = img.resize((image_size[1], image_size[0]), Image.BILINEAR)
-                array = np.asarray(img, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise DataError(f"{what}: {path}: unreadable image ({exc})") from exc
+        with open_image(path, what) as img:
+            img = img.convert(mode)
+            if image_size is None:
+                image_size = (img.height, img.width)
+            if (img.height, img.width) != image_size:
+                img = img.resize((image_size[1], image_size[0]), Image.BILINEAR)
+            array = np.asarray(img, dtype=np.uint8)
         if images is None:
             images = np.empty((len(files), channels) + image_size, dtype=np.uint8)
         images[i] = array[None] if channels == 1 else array.transpose(2, 0, 1)

@@ -84,7 +84,11 @@ def read_idx(path, expected_magic: int, what: str = "idx") -> np.ndarray:
 def read_idx_images(path, what: str = "idx") -> np.ndarray:
     """(N, 1, rows, cols) uint8 images from an IDX image file (magic 2051)."""
     # The magic number's last byte is the rank, so a matching magic guarantees (N, rows, cols).
-    return read_idx(path, IMAGES_MAGIC, what)[:, None, :, :]
+    images = read_idx(path, IMAGES_MAGIC, what)
+    if images.shape[1] == 0 or images.shape[2] == 0:
+        raise DataError(f"{what}: {path}: its images are {images.shape[2]}x{images.shape[1]} pixels (an image "
+                        f"needs at least one)")
+    return images[:, None, :, :]
 
 
 def read_idx_labels(path, num_classes: int = 10, what: str = "idx") -> np.ndarray:

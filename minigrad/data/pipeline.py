@@ -139,11 +139,23 @@ def build_transform(src_size, dst_size, mean, std, augment=False, note=print):
     return transforms.Compose(steps)
 
 
-def load_datasets(config: "TrainConfig", train: bool = True):
-    """``(train_ds or None, test_ds)`` of a run (``config.dataset`` already resolved)."""
+def load_datasets(config: "TrainConfig", train: bool = True, note=None):
+    """``(train_ds or None, test_ds)`` of a run (``config.dataset`` already resolved).
+
+    ``note`` (when given) hears when a "folder" dataset has no split subfolders, so that the
+    training images are also the test images.
+    """
+    from pathlib import Path
+
     from . import load_dataset
 
     root = _data_root(config.dataset, config.data_dir)
+    if note is not None and train and config.dataset == "folder" and root is not None:
+        splits = {s.split("[")[0] for s in (config.train_split, config.test_split)}
+        if not any((Path(root) / s).is_dir() for s in splits):
+            note(f"folder: {root} has no {' or '.join(sorted(splits))} subfolder, so the test images are the "
+                 f"training images and the test accuracy says nothing about new images; put them in "
+                 f"{root}/train/<class>/ and {root}/test/<class>/")
 
     # The data itself does not depend on config.seed (which seeds initialisation and order), so
     # accuracies of runs with different seeds are measured on the same images.

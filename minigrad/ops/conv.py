@@ -337,6 +337,8 @@ class Conv2d(Function):
                 else:
                     dweight_last += part
                 del rows  # as in the forward: the next chunk reuses this buffer
+            if dweight_last is None:  # an empty batch has no chunks: nothing contributes to dW
+                dweight_last = backend.zeros((G, Og, K), w.dtype)
             dweight = backend.empty((O, C // G, KH, KW), w.dtype)
             backend.to_channels_first(dweight, dweight_last.reshape(O, KH, KW, C // G), backend.zeros((C // G,), w.dtype))
             if ctx.flip:

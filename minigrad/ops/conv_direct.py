@@ -91,8 +91,11 @@ class DirectConv2d(Function):
             backend.conv2d_direct(dx, grad, flipped, backend.zeros((C,), grad.dtype),
                                   dh * (KH - 1) - ph, dw * (KW - 1) - pw, dh, dw)
         if ctx.needs_input_grad[1]:
-            dweight = backend.empty((grad.shape[1], x.shape[1], KH, KW), grad.dtype)
-            backend.conv2d_direct_weight_grad(dweight, x, grad, ph, pw, dh, dw)
+            if x.shape[0] == 0:  # the kernel sums over images; with none it would write nothing
+                dweight = backend.zeros((grad.shape[1], x.shape[1], KH, KW), grad.dtype)
+            else:
+                dweight = backend.empty((grad.shape[1], x.shape[1], KH, KW), grad.dtype)
+                backend.conv2d_direct_weight_grad(dweight, x, grad, ph, pw, dh, dw)
             if ctx.flip:
                 dweight = contiguous(dweight[:, :, ::-1, ::-1])
         if ctx.needs_input_grad[2]:

@@ -240,8 +240,10 @@ def getitem(x, index):
     """
     x = as_tensor(x)
     raw, advanced = _raw_index(index)
+    # Checked with the masks as given: np.nonzero of a mask of the wrong length is a valid index.
+    given = tuple(i.numpy() if isinstance(i, Tensor) else i for i in (index if isinstance(index, tuple) else (index,)))
     try:
-        x.data[raw]
+        x.data[given if isinstance(index, tuple) else given[0]]
     except IndexError as exc:
         raise ValueError(f"getitem: index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
     return GetItem.apply(x, raw, advanced)

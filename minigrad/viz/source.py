@@ -127,16 +127,15 @@ def load_image(path, input_size, note=print) -> np.ndarray:
     Raises:
         ValueError: unreadable file, or a model whose channel count is neither 1 nor 3.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from ..data.folder import open_image
 
     c, h, w = (int(s) for s in input_size)
     if c not in (1, 3):
         raise ValueError(f"viz: cannot convert an image file for a model with {c} input channels (only 1 or 3)")
-    try:
-        img = Image.open(path)
+    with open_image(path, "viz") as img:
         img.load()
-    except (OSError, UnidentifiedImageError) as e:
-        raise ValueError(f"viz: {path}: cannot read the image ({e})") from None
     mode = "L" if c == 1 else "RGB"
     if img.mode != mode:
         note(f"{path}: converted {img.mode} image to {mode} ({c} channel{'s' if c > 1 else ''}) for the model")
