@@ -78,6 +78,7 @@ class RunFolder:
         self.metrics = self.path / "metrics.csv"
         self.curves = self.path / "curves.png"
         self._lock_fd = None
+        self._created = []
 
     # ------------------------------------------------------------ claiming
     def open(self, *, resuming=None, overwrite: bool = False, note=lambda message: None) -> "RunFolder":
@@ -92,6 +93,7 @@ class RunFolder:
             RunFolderError: another process holds the folder, or it holds a run and neither
                 ``resuming`` (from this folder) nor ``overwrite`` says what to do with it.
         """
+        self._created = [p for p in (self.path, *self.path.parents) if not p.exists()]
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock()
         try:
@@ -103,15 +105,21 @@ class RunFolder:
         return self
 
     def close(self) -> None:
-        """Release the lock (idempotent)."""
-        if self._lock_fd is None:
-            return
-        # Unlink while still holding the lock: a process waiting on the old file notices
-        # (its file is no longer the one at the path) and retries.
-        with contextlib.suppress(OSError):
-            os.unlink(self.path / _LOCK)
-        os.close(self._lock_fd)
-        self._lock_fd = None
+        """Release the lock, and remove the folders ``open`` created if nothing was written
+        there (a run that failed before its first epoch leaves nothing behind). Idempotent."""
+        if self._lock_fd is not None:
+            # Unlink while still holding the lock: a process waiting on the old file notices
+            # (its file is no longer the one at the path) and retries.
+            with contextlib.suppress(OSError):
+                os.unlink(self.path / _LOCK)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        for folder in self._created:  # deepest first; rmdir refuses a folder that is not empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        self._created = []
 
     def __enter__(self):
         return self
