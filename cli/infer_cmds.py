@@ -165,12 +165,12 @@ def predict(
 
 
 def _predict_masks(model, data, images, out, invert, device, as_json) -> None:
-    """Segment each image at its own size (in tiles when large: ``minigrad.inference.segment``) and
+    """Segment each image at its own size (in tiles when large: ``minigrad.predict.segment``) and
     write ``<stem>-mask.png``."""
     import numpy as np
 
     from minigrad.data.folder import open_image
-    from minigrad.inference import segment
+    from minigrad.predict import segment
     from minigrad.viz.render import save_mask_png, save_png
     from minigrad.viz.segmentation import mask_figure
 

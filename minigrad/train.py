@@ -29,7 +29,7 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data.pipeline import build_transform, load_datasets, make_loaders, resolve_dataset  # noqa: F401
 # fit looks criterion and evaluate up here at call time (tests patch them on this module).
 from .evaluation import AUX_WEIGHT, _flat_logits, criterion, evaluate  # noqa: F401
-from .inference import load_for_inference, wrap_batch  # noqa: F401  (their home was here)
+from .predict import load_for_inference, wrap_batch  # noqa: F401  (their home was here)
 from .interrupts import StopSignals, signal_name
 from .run_folder import OUTPUTS, RunFolder, curves_title  # noqa: F401
 from .run_schema import check_training_state

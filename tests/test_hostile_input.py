@@ -151,7 +151,7 @@ def test_images_over_the_pixel_limit_are_refused_before_decoding(tmp_path, monke
 
 
 def test_segmenting_in_tiles_equals_one_pass_when_the_margin_covers_the_receptive_field():
-    from minigrad.inference import segment
+    from minigrad.predict import segment
     from minigrad.models import get_model
 
     mg.manual_seed(0)
