@@ -1,6 +1,5 @@
 """Layers and containers with PyTorch's constructor signatures (``mg.nn``)."""
 
-from .. import functional  # noqa: F401  (mg.nn.functional is minigrad.functional)
 from . import init  # noqa: F401
 from .module import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
@@ -11,3 +10,4 @@ from .pooling import *  # noqa: F401,F403
 from .upsample import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
+from . import functional  # noqa: F401,E402  (import minigrad.nn.functional as F)
