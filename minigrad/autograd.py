@@ -128,6 +128,8 @@ class Function:
         record = requires and getattr(_state, "grad_enabled", True)
         ctx = Context(cls, args if record else (), tuple(needs), device)
         out = cls.forward(ctx, *raw, **kwargs)
+        if isinstance(out, np.generic):
+            out = np.asarray(out)  # NumPy makes 0-d results scalars; kernels need arrays
         # An op that moves data between devices says where its output lives.
         if "output_device" in ctx.__dict__:
             device = ctx.__dict__.pop("output_device")
@@ -229,6 +231,8 @@ def backward(root, gradient=None, retain_graph=False):
         for parent, parent_grad in zip(ctx.parents, input_grads):
             if parent_grad is None or not isinstance(parent, Tensor) or not parent.requires_grad:
                 continue
+            if isinstance(parent_grad, np.generic):
+                parent_grad = np.asarray(parent_grad)  # a 0-d gradient from NumPy arithmetic
             if tuple(parent_grad.shape) != parent.shape:
                 raise RuntimeError(
                     f"{ctx.function.__name__}.backward: gradient of shape {tuple(parent_grad.shape)} "

@@ -41,9 +41,9 @@ def test_var_and_std(unbiased, case):
     if unbiased and count < 2:
         return
     ref = np.var(x, axis=dim, keepdims=keepdim, ddof=int(unbiased))
-    np.testing.assert_allclose(mg.var(mg.Tensor(x), dim, keepdim, unbiased).numpy(), ref, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(mg.std(mg.Tensor(x), dim, keepdim, unbiased).numpy(), np.sqrt(ref), rtol=1e-10)
-    check_grads(lambda t: mg.var(t, dim, keepdim, unbiased), x)
+    np.testing.assert_allclose(mg.var(mg.Tensor(x), dim, keepdim=keepdim, unbiased=unbiased).numpy(), ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(mg.std(mg.Tensor(x), dim, keepdim=keepdim, unbiased=unbiased).numpy(), np.sqrt(ref), rtol=1e-10)
+    check_grads(lambda t: mg.var(t, dim, keepdim=keepdim, unbiased=unbiased), x)
 
 
 def _distinct(x):

@@ -51,7 +51,7 @@ class Relu(Function):
         (out,) = ctx.saved_tensors
         backend, kernel = _kernel(ctx.device, "relu_backward")
         if kernel is None:
-            return grad * (out > 0)
+            return np.where(out <= 0, grad.dtype.type(0), grad)
         if ctx.device == "cpu":
             grad_stored = stored(in_layout_of(grad, out))
             dx = backend.empty(grad_stored.shape, grad_stored.dtype)

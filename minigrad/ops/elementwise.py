@@ -14,8 +14,8 @@ from ..autograd import Function
 from ..tensor import Tensor
 
 __all__ = [
-    "add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log", "sqrt", "clamp", "maximum", "minimum", "where",
-    "lt", "le", "gt", "ge", "eq", "ne",
+    "add", "sub", "mul", "div", "true_divide", "floor_divide", "pow", "neg", "abs", "exp", "log", "sqrt",
+    "clamp", "clip", "maximum", "minimum", "where", "lt", "le", "gt", "ge", "eq", "ne",
 ]
 
 _DEFAULT_FLOAT = np.float32
@@ -148,7 +148,8 @@ class Div(Function):
 class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
-        out = a ** b
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = a ** b
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -157,7 +158,11 @@ class Pow(Function):
         a, b, out = ctx.saved_tensors
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = unbroadcast(grad * b * a ** (b - 1), a.shape)
+            # PyTorch masks the exponent-0 entries: d(a^0)/da is 0 even at a = 0, where
+            # 0 * 0^-1 would be NaN.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d = np.where(b == 0, 0, b * a ** (b - 1))
+            ga = unbroadcast(grad * d.astype(grad.dtype, copy=False), a.shape)
         if ctx.needs_input_grad[1]:
             # d(a^b)/db = a^b log a; PyTorch defines it as 0 where a == 0 and b >= 0.
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -166,14 +171,21 @@ class Pow(Function):
         return ga, gb
 
 
-def add(a, b):
-    """``a + b`` with broadcasting."""
-    return Add.apply(*operands("add", a, b))
+def _scaled(name, b, alpha):
+    """``alpha * b`` for the ``alpha=`` keyword of add/sub (``b`` itself when alpha is 1)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.number)):
+        raise TypeError(f"{name}: alpha must be a number, got {type(alpha).__name__}")
+    return b if alpha == 1 else mul(b, alpha)
 
 
-def sub(a, b):
-    """``a - b`` with broadcasting."""
-    return Sub.apply(*operands("sub", a, b))
+def add(a, b, *, alpha=1):
+    """``a + alpha * b`` with broadcasting (``alpha`` as in ``torch.add``)."""
+    return Add.apply(*operands("add", a, _scaled("add", b, alpha)))
+
+
+def sub(a, b, *, alpha=1):
+    """``a - alpha * b`` with broadcasting (``alpha`` as in ``torch.sub``)."""
+    return Sub.apply(*operands("sub", a, _scaled("sub", b, alpha)))
 
 
 def mul(a, b):
@@ -181,9 +193,57 @@ def mul(a, b):
     return Mul.apply(*operands("mul", a, b))
 
 
-def div(a, b):
-    """``a / b`` (true division) with broadcasting."""
-    return Div.apply(*operands("div", a, b))
+class RoundedDiv(Function):
+    """``a / b`` rounded toward zero ("trunc") or down ("floor"); its gradient is 0, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, a, b, mode):
+        ctx.shapes = (a.shape, b.shape)
+        if a.dtype.kind in "iub" and b.dtype.kind in "iub":
+            if (b == 0).any():
+                raise ZeroDivisionError(f"div: integer division by zero (rounding_mode={mode!r})")
+            q = np.floor_divide(a, b)
+            if mode == "trunc":
+                # Floor and trunc differ where the quotient is negative and inexact.
+                q = q + ((a - q * b != 0) & ((a < 0) != (b < 0))).astype(q.dtype)
+            return q
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if mode == "floor":
+                return np.floor_divide(a, b)
+            q = a / b
+            return np.where(q < 0, np.ceil(q), np.floor(q))
+
+    @staticmethod
+    def backward(ctx, grad):
+        sa, sb = ctx.shapes
+        zeros = np.zeros_like(grad)  # not grad * 0, which would keep NaN and Inf
+        return unbroadcast(zeros, sa), unbroadcast(zeros, sb), None
+
+
+def div(a, b, *, rounding_mode=None):
+    """``a / b`` with broadcasting: true division, or rounded with ``rounding_mode`` "trunc" or "floor".
+
+    Args:
+        a, b: tensors or numbers.
+        rounding_mode: None (true division; integers give float32), "trunc" (toward zero) or
+            "floor" (toward -inf, Python's ``//``); rounded results keep integer dtypes and have
+            a zero gradient.
+    """
+    if rounding_mode is None:
+        return Div.apply(*operands("div", a, b))
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    return RoundedDiv.apply(*operands("div", a, b), rounding_mode)
+
+
+def true_divide(a, b):
+    """``div(a, b)`` without rounding (``torch.true_divide``)."""
+    return div(a, b)
+
+
+def floor_divide(a, b):
+    """``div(a, b, rounding_mode="floor")`` (``torch.floor_divide``, Python's ``//``)."""
+    return div(a, b, rounding_mode="floor")
 
 
 def pow(a, b):
@@ -211,7 +271,8 @@ class Abs(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return grad * np.sign(x)
+        # sgn as PyTorch computes it, (x > 0) - (x < 0): 0 at 0 and at NaN (np.sign(NaN) is NaN).
+        return grad * ((x > 0).astype(grad.dtype) - (x < 0).astype(grad.dtype))
 
 
 class Exp(Function):
@@ -303,20 +364,70 @@ def sqrt(x):
     return Sqrt.apply(_tensor(x))
 
 
+class ClampTensor(Function):
+    """``clamp`` with tensor bounds (either may be None); PyTorch's gradients for all three."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x, lo, hi)
+        out = x
+        if lo is not None:
+            out = np.maximum(out, lo)
+        if hi is not None:
+            out = np.minimum(out, hi)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, lo, hi = ctx.saved_tensors
+        zero = grad.dtype.type(0)
+        if lo is not None and hi is not None:
+            keep = (x >= lo) & (x <= hi)
+        else:
+            keep = x >= lo if lo is not None else x <= hi
+        gx = unbroadcast(np.where(keep, grad, zero), x.shape)
+        glo = ghi = None
+        if lo is not None and ctx.needs_input_grad[1]:
+            # Below the lower bound the bound is the output; when the bounds cross the upper
+            # bound wins (clamp is min(max(x, lo), hi)).
+            below = x < lo if hi is None else (x < lo) & (lo < hi)
+            glo = unbroadcast(np.where(below, grad, zero), lo.shape)
+        if hi is not None and ctx.needs_input_grad[2]:
+            above = x > hi if lo is None else (x > hi) | (hi < lo)
+            ghi = unbroadcast(np.where(above, grad, zero), hi.shape)
+        return gx, glo, ghi
+
+
 def clamp(x, min=None, max=None):
     """Limit values to ``[min, max]``; gradient 1 inside (bounds included), 0 outside.
 
+    The bounds may be numbers or tensors (broadcast against ``x``); tensor bounds receive the
+    gradient where they are the output, as in PyTorch. With ``min > max`` the output is ``max``.
+
     Args:
         x: input tensor.
-        min: lower bound (number) or None.
-        max: upper bound (number) or None.
+        min: lower bound (number or tensor) or None.
+        max: upper bound (number or tensor) or None.
     """
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    x = _tensor(x)
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        values = [v for v in (x, min, max) if v is not None]
+        lifted = iter(operands("clamp", *values))
+        x = next(lifted)
+        lo = next(lifted) if min is not None else None
+        hi = next(lifted) if max is not None else None
+        return ClampTensor.apply(x, lo, hi)
     for bound in (min, max):
         if bound is not None and not isinstance(bound, (int, float, np.number)):
-            raise TypeError(f"clamp: bounds must be numbers, got {type(bound).__name__}")
-    return Clamp.apply(_tensor(x), min, max)
+            raise TypeError(f"clamp: bounds must be numbers or tensors, got {type(bound).__name__}")
+    return Clamp.apply(x, min, max)
+
+
+def clip(x, min=None, max=None):
+    """``clamp`` under NumPy's name (``torch.clip``)."""
+    return clamp(x, min, max)
 
 
 # -------------------------------------------------------- binary selection
@@ -330,10 +441,15 @@ class Extremum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        # Ties share the gradient equally, as in PyTorch.
-        wa = ((a > b) if ctx.take_max else (a < b)) + 0.5 * (a == b)
-        ga = unbroadcast(grad * wa.astype(grad.dtype), a.shape) if ctx.needs_input_grad[0] else None
-        gb = unbroadcast(grad * (1 - wa).astype(grad.dtype), b.shape) if ctx.needs_input_grad[1] else None
+        # PyTorch's rule: ties share the gradient equally, the loser gets none, and where either
+        # side is NaN (no order) both get all of it, so a NaN's gradient is not silently dropped.
+        tie = (a == b).astype(grad.dtype) * grad.dtype.type(0.5)
+        a_loses, b_loses = ((a < b), (a > b)) if ctx.take_max else ((a > b), (a < b))
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = unbroadcast(grad * (1 - a_loses.astype(grad.dtype) - tie), a.shape)
+        if ctx.needs_input_grad[1]:
+            gb = unbroadcast(grad * (1 - b_loses.astype(grad.dtype) - tie), b.shape)
         return ga, gb, None
 
 

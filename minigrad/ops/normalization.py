@@ -16,7 +16,8 @@ __all__ = ["batch_norm", "local_response_norm"]
 
 
 def _as_ncl(x):
-    return _contiguous(x).reshape(x.shape[0], x.shape[1], -1)
+    # The length is spelled out: -1 cannot be inferred when another dimension is 0.
+    return _contiguous(x).reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64)))
 
 
 def _as_rows(x):

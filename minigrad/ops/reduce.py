@@ -88,8 +88,9 @@ class ExtremumAll(Function):
     @staticmethod
     def backward(ctx, grad):
         x, out = ctx.saved_tensors
-        # Ties share the gradient evenly, as PyTorch's full reduction does.
-        hit = x == out
+        # Ties share the gradient evenly, as PyTorch's full reduction does; a NaN result
+        # (NaN wins max and min) sends the gradient to the NaNs.
+        hit = (x == out) | (np.isnan(x) & np.isnan(out)) if x.dtype.kind == "f" else x == out
         return hit * (grad / grad.dtype.type(builtins.max(int(hit.sum()), 1))), None
 
 
@@ -173,7 +174,8 @@ class Var(Function):
     def forward(ctx, x, axes, keepdim, correction):
         centered = x - x.mean(axis=axes, keepdims=True)
         n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-        denom = x.dtype.type(n - correction)
+        # PyTorch clamps the degrees of freedom at 0 (then the result is inf or NaN).
+        denom = x.dtype.type(builtins.max(n - correction, 0))
         with np.errstate(divide="ignore", invalid="ignore"):
             out = _zero_dim(np.sum(centered * centered, axis=axes, keepdims=keepdim) / denom, x.dtype)
         ctx.save_for_backward(centered)
@@ -190,17 +192,34 @@ class Var(Function):
             return g * centered * (2 / denom), None, None, None
 
 
-def var(x, dim=None, keepdim: bool = False, unbiased: bool = True):
-    """Variance over ``dim``; divides by ``n - 1`` when ``unbiased`` (Bessel), else by ``n``."""
+def _correction(name, unbiased, correction):
+    if unbiased is not None and correction is not None:
+        raise ValueError(f"{name}: give unbiased or correction, not both (unbiased={unbiased!r}, correction={correction!r})")
+    if correction is None:
+        return 1 if unbiased is None or unbiased else 0
+    if isinstance(correction, bool) or not isinstance(correction, (int, float, np.number)):
+        raise TypeError(f"{name}: correction must be a number, got {correction!r}")
+    return correction
+
+
+def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """Variance over ``dim``: ``sum((x - mean)^2) / (n - correction)``.
+
+    Both PyTorch spellings work: ``var(x, dim, unbiased, keepdim)`` (``unbiased=True`` is
+    ``correction=1``, Bessel's; False is 0) and ``var(x, dim, keepdim=..., correction=...)``;
+    ``var(x, False)`` is the full reduction with ``unbiased=False``.
+    """
     x = as_tensor(x)
     if x.dtype.kind != "f":
         raise TypeError(f"var: input dtype must be floating, got {x.dtype}")
-    return Var.apply(x, normalize_dims("var", dim, x.ndim), keepdim, 1 if unbiased else 0)
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    return Var.apply(x, normalize_dims("var", dim, x.ndim), keepdim, _correction("var", unbiased, correction))
 
 
-def std(x, dim=None, keepdim: bool = False, unbiased: bool = True):
-    """Standard deviation: ``sqrt(var(x, dim, keepdim, unbiased))``."""
-    return _sqrt(var(x, dim, keepdim, unbiased))
+def std(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """Standard deviation: ``sqrt(var(...))`` with ``var``'s arguments."""
+    return _sqrt(var(x, dim, unbiased, keepdim, correction=correction))
 
 
 # ---------------------------------------------------------- softmax family
@@ -243,9 +262,14 @@ class LogSoftmax(Function):
 class LogSumExp(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
-        m = np.max(x, axis=axes, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0)
-        lse = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+        if x.size == 0:
+            # An empty sum is 0 and its log -inf (PyTorch); np.max has no identity to start from.
+            shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+            lse = np.full_like(x, -np.inf, shape=shape)
+        else:
+            m = np.max(x, axis=axes, keepdims=True)
+            m = np.where(np.isfinite(m), m, 0)
+            lse = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
         ctx.save_for_backward(x, lse)
         ctx.args = (axes, keepdim)
         return lse if keepdim else np.squeeze(lse, axes)
@@ -258,26 +282,66 @@ class LogSumExp(Function):
         return g * np.exp(x - lse), None, None
 
 
-def _float_tensor(name, x):
+def _float_tensor(name, x, dtype=None):
+    """``x`` as a floating tensor, cast to ``dtype`` first when given (softmax's ``dtype=``)."""
     x = as_tensor(x)
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"{name}: dtype must be a floating dtype, got {dtype}")
+        x = x.to(dtype=dtype)
     if x.dtype.kind != "f":
         raise TypeError(f"{name}: input dtype must be floating, got {x.dtype}")
     return x
 
 
-def softmax(x, dim: int = -1):
-    """``exp(x) / sum(exp(x))`` along ``dim``, computed stably (max subtracted first)."""
-    x = _float_tensor("softmax", x)
-    return Softmax.apply(x, normalize_dim("softmax", dim, x.ndim))
+def _softmax_axis(name, dim, x):
+    if dim is None:
+        # PyTorch's implicit dim (deprecated there, kept for ported code): 0 for 0-, 1- and
+        # 3-D inputs, else 1.
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    axis = normalize_dim(name, dim, x.ndim)
+    # A 0-d tensor takes dim 0 or -1 and normalises over nothing (the result is 1, or 0 for log).
+    return axis if x.ndim else ()
 
 
-def log_softmax(x, dim: int = -1):
-    """``x - logsumexp(x)`` along ``dim``: the log of softmax without underflow."""
-    x = _float_tensor("log_softmax", x)
-    return LogSoftmax.apply(x, normalize_dim("log_softmax", dim, x.ndim))
+class _EmptySoftmax(Function):
+    """softmax over a tensor with a zero-size dimension: an empty result (no max to subtract)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def softmax(x, dim=None, dtype=None):
+    """``exp(x) / sum(exp(x))`` along ``dim``, computed stably (max subtracted first).
+
+    Args:
+        x: input tensor.
+        dim: the dimension that sums to 1.
+        dtype: cast the input to this floating dtype first (PyTorch's ``dtype=``).
+    """
+    x = _float_tensor("softmax", x, dtype)
+    axis = _softmax_axis("softmax", dim, x)
+    if x.size == 0:
+        return _EmptySoftmax.apply(x)
+    return Softmax.apply(x, axis)
+
+
+def log_softmax(x, dim=None, dtype=None):
+    """``x - logsumexp(x)`` along ``dim``: the log of softmax without underflow (``dtype`` as softmax)."""
+    x = _float_tensor("log_softmax", x, dtype)
+    axis = _softmax_axis("log_softmax", dim, x)
+    if x.size == 0:
+        return _EmptySoftmax.apply(x)
+    return LogSoftmax.apply(x, axis)
 
 
 def logsumexp(x, dim=None, keepdim: bool = False):
-    """``log(sum(exp(x)))`` over ``dim``, computed stably."""
+    """``log(sum(exp(x)))`` over ``dim``, computed stably; ``-inf`` over an empty dimension."""
     x = _float_tensor("logsumexp", x)
     return LogSumExp.apply(x, normalize_dims("logsumexp", dim, x.ndim), keepdim)

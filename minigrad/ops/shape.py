@@ -49,7 +49,8 @@ def normalize_dims(name, dim, ndim):
     axes = tuple(sorted(normalize_dim(name, d, ndim) for d in dims))
     if len(set(axes)) != len(axes):
         raise ValueError(f"{name}: dim {dim} repeats an axis")
-    return axes
+    # A 0-d tensor accepts dim 0 (or -1) as PyTorch does, and has no axis to reduce.
+    return axes if ndim else ()
 
 
 def _shape_args(name, shape):
@@ -146,6 +147,8 @@ def transpose(x, dim0: int, dim1: int):
     x = as_tensor(x)
     d0 = normalize_dim("transpose", dim0, x.ndim)
     d1 = normalize_dim("transpose", dim1, x.ndim)
+    if x.ndim == 0:
+        return Permute.apply(x, ())
     dims = list(range(x.ndim))
     dims[d0], dims[d1] = dims[d1], dims[d0]
     return Permute.apply(x, tuple(dims))

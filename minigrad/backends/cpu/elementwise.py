@@ -31,7 +31,10 @@ def relu_forward(out, x):
 
 @njit(cache=True)
 def relu_backward(out, grad, y):
-    """``out[i] = grad[i] if y[i] > 0 else 0``, where ``y`` is relu's output.
+    """``out[i] = 0 if y[i] <= 0 else grad[i]``, where ``y`` is relu's output.
+
+    Written as PyTorch's ``threshold_backward``: where the input was NaN (so ``y`` is NaN) the
+    gradient passes, as it does in PyTorch.
 
     Args:
         out: C-contiguous output, same shape and dtype as ``grad``.
@@ -40,4 +43,4 @@ def relu_backward(out, grad, y):
     """
     g, mask, dst = grad.reshape(-1), y.reshape(-1), out.reshape(-1)
     for i in range(g.size):
-        dst[i] = g[i] if mask[i] > 0 else 0
+        dst[i] = 0 if mask[i] <= 0 else g[i]

@@ -21,7 +21,8 @@ def _relu(out, x):
 @cuda.jit(cache=True)
 def _relu_backward(out, grad, y):
     for i in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
-        out[i] = grad[i] if y[i] > 0 else 0
+        # "<= 0" so that a NaN output (NaN input) passes the gradient, as PyTorch's threshold_backward.
+        out[i] = 0 if y[i] <= 0 else grad[i]
 
 
 def relu_forward(out, x):
@@ -36,7 +37,7 @@ def relu_forward(out, x):
 
 
 def relu_backward(out, grad, y):
-    """``out[i] = grad[i] if y[i] > 0 else 0``, where ``y`` is relu's output.
+    """``out[i] = 0 if y[i] <= 0 else grad[i]``, where ``y`` is relu's output (NaN passes).
 
     Args:
         out: output, same shape and dtype as ``grad``.
