@@ -73,13 +73,16 @@ class Context:
             device than its inputs (``to_device``).
     """
 
-    __slots__ = ("saved_tensors", "needs_input_grad", "device", "parents", "function", "freed", "__dict__")
+    __slots__ = ("saved_tensors", "needs_input_grad", "device", "parents", "versions", "function", "freed",
+                 "__dict__")
 
-    def __init__(self, function, parents, needs_input_grad, device):
+    def __init__(self, function, parents, needs_input_grad, device, versions=()):
         self.function = function
         self.parents = parents
         self.needs_input_grad = needs_input_grad
         self.device = device
+        # Each tensor input's in-place version when the op ran (see ``parent_nodes``).
+        self.versions = versions
         self.saved_tensors = ()
         self.freed = False
 
@@ -108,9 +111,11 @@ class Function:
         device = None
         raw = []
         needs = []
+        versions = []
         requires = False
         for a in args:
             if isinstance(a, Tensor):
+                versions.append(a._version)
                 if device is None:
                     device = a.device
                 elif a.device != device:
@@ -122,11 +127,12 @@ class Function:
                 needs.append(a.requires_grad)
                 requires = requires or a.requires_grad
             else:
+                versions.append(0)
                 raw.append(a)
                 needs.append(False)
         device = device or "cpu"
         record = requires and getattr(_state, "grad_enabled", True)
-        ctx = Context(cls, args if record else (), tuple(needs), device)
+        ctx = Context(cls, args if record else (), tuple(needs), device, tuple(versions) if record else ())
         out = cls.forward(ctx, *raw, **kwargs)
         if isinstance(out, np.generic):
             out = np.asarray(out)  # NumPy makes 0-d results scalars; kernels need arrays
@@ -153,6 +159,35 @@ def _tensor_class():
     return Tensor
 
 
+def _node_at(parent, version):
+    """The graph node an op saw as its input: ``parent`` itself, or the state that an in-place op
+    on ``parent`` (``add_``, ``zero_``, ...) replaced, or None where it was a constant then.
+
+    An in-place op on a tensor in the graph builds its result out of place and keeps the tensor's
+    old state as a snapshot, so the ops that used the old values still find their inputs (as
+    PyTorch's graph edges point at the producing node, not the tensor object).
+    """
+    if getattr(parent, "_version", 0) == version:
+        return parent
+    snapshot = parent._snapshots.get(version) if parent._snapshots else None
+    if snapshot is not None:
+        return snapshot
+    if version < parent._overwritten:
+        raise RuntimeError(
+            f"backward: a tensor of shape {parent.shape} needed for the gradient was modified in place "
+            f"under no_grad (version {version}, now {parent._version}) after an op used it; "
+            f"as in PyTorch, modify a clone() instead or do the in-place op after backward"
+        )
+    return None  # it did not require grad when it was used
+
+
+def parent_nodes(ctx):
+    """``ctx.parents`` as the graph nodes the op saw (see ``_node_at``)."""
+    if not ctx.versions:
+        return ctx.parents
+    return [_node_at(p, v) if hasattr(p, "_version") else p for p, v in zip(ctx.parents, ctx.versions)]
+
+
 def _topological_order(root):
     """Nodes reachable from ``root`` that have a graph, parents before children (iterative DFS)."""
     order, visited = [], set()
@@ -168,7 +203,7 @@ def _topological_order(root):
         stack.append((node, True))
         ctx = node._ctx
         if ctx is not None:
-            for parent in ctx.parents:
+            for parent in parent_nodes(ctx):
                 if getattr(parent, "requires_grad", False) and id(parent) not in visited:
                     stack.append((parent, False))
     return order
@@ -228,7 +263,7 @@ def backward(root, gradient=None, retain_graph=False):
                 f"{ctx.function.__name__}.backward returned {len(input_grads)} gradients "
                 f"for {len(ctx.parents)} inputs"
             )
-        for parent, parent_grad in zip(ctx.parents, input_grads):
+        for parent, parent_grad in zip(parent_nodes(ctx), input_grads):
             if parent_grad is None or not isinstance(parent, Tensor) or not parent.requires_grad:
                 continue
             if isinstance(parent_grad, np.generic):

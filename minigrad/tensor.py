@@ -39,6 +39,11 @@ def _normalize_device(device) -> str:
     raise ValueError(f"device: unknown device {device!r}; use 'cpu' or 'cuda'")
 
 
+def _is_device_name(name: str) -> bool:
+    lowered = name.lower()
+    return lowered == "cpu" or lowered.startswith("cuda")
+
+
 def _as_array(data, dtype) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.numpy()
@@ -66,6 +71,11 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+
+    # In-place bookkeeping (``minigrad.ops.inplace``); class defaults, so creating a tensor costs nothing.
+    _version = 0  # bumped by every in-place op
+    _snapshots = None  # version -> the graph node this tensor was before an in-place op replaced it
+    _overwritten = 0  # versions below this had their memory overwritten under no_grad
 
     def __init__(self, data, requires_grad: bool = False, device: str = "cpu", dtype=None):
         device = _normalize_device(device)
@@ -153,15 +163,36 @@ class Tensor:
     def tolist(self):
         return self.numpy().tolist()
 
-    def to(self, device=None, dtype=None) -> "Tensor":
-        """A copy on ``device`` and/or of ``dtype`` (self when nothing changes). Differentiable."""
+    def to(self, *args, device=None, dtype=None, non_blocking: bool = False, copy: bool = False) -> "Tensor":
+        """A copy on ``device`` and/or of ``dtype`` (self when nothing changes and not ``copy``). Differentiable.
+
+        PyTorch's forms: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other_tensor)``
+        (its device and dtype), each with ``non_blocking=`` (accepted; copies are synchronous) and
+        ``copy=True`` (always a new tensor).
+        """
         from . import functional as F
 
+        if len(args) > 2:
+            raise TypeError(f"to: expected at most 2 positional arguments, got {len(args)}")
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg.device, arg.dtype
+            elif isinstance(arg, str) and _is_device_name(arg):
+                device = arg
+            elif isinstance(arg, bool):
+                non_blocking = arg  # to(dtype, non_blocking) positionally
+            else:
+                try:
+                    dtype = np.dtype(arg)
+                except TypeError:
+                    raise TypeError(f"to: cannot interpret {arg!r} as a device or a dtype") from None
         out = self
         if dtype is not None and np.dtype(dtype) != self.dtype:
             out = F.cast(out, np.dtype(dtype))
         if device is not None and _normalize_device(device) != out.device:
             out = F.to_device(out, _normalize_device(device))
+        if copy and out is self:
+            out = F.clone(self)
         return out
 
     def cpu(self) -> "Tensor":
@@ -197,9 +228,22 @@ class Tensor:
         """Make ``backward`` fill ``.grad`` of this non-leaf tensor too."""
         self._retains_grad = True
 
-    def zero_(self) -> "Tensor":
-        self.data[...] = 0
-        return self
+    # ------------------------------------------------------- in-place ops
+    # The rules (leaf refusal, graph rebasing, no_grad writes) are in minigrad.ops.inplace.
+    def zero_(self): return _inplace().zero_(self)
+    def fill_(self, value): return _inplace().fill_(self, value)
+    def add_(self, other, *, alpha=1): return _inplace().add_(self, other, alpha=alpha)
+    def sub_(self, other, *, alpha=1): return _inplace().sub_(self, other, alpha=alpha)
+    def mul_(self, other): return _inplace().mul_(self, other)
+    def div_(self, other, *, rounding_mode=None): return _inplace().div_(self, other, rounding_mode=rounding_mode)
+    def clamp_(self, min=None, max=None): return _inplace().clamp_(self, min, max)
+    def copy_(self, src, non_blocking=False): return _inplace().copy_(self, src, non_blocking)
+    def normal_(self, mean=0.0, std=1.0): return _inplace().normal_(self, mean, std)
+    def uniform_(self, a=0.0, b=1.0): return _inplace().uniform_(self, a, b)
+    def __iadd__(self, other): return self.add_(other)
+    def __isub__(self, other): return self.sub_(other)
+    def __imul__(self, other): return self.mul_(other)
+    def __itruediv__(self, other): return self.div_(other)
 
     # ---------------------------------------------------------------- autograd
     def backward(self, gradient=None, retain_graph: bool = False) -> None:
@@ -288,11 +332,19 @@ class Tensor:
     def sigmoid(self): return _F.sigmoid(self)
     def tanh(self): return _F.tanh(self)
     def clamp(self, min=None, max=None): return _F.clamp(self, min, max)
+    def clip(self, min=None, max=None): return _F.clamp(self, min, max)
+    def add(self, other, *, alpha=1): return _F.add(self, other, alpha=alpha)
+    def sub(self, other, *, alpha=1): return _F.sub(self, other, alpha=alpha)
+    def mul(self, other): return _F.mul(self, other)
+    def div(self, other, *, rounding_mode=None): return _F.div(self, other, rounding_mode=rounding_mode)
+    def maximum(self, other): return _F.maximum(self, other)
+    def minimum(self, other): return _F.minimum(self, other)
     def sum(self, dim=None, keepdim=False): return _F.sum(self, dim, keepdim)
     def mean(self, dim=None, keepdim=False): return _F.mean(self, dim, keepdim)
     def max(self, dim=None, keepdim=False): return _F.max(self, dim, keepdim)
     def min(self, dim=None, keepdim=False): return _F.min(self, dim, keepdim)
-    def var(self, dim=None, keepdim=False, unbiased=True): return _F.var(self, dim, keepdim, unbiased)
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _F.var(self, dim, unbiased, keepdim, correction=correction)
     def argmax(self, dim=None, keepdim=False): return _F.argmax(self, dim, keepdim)
     def argmin(self, dim=None, keepdim=False): return _F.argmin(self, dim, keepdim)
     def reshape(self, *shape): return _F.reshape(self, *shape)
@@ -302,14 +354,21 @@ class Tensor:
     def permute(self, *dims): return _F.permute(self, *dims)
     def squeeze(self, dim=None): return _F.squeeze(self, dim)
     def unsqueeze(self, dim): return _F.unsqueeze(self, dim)
-    def softmax(self, dim=-1): return _F.softmax(self, dim)
-    def log_softmax(self, dim=-1): return _F.log_softmax(self, dim)
+    def softmax(self, dim=-1, dtype=None): return _F.softmax(self, dim, dtype)
+    def log_softmax(self, dim=-1, dtype=None): return _F.log_softmax(self, dim, dtype)
     def leaky_relu(self, negative_slope=0.01): return _F.leaky_relu(self, negative_slope)
-    def std(self, dim=None, keepdim=False, unbiased=True): return _F.std(self, dim, keepdim, unbiased)
-    def logsumexp(self, dim, keepdim=False): return _F.logsumexp(self, dim, keepdim)
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _F.std(self, dim, unbiased, keepdim, correction=correction)
+    def logsumexp(self, dim=None, keepdim=False): return _F.logsumexp(self, dim, keepdim)
     def expand(self, *sizes): return _F.expand(self, *sizes)
     def matmul(self, other): return _F.matmul(self, other)
     def pow(self, exponent): return _F.pow(self, exponent)
+
+
+def _inplace():
+    from .ops import inplace
+
+    return inplace
 
 
 def tensor(data, requires_grad: bool = False, device: str = "cpu", dtype=None) -> Tensor:

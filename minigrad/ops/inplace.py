@@ -1,0 +1,194 @@
+"""In-place ops (``zero_``, ``fill_``, ``add_``, ``sub_``, ``mul_``, ``div_``, ``clamp_``, ``copy_``,
+``normal_``, ``uniform_``), with PyTorch's rules.
+
+- On a leaf that requires grad they are refused while gradients are recorded (PyTorch's
+  "a leaf Variable that requires grad is being used in an in-place operation"); under
+  ``mg.no_grad()`` they write into its memory, which is how weights are initialised.
+- On any other tensor, while gradients are recorded, the result is computed out of place and
+  the tensor takes it over: its values, dtype-preserving, and its place in the graph
+  (``x.clone().zero_()`` has gradient 0 with respect to ``x``, as in PyTorch). The tensor's
+  previous state is kept as a snapshot, so ops that used the old values backpropagate through
+  them unchanged (``autograd.parent_nodes``). Arrays that earlier ops saved are never
+  overwritten, so an in-place op cannot corrupt a gradient.
+- Under ``no_grad`` the values are written into the tensor's memory, so views of it
+  (``detach()``, basic slices) see them; a later backward through an op that used the
+  overwritten values raises, as PyTorch does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function, is_grad_enabled
+from ..backends import get_backend
+from ..tensor import Tensor, default_rng
+from .device import cast, to_device
+from .elementwise import add, clamp, div, mul, sub, unbroadcast
+
+__all__ = ["zero_", "fill_", "add_", "sub_", "mul_", "div_", "clamp_", "copy_", "normal_", "uniform_"]
+
+
+class Overwrite(Function):
+    """The result of ``fill_``-like ops: new values that do not depend on the old ones (gradient 0)."""
+
+    @staticmethod
+    def forward(ctx, x, values):
+        return values
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.zeros_like(grad), None
+
+
+class CopyFrom(Function):
+    """``dst.copy_(src)``: ``src`` broadcast to ``dst``'s shape and cast to its dtype."""
+
+    @staticmethod
+    def forward(ctx, dst, src):
+        ctx.src = (src.shape, src.dtype)
+        out = np.empty_like(dst)
+        out[...] = src
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, dtype = ctx.src
+        gsrc = unbroadcast(grad, shape).astype(dtype) if ctx.needs_input_grad[1] else None
+        return np.zeros_like(grad), gsrc
+
+
+def _commit(name, t, compute):
+    """Make ``t`` hold ``compute()``'s result in place, by the rules in the module docstring."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
+    recording = is_grad_enabled()
+    if recording and t.requires_grad and t.is_leaf:
+        raise RuntimeError(
+            f"{name}: a leaf tensor that requires grad is used in an in-place operation (PyTorch refuses "
+            f"this too); wrap it in mg.no_grad() (initialisation) or work on a clone()"
+        )
+    if not recording:
+        out = compute()
+        _check_dtype(name, t, out)
+        try:
+            t.data[...] = out.data
+        except ValueError as exc:
+            raise RuntimeError(f"{name}: cannot write into this tensor's memory ({exc})") from None
+        t._version += 1
+        if t.requires_grad or t._ctx is not None:
+            t._overwritten = t._version
+        return t
+    out = compute()
+    _check_dtype(name, t, out)
+    if out.dtype != t.dtype:
+        out = cast(out, t.dtype)
+    if tuple(out.shape) != t.shape:
+        raise RuntimeError(f"{name}: the result of shape {tuple(out.shape)} does not fit the tensor's shape {t.shape}")
+    if t.requires_grad:
+        if t._snapshots is None:
+            t._snapshots = {}
+        t._snapshots[t._version] = Tensor._wrap(t.data, t.device, True, t._ctx)
+    t._version += 1
+    t.data, t._ctx, t.requires_grad = out.data, out._ctx, out.requires_grad
+    return t
+
+
+def _check_dtype(name, t, out):
+    if out.dtype.kind == "f" and t.dtype.kind != "f":
+        raise RuntimeError(
+            f"{name}: the result type {out.dtype} can't be cast to the tensor's dtype {t.dtype} (as in PyTorch)"
+        )
+
+
+def _constant(t, values):
+    """An ``Overwrite`` result: ``values`` (host array) on ``t``'s device, linked to ``t`` with gradient 0."""
+    values = np.ascontiguousarray(values, dtype=t.dtype)
+    if t.device != "cpu":
+        values = get_backend(t.device).from_numpy(values)
+    return Overwrite.apply(t, values)
+
+
+def zero_(t):
+    """Fill ``t`` with zeros in place; returns ``t``."""
+    return _commit("zero_", t, lambda: _constant(t, np.zeros(t.shape)))
+
+
+def fill_(t, value):
+    """Fill ``t`` with ``value`` (a number, or a one-element tensor) in place; returns ``t``."""
+    if isinstance(value, Tensor):
+        if value.size != 1:
+            raise ValueError(f"fill_: value must be a number or a one-element tensor, got shape {value.shape}")
+        if value.requires_grad:
+            return copy_(t, value.reshape(()))
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"fill_: value must be a number, got {type(value).__name__}")
+    return _commit("fill_", t, lambda: _constant(t, np.full(t.shape, value)))
+
+
+def add_(t, other, *, alpha=1):
+    """``t += alpha * other`` in place; returns ``t``."""
+    return _commit("add_", t, lambda: add(t, other, alpha=alpha))
+
+
+def sub_(t, other, *, alpha=1):
+    """``t -= alpha * other`` in place; returns ``t``."""
+    return _commit("sub_", t, lambda: sub(t, other, alpha=alpha))
+
+
+def mul_(t, other):
+    """``t *= other`` in place; returns ``t``."""
+    return _commit("mul_", t, lambda: mul(t, other))
+
+
+def div_(t, other, *, rounding_mode=None):
+    """``t /= other`` in place (``rounding_mode`` as ``div``); returns ``t``."""
+    return _commit("div_", t, lambda: div(t, other, rounding_mode=rounding_mode))
+
+
+def clamp_(t, min=None, max=None):
+    """Clamp ``t`` to ``[min, max]`` in place; returns ``t``."""
+    return _commit("clamp_", t, lambda: clamp(t, min, max))
+
+
+def copy_(t, src, non_blocking: bool = False):
+    """Copy ``src`` (broadcast to ``t``'s shape, cast to its dtype, moved to its device) into ``t``."""
+    if not isinstance(src, Tensor):
+        src = Tensor(np.asarray(src))
+    try:
+        fits = np.broadcast_shapes(src.shape, t.shape) == t.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"copy_: source of shape {src.shape} cannot be broadcast to the tensor's shape {t.shape}")
+
+    def compute():
+        moved = to_device(src, t.device)
+        if moved.dtype.kind == "f" and t.dtype.kind == "f" and moved.dtype != t.dtype:
+            moved = cast(moved, t.dtype)
+        if t.dtype.kind != "f" and moved.requires_grad:
+            raise RuntimeError(f"copy_: cannot copy a tensor that requires grad into a {t.dtype} tensor")
+        return CopyFrom.apply(t, moved)
+
+    return _commit("copy_", t, compute)
+
+
+def _random_dtype(name, t):
+    if t.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating-point tensor, got {t.dtype}")
+
+
+def normal_(t, mean: float = 0.0, std: float = 1.0):
+    """Fill ``t`` in place with samples of N(mean, std^2) from ``mg.default_rng()``; returns ``t``."""
+    _random_dtype("normal_", t)
+    if std < 0:
+        raise ValueError(f"normal_: std must be non-negative, got {std}")
+    return _commit("normal_", t, lambda: _constant(t, default_rng().normal(mean, std, t.shape)))
+
+
+def uniform_(t, a: float = 0.0, b: float = 1.0):
+    """Fill ``t`` in place with samples of U[a, b) from ``mg.default_rng()``; returns ``t``."""
+    _random_dtype("uniform_", t)
+    if a > b:
+        raise ValueError(f"uniform_: a must be at most b, got a={a}, b={b}")
+    return _commit("uniform_", t, lambda: _constant(t, default_rng().uniform(a, b, t.shape)))
