@@ -108,11 +108,13 @@ def test_bed_of_nails_gradcheck():
 @pytest.mark.parametrize("call, message", [
     (lambda x: mg.interpolate(x), "exactly one"),
     (lambda x: mg.interpolate(x, size=4, scale_factor=2), "exactly one"),
-    (lambda x: mg.interpolate(x, size=4, mode="bicubic"), "mode"),
+    (lambda x: mg.interpolate(x, size=4, mode="trilinear"), "mode"),
+    (lambda x: mg.interpolate(x, size=4, mode="linear"), "mode 'linear' does not apply to a 4-D input"),
     (lambda x: mg.interpolate(x, size=4, align_corners=True), "align_corners"),
     (lambda x: mg.interpolate(x, scale_factor=0.1), "output size"),
     (lambda x: mg.interpolate(x, scale_factor=-1.0), "positive"),
-    (lambda x: mg.interpolate(mg.Tensor(np.zeros((2, 3, 3))), size=4), "4-D"),
+    (lambda x: mg.interpolate(mg.Tensor(np.zeros((2, 3))), size=4), "4-D"),
+    (lambda x: mg.interpolate(x, size=4, antialias=True), "antialias"),
     (lambda x: mg.bed_of_nails(x, 0), "scale"),
 ])
 def test_bad_input_raises_value_error(call, message):

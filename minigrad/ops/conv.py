@@ -68,7 +68,9 @@ def set_save_columns(flag: bool) -> bool:
 
 # ---------------------------------------------------------------- argument handling
 def _pair(value, name: str, op: str, minimum: int = 0) -> tuple[int, int]:
-    """An int or a pair of ints as ``(h, w)``, each at least ``minimum``."""
+    """An int, a one-element sequence or a pair of ints as ``(h, w)``, each at least ``minimum``."""
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]  # PyTorch expands (k,) to (k, k)
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         pair = (int(value), int(value))
     elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
@@ -85,6 +87,28 @@ def _pair(value, name: str, op: str, minimum: int = 0) -> tuple[int, int]:
 def _check_4d(op: str, x, what: str = "input") -> None:
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D {what} (N, C, H, W), got shape {tuple(x.shape)}")
+
+
+def as_batch(op: str, x):
+    """``(x, unbatched)``: a (C, H, W) input as a batch of one (PyTorch accepts both), else ``x`` itself.
+
+    Raises:
+        ValueError: ``x`` is neither 3-D nor 4-D.
+    """
+    if x.ndim == 3:
+        return x.reshape((1,) + tuple(x.shape)), True
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {tuple(x.shape)}")
+    return x, False
+
+
+def unbatch(out, unbatched: bool):
+    """Undo ``as_batch`` on an op's result (or on each tensor of a tuple of results)."""
+    if not unbatched:
+        return out
+    if isinstance(out, tuple):
+        return tuple(o.reshape(tuple(o.shape[1:])) for o in out)
+    return out.reshape(tuple(out.shape[1:]))
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
@@ -447,14 +471,14 @@ def _conv2d(op, input, weight, bias, stride, padding, dilation, groups, flip):
     for name, t in (("input", input), ("weight", weight)):
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
-    _check_4d(op, input)
+    input, unbatched = as_batch(op, input)
     _check_dtypes(op, input.data, weight.data, None if bias is None else bias.data)
     geometry = _conv_geometry(op, input.shape, weight.shape, stride, padding, dilation, groups)
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"{op}: bias must have shape ({weight.shape[0]},) for weight {weight.shape}, got {bias.shape}")
     if direct_applies(input.device, geometry, groups, (input.shape[1], weight.shape[0]), CHANNELS_LAST_MIN):
-        return DirectConv2d.apply(input, weight, bias, geometry, flip)
-    return Conv2d.apply(input, weight, bias, geometry, int(groups), flip)
+        return unbatch(DirectConv2d.apply(input, weight, bias, geometry, flip), unbatched)
+    return unbatch(Conv2d.apply(input, weight, bias, geometry, int(groups), flip), unbatched)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -464,7 +488,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     where ``g`` is the group of output channel ``o``.
 
     Args:
-        input: (N, C, H, W).
+        input: (N, C, H, W), or unbatched (C, H, W) (then the result is (O, OH, OW)).
         weight: (O, C/groups, KH, KW).
         bias: (O,) or None.
         stride: int or (sh, sw).

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .conv import _check_4d, _check_dtypes, _contiguous, _grouped_matmul, _pair
+from .conv import _check_dtypes, _contiguous, _grouped_matmul, _pair, as_batch, unbatch
 
 __all__ = ["conv_transpose2d"]
 
@@ -69,7 +69,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     ``(i*S - P + k*D, j*S - P + l*D)``.
 
     Args:
-        input: (N, Cin, H, W).
+        input: (N, Cin, H, W), or unbatched (Cin, H, W).
         weight: (Cin, Cout/groups, KH, KW).
         bias: (Cout,) or None.
         stride, padding, dilation: int or pair, as the conv2d this transposes.
@@ -88,7 +88,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     for name, t in (("input", input), ("weight", weight)):
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
-    _check_4d(op, input)
+    input, unbatched = as_batch(op, input)
     if weight.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D weight (Cin, Cout/groups, KH, KW), got shape {weight.shape}")
     _check_dtypes(op, input.data, weight.data, None if bias is None else bias.data)
@@ -121,4 +121,4 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if bias is not None and tuple(bias.shape) != (Cout,):
         raise ValueError(f"{op}: bias must have shape ({Cout},) for weight {weight.shape}, got {bias.shape}")
     geometry = (KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
-    return ConvTranspose2d.apply(input, weight, bias, geometry, int(groups))
+    return unbatch(ConvTranspose2d.apply(input, weight, bias, geometry, int(groups)), unbatched)

@@ -11,7 +11,7 @@ from ..autograd import Function
 from ..backends import get_backend
 from ..tensor import Tensor
 from .elementwise import _lift, unbroadcast
-from .shape import as_tensor
+from .shape import as_tensor, expand
 
 __all__ = ["matmul", "mm", "linear", "einsum"]
 
@@ -157,7 +157,7 @@ def _parse_einsum(subscripts, shapes):
     """
     spec = subscripts.replace(" ", "")
     if "." in spec:
-        raise ValueError(f"einsum: ellipsis is not supported in {subscripts!r}; name every dimension")
+        raise ValueError(f"einsum: a '.' that is not part of an ellipsis '...' in {subscripts!r}")
     lhs, arrow, rhs = spec.partition("->")
     inputs = lhs.split(",")
     if len(inputs) != len(shapes):
@@ -188,6 +188,60 @@ def _parse_einsum(subscripts, shapes):
         letters = "".join(inputs)
         output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     return inputs, output, sizes
+
+
+def _expand_ellipsis(subscripts, shapes):
+    """Rewrite ``...`` as explicit letters (PyTorch's and NumPy's rules).
+
+    Each operand's ``...`` covers its dimensions that no letter names; they broadcast against
+    each other right-aligned. The output keeps them first in implicit mode (``"...ij"`` ->
+    ``"...ij"``) and sums them when an explicit output leaves ``...`` out.
+
+    Returns:
+        (subscripts, shapes to broadcast each operand to) - the shapes are None where no
+        broadcasting is needed.
+    """
+    spec = subscripts.replace(" ", "")
+    if "..." not in spec:
+        return subscripts, [None] * len(shapes)
+    lhs, arrow, rhs = spec.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum: subscripts {subscripts!r} name {len(terms)} operands but {len(shapes)} were given")
+    ranks = []
+    for i, (term, shape) in enumerate(zip(terms, shapes)):
+        named = len(term.replace("...", ""))
+        rank = len(shape) - named if "..." in term else 0
+        if rank < 0 or term.count("...") > 1:
+            raise ValueError(f"einsum: operand {i} of shape {tuple(shape)} does not fit subscript {term!r}")
+        ranks.append(rank)
+    width = max(ranks)
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in spec]
+    ell = "".join(free[:width])
+    sizes = {}
+    for term, shape, rank in zip(terms, shapes, ranks):
+        if "..." in term:
+            start = term.index("...")
+            for c, n in zip(ell[width - rank:], shape[start:start + rank]):
+                if sizes.get(c, 1) not in (1, n) and n != 1:
+                    raise ValueError(f"einsum: the '...' dimensions of {subscripts!r} cannot be broadcast ({tuple(shape)})")
+                sizes[c] = max(sizes.get(c, 1), n)
+    new_terms, targets = [], []
+    for term, shape, rank in zip(terms, shapes, ranks):
+        mine = ell[width - rank:]
+        new_terms.append(term.replace("...", mine))
+        if "..." in term:
+            start = term.index("...")
+            target = tuple(shape[:start]) + tuple(sizes[c] for c in mine) + tuple(shape[start + rank:])
+            targets.append(target if target != tuple(shape) else None)
+        else:
+            targets.append(None)
+    if arrow:
+        output = rhs.replace("...", ell)
+    else:
+        letters = "".join(new_terms)
+        output = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
+    return ",".join(new_terms) + "->" + output, targets
 
 
 class Einsum(Function):
@@ -231,8 +285,8 @@ def einsum(subscripts: str, *operands_):
     """Einstein summation, e.g. ``einsum("nchw,oc->nohw", x, w)``.
 
     Supports explicit ``->`` outputs and NumPy's implicit output (letters that occur once,
-    sorted), sums over repeated letters across operands, and repeated letters within one
-    operand (diagonals). Each operand's gradient is itself an einsum.
+    sorted), ``...`` for unnamed (broadcast) leading or trailing dimensions, sums over repeated
+    letters across operands, and repeated letters within one operand (diagonals). Each operand's gradient is itself an einsum.
 
     Args:
         subscripts: comma-separated operand subscripts, optionally ``-> output``.
@@ -243,6 +297,8 @@ def einsum(subscripts: str, *operands_):
     if len(operands_) == 1 and isinstance(operands_[0], (list, tuple)):
         operands_ = tuple(operands_[0])
     tensors = [as_tensor(t) for t in operands_]
+    subscripts, targets = _expand_ellipsis(subscripts, [t.shape for t in tensors])
+    tensors = [t if target is None else expand(t, *target) for t, target in zip(tensors, targets)]
     inputs, output, sizes = _parse_einsum(subscripts, [t.shape for t in tensors])
     floats = [t.dtype for t in tensors if t.dtype.kind == "f"]
     if floats:

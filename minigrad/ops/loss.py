@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..backends import get_backend
 from ..tensor import Tensor
 from .elementwise import abs as _abs
 from .activation import relu
@@ -56,7 +57,10 @@ def _targets(name, x, target, weight, ignore_index):
     """Validate class-index targets (and weights) against (N, C, ...) scores; return arrays."""
     t = target.numpy() if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":
-        raise TypeError(f"{name}: target must hold integer class indices, got dtype {t.dtype}")
+        raise TypeError(
+            f"{name}: target must hold integer class indices, got dtype {t.dtype} and shape {t.shape} "
+            f"(a floating target must be class probabilities of the input's shape {x.shape})"
+        )
     expected = (x.shape[0],) + x.shape[2:]
     if t.shape != expected:
         raise ValueError(f"{name}: input {x.shape} needs a target of shape {expected}, got {t.shape}")
@@ -144,13 +148,58 @@ class CrossEntropy(Function):
         return _class_first(rows, shape), None, None, None, None, None
 
 
+class SoftCrossEntropy(Function):
+    """Cross-entropy against class probabilities ``p`` (a float target of the input's shape).
+
+    Per element ``-sum_c w_c q_c log softmax(x)_c`` with ``q = (1 - s) p + s / C`` for label
+    smoothing ``s``; "mean" divides by the number of elements (not by the weights, as PyTorch).
+    The target receives a gradient too: ``-(1 - s) w log softmax(x)``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, p, weight, reduction, smoothing):
+        rows, prob = _class_last(x), _class_last(p)
+        z = rows - rows.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        c = rows.shape[1]
+        q = prob * x.dtype.type(1 - smoothing) + x.dtype.type(smoothing / c) if smoothing else prob
+        w = np.ones(c, dtype=x.dtype) if weight is None else weight
+        per_row = -(q * logp * w).sum(axis=1)
+        ctx.save_for_backward(logp, q, w)
+        ctx.args = (x.shape, reduction, smoothing, rows.shape[0])
+        if reduction == "none":
+            return per_row.reshape((x.shape[0],) + x.shape[2:])
+        total = per_row.sum(dtype=x.dtype)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return _zero_dim(total if reduction == "sum" else total / x.dtype.type(rows.shape[0]))
+
+    @staticmethod
+    def backward(ctx, grad):
+        logp, q, w = ctx.saved_tensors
+        shape, reduction, smoothing, m = ctx.args
+        if reduction == "none":
+            g = grad.reshape(-1, 1)
+        else:
+            g = grad.reshape(1, 1)
+            if reduction == "mean":
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    g = g / grad.dtype.type(m)
+        wq = w * q
+        gx = g * (np.exp(logp) * wq.sum(axis=1, keepdims=True) - wq)
+        gp = None
+        if ctx.needs_input_grad[1]:
+            gp = _class_first(-g * w * logp * grad.dtype.type(1 - smoothing), shape)
+        return _class_first(gx, shape), gp, None, None, None
+
+
 def cross_entropy(input, target, weight=None, reduction: str = "mean", label_smoothing: float = 0.0,
                   ignore_index: int = -100):
     """Softmax cross-entropy between logits and class indices (numerically stable).
 
     Args:
         input: logits, (N, C) or (N, C, d1, ...) (or unbatched (C,)).
-        target: class indices, (N,) or (N, d1, ...), integer dtype.
+        target: class indices, (N,) or (N, d1, ...), integer dtype; or class probabilities,
+            a floating tensor of the input's shape (``ignore_index`` does not apply then).
         weight: optional per-class weights, (C,).
         reduction: "mean" (divided by the summed weights of non-ignored targets), "sum" or "none".
         label_smoothing: in [0, 1]; mixes the one-hot target with the uniform distribution.
@@ -162,9 +211,40 @@ def cross_entropy(input, target, weight=None, reduction: str = "mean", label_smo
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= float(label_smoothing) <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if _is_probabilities(target, input):
+        return _soft_cross_entropy(input, target, weight, reduction, float(label_smoothing))
     x, target, unbatched = _batched("cross_entropy", input, target)
     t, w = _targets("cross_entropy", x, target, weight, ignore_index)
     out = CrossEntropy.apply(x, t, w, reduction, ignore_index, float(label_smoothing))
+    return out.reshape(()) if unbatched and reduction == "none" else out
+
+
+def _is_probabilities(target, input) -> bool:
+    """A floating target of the input's shape holds class probabilities (PyTorch's rule)."""
+    t = target if isinstance(target, Tensor) else np.asarray(target)
+    return np.dtype(t.dtype).kind == "f" and tuple(t.shape) == tuple(np.shape(input.data if isinstance(input, Tensor) else input))
+
+
+def _soft_cross_entropy(input, target, weight, reduction, smoothing):
+    x, p = as_tensor(input), as_tensor(target)
+    if x.dtype.kind != "f":
+        raise TypeError(f"cross_entropy: input must be floating, got dtype {x.dtype}")
+    if x.ndim == 0:
+        raise ValueError(f"cross_entropy: input must have a class dimension, got shape {x.shape}")
+    unbatched = x.ndim == 1
+    if unbatched:
+        x, p = x.reshape(1, -1), p.reshape(1, -1)
+    if p.dtype != x.dtype:
+        p = p.to(dtype=x.dtype)
+    w = None
+    if weight is not None:
+        w = weight.numpy() if isinstance(weight, Tensor) else np.asarray(weight)
+        if w.shape != (x.shape[1],):
+            raise ValueError(f"cross_entropy: weight of shape {w.shape} given for {x.shape[1]} classes")
+        w = w.astype(x.dtype)
+        if x.device != "cpu":
+            w = get_backend(x.device).from_numpy(w)
+    out = SoftCrossEntropy.apply(x, p, w, reduction, smoothing)
     return out.reshape(()) if unbatched and reduction == "none" else out
 
 

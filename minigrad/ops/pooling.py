@@ -11,7 +11,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .conv import _check_4d, _contiguous, _pair
+from .conv import _contiguous, _pair, as_batch, unbatch
 
 __all__ = [
     "max_pool2d", "min_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
@@ -32,10 +32,15 @@ def pool_output_size(size: int, kernel: int, stride: int, padding: int = 0, dila
     return out
 
 
+def _default_stride(stride) -> bool:
+    """None or an empty sequence (PyTorch's ``stride=[]``) mean: stride = kernel_size."""
+    return stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
+
+
 def _pool_geometry(op, shape, kernel_size, stride, padding, dilation, ceil_mode):
     """Validate pooling arguments; return (KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)."""
     KH, KW = _pair(kernel_size, "kernel_size", op, 1)
-    sh, sw = (KH, KW) if stride is None else _pair(stride, "stride", op, 1)
+    sh, sw = (KH, KW) if _default_stride(stride) else _pair(stride, "stride", op, 1)
     ph, pw = _pair(padding, "padding", op, 0)
     dh, dw = _pair(dilation, "dilation", op, 1)
     if ph > KH // 2 or pw > KW // 2:
@@ -61,13 +66,14 @@ def _planes(x):
 
 
 def _check_float(op, x):
+    """Validate a pooling input; returns ``as_batch``'s (4-D input, unbatched)."""
     from ..tensor import Tensor
 
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
     if x.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating-point input, got {x.dtype}")
-    _check_4d(op, x)
+    return as_batch(op, x)
 
 
 class _IndexedPool(Function):
@@ -102,9 +108,9 @@ class MaxPool2d(_IndexedPool):
 
 
 def _max_pool(op, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, negate):
-    _check_float(op, input)
+    input, unbatched = _check_float(op, input)
     geometry = _pool_geometry(op, input.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    out, indices = MaxPool2d.apply(input, geometry, negate)
+    out, indices = unbatch(MaxPool2d.apply(input, geometry, negate), unbatched)
     return (out, indices) if return_indices else out
 
 
@@ -112,7 +118,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """2-D max pooling: the largest value of each (dilated) window; padding counts as -inf.
 
     Args:
-        input: (N, C, H, W).
+        input: (N, C, H, W), or unbatched (C, H, W) (the result is then unbatched too).
         kernel_size: int or (KH, KW).
         stride: int or pair; default ``kernel_size``.
         padding: int or pair, at most half the kernel size.
@@ -170,7 +176,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     """2-D average pooling.
 
     Args:
-        input: (N, C, H, W).
+        input: (N, C, H, W), or unbatched (C, H, W) (the result is then unbatched too).
         kernel_size: int or (KH, KW).
         stride: int or pair; default ``kernel_size``.
         padding: int or pair of implicit zeros, at most half the kernel size.
@@ -185,11 +191,12 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
         OH = floor((H + 2*ph - KH) / sh) + 1 (ceil under ``ceil_mode``), likewise OW.
     """
     op = "avg_pool2d"
-    _check_float(op, input)
+    input, unbatched = _check_float(op, input)
     geometry = _pool_geometry(op, input.shape, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and (not isinstance(divisor_override, (int, np.integer)) or divisor_override <= 0):
         raise ValueError(f"{op}: divisor_override must be a positive int, got {divisor_override!r}")
-    return AvgPool2d.apply(input, geometry, int(bool(count_include_pad)), int(divisor_override or 0))
+    out = AvgPool2d.apply(input, geometry, int(bool(count_include_pad)), int(divisor_override or 0))
+    return unbatch(out, unbatched)
 
 
 def _adaptive_size(op, shape, output_size):
@@ -227,16 +234,16 @@ def adaptive_avg_pool2d(input, output_size):
     matching columns, as PyTorch.
 
     Args:
-        input: (N, C, H, W).
+        input: (N, C, H, W), or unbatched (C, H, W) (the result is then unbatched too).
         output_size: int or (OH, OW); None in the pair keeps that input size.
 
     Returns:
         Tensor (N, C, OH, OW).
     """
     op = "adaptive_avg_pool2d"
-    _check_float(op, input)
+    input, unbatched = _check_float(op, input)
     OH, OW = _adaptive_size(op, input.shape, output_size)
-    return AdaptiveAvgPool2d.apply(input, OH, OW)
+    return unbatch(AdaptiveAvgPool2d.apply(input, OH, OW), unbatched)
 
 
 class AdaptiveMaxPool2d(_IndexedPool):
@@ -256,7 +263,7 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     """Max pooling to a fixed output size (windows as ``adaptive_avg_pool2d``).
 
     Args:
-        input: (N, C, H, W).
+        input: (N, C, H, W), or unbatched (C, H, W) (the result is then unbatched too).
         output_size: int or (OH, OW); None in the pair keeps that input size.
         return_indices: also return the flat per-plane argmax.
 
@@ -264,9 +271,9 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
         Tensor (N, C, OH, OW), and int64 indices when ``return_indices``.
     """
     op = "adaptive_max_pool2d"
-    _check_float(op, input)
+    input, unbatched = _check_float(op, input)
     OH, OW = _adaptive_size(op, input.shape, output_size)
-    out, indices = AdaptiveMaxPool2d.apply(input, OH, OW)
+    out, indices = unbatch(AdaptiveMaxPool2d.apply(input, OH, OW), unbatched)
     return (out, indices) if return_indices else out
 
 
@@ -298,7 +305,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     """Partial inverse of ``max_pool2d``: put each value back where its maximum was, zeros elsewhere.
 
     Args:
-        input: pooled values (N, C, H, W).
+        input: pooled values (N, C, H, W), or unbatched (C, H, W) with indices to match.
         indices: ``max_pool2d(..., return_indices=True)``'s indices, same shape as ``input``.
         kernel_size, stride, padding: those of the pooling (stride defaults to ``kernel_size``).
         output_size: (OH, OW) (or a full 4-D shape) to resolve the size ambiguity of strided pooling.
@@ -312,9 +319,13 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     from ..tensor import Tensor
 
     op = "max_unpool2d"
-    _check_float(op, input)
+    input, unbatched = _check_float(op, input)
+    if unbatched and isinstance(indices, Tensor):
+        indices = indices.reshape((1,) + tuple(indices.shape))
+    elif unbatched:
+        indices = np.asarray(indices)[None]
     KH, KW = _pair(kernel_size, "kernel_size", op, 1)
-    sh, sw = (KH, KW) if stride is None else _pair(stride, "stride", op, 1)
+    sh, sw = (KH, KW) if _default_stride(stride) else _pair(stride, "stride", op, 1)
     ph, pw = _pair(padding, "padding", op, 0)
     N, C, H, W = input.shape
     default = ((H - 1) * sh - 2 * ph + KH, (W - 1) * sw - 2 * pw + KW)
@@ -322,8 +333,8 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
         OH, OW = default
     else:
         size = tuple(int(s) for s in output_size)
-        if len(size) == 4:
-            size = size[2:]
+        if len(size) in (3, 4):
+            size = size[-2:]
         if len(size) != 2:
             raise ValueError(f"{op}: output_size must be (H, W) or (N, C, H, W), got {output_size!r}")
         for got, d, s in zip(size, default, (sh, sw)):
@@ -351,4 +362,4 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     if input.device != "cpu":
         idx = get_backend(input.device).from_numpy(idx)
-    return MaxUnpool2d.apply(input, idx, OH, OW)
+    return unbatch(MaxUnpool2d.apply(input, idx, OH, OW), unbatched)

@@ -341,7 +341,7 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
 
     Args:
         x: input tensor.
-        pad: even-length sequence of non-negative widths.
+        pad: even-length sequence of widths; negative widths crop.
         mode: "constant", "reflect", "replicate" or "circular".
         value: fill value for "constant".
 
@@ -352,13 +352,22 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: pad {pad} must have an even length of at most 2 * {x.ndim} for shape {x.shape}")
-    if builtins.any(p < 0 for p in pad):
-        raise ValueError(f"pad: negative padding {pad} is not supported")
     if mode not in ("constant",) + tuple(_NUMPY_MODE):
         raise ValueError(f"pad: unknown mode {mode!r}; use 'constant', 'reflect', 'replicate' or 'circular'")
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    if builtins.any(p < 0 for p in pad):
+        # Negative widths crop, as in PyTorch, and the crop comes first (it decides what
+        # reflect and circular padding on the other side copy).
+        crop = []
+        for axis, (lo, hi) in enumerate(widths):
+            start, stop = builtins.max(-lo, 0), x.shape[axis] - builtins.max(-hi, 0)
+            if stop < start:
+                raise ValueError(f"pad: padding {pad} crops dimension {axis} of {x.shape} to a negative size")
+            crop.append(slice(start, stop))
+        x = getitem(x, tuple(crop))
+        widths = [(builtins.max(lo, 0), builtins.max(hi, 0)) for lo, hi in widths]
     if mode == "reflect":
         for axis, (lo, hi) in enumerate(widths):
             if builtins.max(lo, hi) >= x.shape[axis] and (lo or hi):

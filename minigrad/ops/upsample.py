@@ -1,8 +1,13 @@
-"""Upsampling ops: ``interpolate`` (nearest, bilinear) and ``bed_of_nails`` (zero insertion).
+"""Upsampling ops: ``interpolate`` (nearest, nearest-exact, (bi)linear, bicubic, area) and
+``bed_of_nails`` (zero insertion).
 
 Coordinates follow PyTorch exactly:
 
 - nearest (PyTorch's legacy "nearest"): ``src = min(floor(dst * scale), in - 1)``;
+- nearest-exact: ``src = min(floor((dst + 0.5) * scale), in - 1)``;
+- bicubic: bilinear's source coordinate (unclamped), Keys' cubic kernel with A = -0.75 over
+  four taps clamped to the edge; applied as one (out, in) matrix per axis;
+- area: adaptive average pooling to the output size;
 - bilinear, ``align_corners=False``: ``src = max(scale * (dst + 0.5) - 0.5, 0)`` (pixel centres);
 - bilinear, ``align_corners=True``: ``src = dst * (in - 1) / (out - 1)`` (corner pixels aligned);
 
@@ -20,9 +25,9 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .conv import _check_4d, _contiguous, _pair
+from .conv import _contiguous, _pair, as_batch, unbatch
 
-__all__ = ["interpolate", "upsample", "bed_of_nails"]
+__all__ = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "bed_of_nails"]
 
 
 def _nearest_table(in_size: int, out_size: int, scale_factor) -> np.ndarray:
@@ -84,21 +89,93 @@ class _Upsample(Function):
         return dx.reshape(N, C, H, W), None, None, None, None
 
 
+def _nearest_exact_table(in_size: int, out_size: int, scale_factor) -> np.ndarray:
+    """PyTorch's "nearest-exact": ``src = min(floor((dst + 0.5) * scale), in - 1)`` (pixel centres)."""
+    if scale_factor is not None and scale_factor > 0:
+        scale = np.float32(1.0 / scale_factor)
+    else:
+        scale = np.float32(in_size) / np.float32(out_size)
+    src = np.floor((np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale).astype(np.int64)
+    return np.minimum(src, in_size - 1)
+
+
+def _cubic_matrix(in_size: int, out_size: int, scale_factor, align_corners: bool) -> np.ndarray:
+    """(out, in) weights of PyTorch's bicubic resampling along one axis (Keys' kernel, A = -0.75).
+
+    Source coordinate as bilinear's but not clamped at 0; taps ``floor(src) - 1 .. + 2`` are
+    clamped to the edge, so edge pixels collect the weight of the taps beyond them.
+    """
+    A = -0.75
+    dst = np.arange(out_size, dtype=np.float64)
+    if align_corners:
+        src = dst * ((in_size - 1) / (out_size - 1) if out_size > 1 else 0.0)
+    else:
+        scale = 1.0 / scale_factor if scale_factor is not None and scale_factor > 0 else in_size / out_size
+        src = scale * (dst + 0.5) - 0.5
+    base = np.floor(src)
+    t = src - base
+
+    def near(x):  # |x| <= 1
+        return ((A + 2) * x - (A + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
+
+    weights = np.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=1)
+    matrix = np.zeros((out_size, in_size))
+    for k in range(4):
+        taps = np.clip(base.astype(np.int64) - 1 + k, 0, in_size - 1)
+        np.add.at(matrix, (np.arange(out_size), taps), weights[:, k])
+    return matrix
+
+
+def _resample_planes(planes, rows, cols_t):
+    """``rows @ plane @ cols_t`` for every (H, W) plane of ``planes`` (P, H, W), as 2-D GEMMs."""
+    P, H, W = planes.shape
+    OH, OW = rows.shape[0], cols_t.shape[1]
+    step = np.matmul(planes.reshape(P * H, W), cols_t).reshape(P, H, OW)
+    step = np.ascontiguousarray(np.transpose(step, (0, 2, 1))).reshape(P * OW, H)
+    out = np.matmul(step, np.ascontiguousarray(rows.T) if isinstance(rows, np.ndarray) else rows.T)
+    return np.ascontiguousarray(np.transpose(out.reshape(P, OW, OH), (0, 2, 1)))
+
+
+class _Bicubic(Function):
+    """Separable resampling ``Wy @ x @ Wx^T`` per plane; backward ``Wy^T @ g @ Wx``."""
+
+    @staticmethod
+    def forward(ctx, x, wy, wx_t, wy_t, wx):
+        N, C, H, W = x.shape
+        out = _resample_planes(_contiguous(x).reshape(N * C, H, W), wy, wx_t)
+        ctx.args = (x.shape, wy_t, wx)
+        return out.reshape(N, C, wy.shape[0], wx_t.shape[1])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (N, C, H, W), wy_t, wx = ctx.args
+        g = _contiguous(grad).reshape(N * C, grad.shape[2], grad.shape[3])
+        return _resample_planes(g, wy_t, wx).reshape(N, C, H, W), None, None, None, None
+
+
+_MODES = {3: ("nearest", "nearest-exact", "linear", "area"), 4: ("nearest", "nearest-exact", "bilinear", "bicubic", "area")}
+
+
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                recompute_scale_factor=None):
-    """Resize a batch of images with PyTorch's coordinate conventions.
+                recompute_scale_factor=None, antialias=False):
+    """Resize signals (N, C, L) or images (N, C, H, W) with PyTorch's coordinate conventions.
 
     Args:
-        input: (N, C, H, W).
-        size: output (OH, OW) or an int for both; exclusive with ``scale_factor``.
-        scale_factor: float or pair; the output is ``floor(H * scale_factor)``.
-        mode: "nearest" or "bilinear".
-        align_corners: bilinear only: map corner pixel centres onto each other (default False).
+        input: (N, C, L) or (N, C, H, W).
+        size: output size (int, or one per spatial dimension); exclusive with ``scale_factor``.
+        scale_factor: float or one per spatial dimension; the output is ``floor(size * scale_factor)``.
+        mode: "nearest", "nearest-exact", "area" (adaptive average pooling), "linear" (3-D input),
+            "bilinear" or "bicubic" (4-D input).
+        align_corners: linear modes only: map corner pixel centres onto each other (default False).
         recompute_scale_factor: with ``scale_factor``, use in/out instead of 1/scale_factor for the
             coordinates (as if ``size`` had been given).
+        antialias: must be False (see the README's table of differences from PyTorch).
 
     Returns:
-        Tensor (N, C, OH, OW).
+        Tensor (N, C, OL) or (N, C, OH, OW).
 
     Shape:
         OH = size[0], or floor(H * scale_factor[0]); likewise OW.
@@ -108,46 +185,90 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     op = "interpolate"
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
-    _check_4d(op, input)
+    if input.ndim not in _MODES:
+        raise ValueError(
+            f"{op}: expected a 3-D (N, C, L) or 4-D (N, C, H, W) input, got shape {input.shape}; "
+            f"minigrad has no volumetric (5-D) modes"
+        )
     if input.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating-point input, got {input.dtype}")
-    if mode not in ("nearest", "bilinear"):
-        raise ValueError(f"{op}: mode must be 'nearest' or 'bilinear', got {mode!r}")
-    if align_corners is not None and mode == "nearest":
-        raise ValueError(f"{op}: align_corners only applies to mode='bilinear', got mode='nearest'")
+    modes = _MODES[input.ndim]
+    if mode not in modes:
+        raise ValueError(f"{op}: mode {mode!r} does not apply to a {input.ndim}-D input; use one of {modes}")
+    if antialias:
+        raise ValueError(f"{op}: antialias=True is not supported by minigrad; resize with antialias=False "
+                         f"(or low-pass filter first, e.g. avg_pool2d)")
+    linear = mode in ("linear", "bilinear", "bicubic")
+    if align_corners is not None and not linear:
+        raise ValueError(f"{op}: align_corners only applies to the modes linear, bilinear and bicubic, got mode={mode!r}")
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{op}: give exactly one of size and scale_factor (got size={size!r}, scale_factor={scale_factor!r})")
-    H, W = input.shape[2:]
+    dims = input.ndim - 2
+    spatial = tuple(input.shape[2:])
     if size is not None:
-        OH, OW = _pair(tuple(size) if isinstance(size, list) else size, "size", op, 1)
-        scales = (None, None)
+        sizes = tuple(size) if isinstance(size, (tuple, list)) else (size,) * dims
+        if len(sizes) != dims or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in sizes):
+            raise ValueError(f"{op}: size must be an int or {dims} ints for input {input.shape}, got {size!r}")
+        if min(sizes) < 1:
+            raise ValueError(f"{op}: size must be positive, got {size!r}")
+        out_sizes, scales = tuple(int(n) for n in sizes), (None,) * dims
     else:
-        if isinstance(scale_factor, (tuple, list)):
-            if len(scale_factor) != 2:
-                raise ValueError(f"{op}: scale_factor must be a number or a pair, got {scale_factor!r}")
-            scales = tuple(float(s) for s in scale_factor)
-        else:
-            scales = (float(scale_factor), float(scale_factor))
+        scales = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * dims
+        if len(scales) != dims:
+            raise ValueError(f"{op}: scale_factor must be a number or {dims} numbers, got {scale_factor!r}")
+        scales = tuple(float(f) for f in scales)
         if min(scales) <= 0:
             raise ValueError(f"{op}: scale_factor must be positive, got {scale_factor!r}")
-        OH, OW = math.floor(H * scales[0]), math.floor(W * scales[1])
-        if OH <= 0 or OW <= 0:
-            raise ValueError(f"{op}: input {input.shape} with scale_factor {scale_factor!r} gives output size {(OH, OW)}")
+        out_sizes = tuple(math.floor(n * f) for n, f in zip(spatial, scales))
+        if min(out_sizes) <= 0:
+            raise ValueError(f"{op}: input {input.shape} with scale_factor {scale_factor!r} gives output size {out_sizes}")
         if recompute_scale_factor:
-            scales = (None, None)
-    if mode == "nearest":
-        tables = (_nearest_table(H, OH, scales[0]), _nearest_table(W, OW, scales[1]))
+            scales = (None,) * dims
+    if dims == 1:
+        # A signal is an image of height 1: the row tables map 1 -> 1.
+        x = input.reshape(input.shape[0], input.shape[1], 1, spatial[0])
+        (H, W), (OH, OW), (sh, sw) = (1, spatial[0]), (1, out_sizes[0]), (None, scales[0])
     else:
+        x = input
+        (H, W), (OH, OW), (sh, sw) = spatial, out_sizes, scales
+    if mode == "area":
+        from .pooling import adaptive_avg_pool2d
+
+        out = adaptive_avg_pool2d(x, (OH, OW))
+    elif mode == "bicubic":
         corners = bool(align_corners)
-        tables = _linear_table(H, OH, scales[0], corners, input.dtype) + _linear_table(W, OW, scales[1], corners, input.dtype)
-    if input.device != "cpu":
-        tables = tuple(get_backend(input.device).from_numpy(t) for t in tables)
-    return _Upsample.apply(input, mode, tables, OH, OW)
+        wy, wx = _cubic_matrix(H, OH, sh, corners), _cubic_matrix(W, OW, sw, corners)
+        mats = [np.ascontiguousarray(m, dtype=input.dtype) for m in (wy, wx.T, wy.T, wx)]
+        if input.device != "cpu":
+            mats = [get_backend(input.device).from_numpy(m) for m in mats]
+        out = _Bicubic.apply(x, *mats)
+    else:
+        if mode == "nearest":
+            tables = (_nearest_table(H, OH, sh), _nearest_table(W, OW, sw))
+        elif mode == "nearest-exact":
+            tables = (_nearest_exact_table(H, OH, sh), _nearest_exact_table(W, OW, sw))
+        else:
+            corners = bool(align_corners)
+            tables = _linear_table(H, OH, sh, corners, input.dtype) + _linear_table(W, OW, sw, corners, input.dtype)
+        if input.device != "cpu":
+            tables = tuple(get_backend(input.device).from_numpy(t) for t in tables)
+        out = _Upsample.apply(x, "bilinear" if mode in ("linear", "bilinear") else "nearest", tables, OH, OW)
+    return out.reshape(tuple(input.shape[:2]) + out_sizes) if dims == 1 else out
 
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
     """``interpolate`` under its older name (``nn.functional.upsample``)."""
     return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """``interpolate(..., mode="nearest")`` (``nn.functional.upsample_nearest``)."""
+    return interpolate(input, size, scale_factor, "nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """``interpolate(..., mode="bilinear", align_corners=True)``, as ``nn.functional.upsample_bilinear``."""
+    return interpolate(input, size, scale_factor, "bilinear", align_corners=True)
 
 
 class _BedOfNails(Function):
@@ -191,6 +312,6 @@ def bed_of_nails(input, scale):
     op = "bed_of_nails"
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
-    _check_4d(op, input)
+    input, unbatched = as_batch(op, input)
     sh, sw = _pair(scale, "scale", op, 1)
-    return _BedOfNails.apply(input, sh, sw)
+    return unbatch(_BedOfNails.apply(input, sh, sw), unbatched)
