@@ -14,6 +14,7 @@ from .tensor import Tensor, default_rng, manual_seed, tensor  # noqa: F401
 from . import functional  # noqa: F401
 from .functional import *  # noqa: F401,F403
 from .gradcheck import gradcheck  # noqa: F401
+from .dtypes import float32, float64, int32, int64, uint8, double, long  # noqa: F401,E402
 from . import nn, optim  # noqa: F401,E402
 from . import summary  # noqa: F401,E402  (callable: minigrad.summary(model, input_size))
 
@@ -30,3 +31,7 @@ def get_num_threads() -> int:
     from .backends.cpu import threads
 
     return threads.get_num_threads()
+
+
+# torch.float and torch.bool as attributes: bound last, so no code above sees them instead of the builtins.
+from .dtypes import bool, float  # noqa: E402,F401,A004

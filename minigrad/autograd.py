@@ -239,49 +239,51 @@ def backward(root, gradient=None, retain_graph=False):
             )
 
     grads = {id(root): seed}
-    for node in reversed(_topological_order(root)):
-        grad = grads.pop(id(node), None)
-        if grad is None:
-            continue
-        ctx = node._ctx
-        if ctx is None:
-            node._accumulate_grad(grad)
-            continue
-        if node._retains_grad:
-            node._accumulate_grad(grad)
-        if ctx.freed:
-            raise RuntimeError(
-                f"backward: trying to backward through the graph a second time "
-                f"(through {ctx.function.__name__}); its saved arrays were freed. "
-                f"Pass retain_graph=True to the first backward call"
-            )
-        input_grads = ctx.function.backward(ctx, grad)
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        if len(input_grads) < len(ctx.parents):
-            raise RuntimeError(
-                f"{ctx.function.__name__}.backward returned {len(input_grads)} gradients "
-                f"for {len(ctx.parents)} inputs"
-            )
-        for parent, parent_grad in zip(parent_nodes(ctx), input_grads):
-            if parent_grad is None or not isinstance(parent, Tensor) or not parent.requires_grad:
+    # As in PyTorch, NaN and Inf flow through gradients silently (one errstate for the whole pass).
+    with np.errstate(all="ignore"):
+        for node in reversed(_topological_order(root)):
+            grad = grads.pop(id(node), None)
+            if grad is None:
                 continue
-            if isinstance(parent_grad, np.generic):
-                parent_grad = np.asarray(parent_grad)  # a 0-d gradient from NumPy arithmetic
-            if tuple(parent_grad.shape) != parent.shape:
+            ctx = node._ctx
+            if ctx is None:
+                node._accumulate_grad(grad)
+                continue
+            if node._retains_grad:
+                node._accumulate_grad(grad)
+            if ctx.freed:
                 raise RuntimeError(
-                    f"{ctx.function.__name__}.backward: gradient of shape {tuple(parent_grad.shape)} "
-                    f"for an input of shape {parent.shape}"
+                    f"backward: trying to backward through the graph a second time "
+                    f"(through {ctx.function.__name__}); its saved arrays were freed. "
+                    f"Pass retain_graph=True to the first backward call"
                 )
-            key = id(parent)
-            if key in grads:
-                grads[key] = grads[key] + parent_grad
-            else:
-                grads[key] = parent_grad
-        if not retain_graph:
-            # Drop the links to the inputs too: a caller still holding the loss must not keep
-            # every intermediate activation alive until the next step's forward has run.
-            ctx.saved_tensors = ()
-            ctx.parents = ()
-            ctx.__dict__.clear()
-            ctx.freed = True
+            input_grads = ctx.function.backward(ctx, grad)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            if len(input_grads) < len(ctx.parents):
+                raise RuntimeError(
+                    f"{ctx.function.__name__}.backward returned {len(input_grads)} gradients "
+                    f"for {len(ctx.parents)} inputs"
+                )
+            for parent, parent_grad in zip(parent_nodes(ctx), input_grads):
+                if parent_grad is None or not isinstance(parent, Tensor) or not parent.requires_grad:
+                    continue
+                if isinstance(parent_grad, np.generic):
+                    parent_grad = np.asarray(parent_grad)  # a 0-d gradient from NumPy arithmetic
+                if tuple(parent_grad.shape) != parent.shape:
+                    raise RuntimeError(
+                        f"{ctx.function.__name__}.backward: gradient of shape {tuple(parent_grad.shape)} "
+                        f"for an input of shape {parent.shape}"
+                    )
+                key = id(parent)
+                if key in grads:
+                    grads[key] = grads[key] + parent_grad
+                else:
+                    grads[key] = parent_grad
+            if not retain_graph:
+                # Drop the links to the inputs too: a caller still holding the loss must not keep
+                # every intermediate activation alive until the next step's forward has run.
+                ctx.saved_tensors = ()
+                ctx.parents = ()
+                ctx.__dict__.clear()
+                ctx.freed = True

@@ -339,8 +339,8 @@ class Tensor:
     def div(self, other, *, rounding_mode=None): return _F.div(self, other, rounding_mode=rounding_mode)
     def maximum(self, other): return _F.maximum(self, other)
     def minimum(self, other): return _F.minimum(self, other)
-    def sum(self, dim=None, keepdim=False): return _F.sum(self, dim, keepdim)
-    def mean(self, dim=None, keepdim=False): return _F.mean(self, dim, keepdim)
+    def sum(self, dim=None, keepdim=False, *, dtype=None): return _F.sum(self, dim, keepdim, dtype=dtype)
+    def mean(self, dim=None, keepdim=False, *, dtype=None): return _F.mean(self, dim, keepdim, dtype=dtype)
     def max(self, dim=None, keepdim=False): return _F.max(self, dim, keepdim)
     def min(self, dim=None, keepdim=False): return _F.min(self, dim, keepdim)
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):

@@ -132,7 +132,8 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        out = a / b
+        with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is inf or NaN, silently (PyTorch)
+            out = a / b
         if out.dtype == np.float64 and a.dtype.kind != "f" and b.dtype.kind != "f":
             out = out.astype(_DEFAULT_FLOAT)  # integer true division gives float32, as in PyTorch
         return out
@@ -327,12 +328,12 @@ class Clamp(Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         lo, hi = ctx.bounds
-        keep = np.ones(x.shape, dtype=bool)
-        if lo is not None:
-            keep &= x >= lo
-        if hi is not None:
-            keep &= x <= hi
-        return grad * keep, None, None
+        # Built from comparisons of x alone, so it lives on x's device.
+        if lo is not None and hi is not None:
+            keep = (x >= lo) & (x <= hi)
+        else:
+            keep = x >= lo if lo is not None else x <= hi
+        return np.where(keep, grad, grad.dtype.type(0)), None, None
 
 
 def _tensor(x):

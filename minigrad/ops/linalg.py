@@ -244,15 +244,34 @@ def _expand_ellipsis(subscripts, shapes):
     return ",".join(new_terms) + "->" + output, targets
 
 
+def _on_host(device, arrays):
+    """einsum has no GPU kernel: device operands are copied to the host explicitly (and back)."""
+    if device == "cpu":
+        return arrays
+    backend = get_backend(device)
+    return [backend.to_numpy(a) for a in arrays]
+
+
+def _to_device(device, array):
+    return array if device == "cpu" else get_backend(device).from_numpy(np.ascontiguousarray(array))
+
+
 class Einsum(Function):
     @staticmethod
     def forward(ctx, *arrays, inputs, output, sizes):
+        arrays = _on_host(ctx.device, arrays)
         ctx.save_for_backward(*arrays)
         ctx.spec = (inputs, output, sizes)
-        return np.asarray(np.einsum(",".join(inputs) + "->" + output, *arrays, optimize=len(arrays) > 2))
+        out = np.asarray(np.einsum(",".join(inputs) + "->" + output, *arrays, optimize=len(arrays) > 2))
+        return _to_device(ctx.device, out)
 
     @staticmethod
     def backward(ctx, grad):
+        grads = Einsum._host_backward(ctx, _on_host(ctx.device, [grad])[0])
+        return tuple(None if g is None else _to_device(ctx.device, g) for g in grads)
+
+    @staticmethod
+    def _host_backward(ctx, grad):
         arrays = ctx.saved_tensors
         inputs, output, sizes = ctx.spec
         grads = []
@@ -278,7 +297,7 @@ class Einsum(Function):
                 full[tuple(grid[unique.index(c)] for c in term)] = g
                 g = full
             grads.append(np.ascontiguousarray(g, dtype=grad.dtype))
-        return tuple(grads)
+        return grads
 
 
 def einsum(subscripts: str, *operands_):

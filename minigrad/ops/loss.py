@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from ..backends import get_backend
 from ..tensor import Tensor
 from .elementwise import abs as _abs
 from .activation import relu
@@ -186,10 +185,12 @@ class SoftCrossEntropy(Function):
                     g = g / grad.dtype.type(m)
         wq = w * q
         gx = g * (np.exp(logp) * wq.sum(axis=1, keepdims=True) - wq)
-        gp = None
+        gp = gw = None
         if ctx.needs_input_grad[1]:
             gp = _class_first(-g * w * logp * grad.dtype.type(1 - smoothing), shape)
-        return _class_first(gx, shape), gp, None, None, None
+        if ctx.needs_input_grad[2]:
+            gw = -(g * q * logp).sum(axis=0)  # a weight tensor that requires grad (PyTorch allows it here)
+        return _class_first(gx, shape), gp, gw, None, None
 
 
 def cross_entropy(input, target, weight=None, reduction: str = "mean", label_smoothing: float = 0.0,
@@ -238,12 +239,10 @@ def _soft_cross_entropy(input, target, weight, reduction, smoothing):
         p = p.to(dtype=x.dtype)
     w = None
     if weight is not None:
-        w = weight.numpy() if isinstance(weight, Tensor) else np.asarray(weight)
+        w = weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight), device=x.device)
         if w.shape != (x.shape[1],):
             raise ValueError(f"cross_entropy: weight of shape {w.shape} given for {x.shape[1]} classes")
-        w = w.astype(x.dtype)
-        if x.device != "cpu":
-            w = get_backend(x.device).from_numpy(w)
+        w = w.to(x.device, x.dtype)
     out = SoftCrossEntropy.apply(x, p, w, reduction, smoothing)
     return out.reshape(()) if unbatched and reduction == "none" else out
 

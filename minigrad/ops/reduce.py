@@ -50,6 +50,11 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.args = (axes, x.shape, keepdim)
+        if x.size == 0:
+            # The mean of nothing is NaN (PyTorch), without NumPy's "mean of empty slice" warning.
+            shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+            out = np.full_like(x, np.nan, shape=shape)
+            return out if keepdim else np.squeeze(out, axes)
         return _zero_dim(np.mean(x, axis=axes, keepdims=keepdim), x.dtype)
 
     @staticmethod
@@ -59,19 +64,23 @@ class Mean(Function):
         return _expand_back(grad / grad.dtype.type(builtins.max(count, 1)), axes, shape, keepdim), None, None
 
 
-def sum(x, dim=None, keepdim: bool = False):
-    """Sum over ``dim`` (all elements when None).
+def sum(x, dim=None, keepdim: bool = False, *, dtype=None):
+    """Sum over ``dim`` (all elements when None); ``dtype`` casts the input first, as in PyTorch.
 
     Shape:
         reduced axes are removed, or kept as size 1 when ``keepdim``.
     """
     x = as_tensor(x)
+    if dtype is not None:
+        x = x.to(dtype=dtype)
     return Sum.apply(x, normalize_dims("sum", dim, x.ndim), keepdim)
 
 
-def mean(x, dim=None, keepdim: bool = False):
-    """Arithmetic mean over ``dim`` (all elements when None)."""
+def mean(x, dim=None, keepdim: bool = False, *, dtype=None):
+    """Arithmetic mean over ``dim`` (all elements when None); ``dtype`` casts the input first."""
     x = as_tensor(x)
+    if dtype is not None:
+        x = x.to(dtype=dtype)
     if x.dtype.kind != "f":
         raise TypeError(f"mean: input dtype must be floating, got {x.dtype}; cast it first")
     return Mean.apply(x, normalize_dims("mean", dim, x.ndim), keepdim)
@@ -109,7 +118,7 @@ class ExtremumDim(Function):
     def backward(ctx, grad):
         (idx,) = ctx.saved_tensors
         axis, shape, keepdim = ctx.args
-        out = np.zeros(shape, dtype=grad.dtype)
+        out = np.zeros_like(grad, shape=shape)  # on grad's device
         np.put_along_axis(out, idx, grad if keepdim else np.expand_dims(grad, axis), axis)
         return out, None, None, None
 
@@ -269,7 +278,8 @@ class LogSumExp(Function):
         else:
             m = np.max(x, axis=axes, keepdims=True)
             m = np.where(np.isfinite(m), m, 0)
-            lse = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+            with np.errstate(divide="ignore", invalid="ignore"):  # all -inf: log(0) = -inf, silently
+                lse = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
         ctx.save_for_backward(x, lse)
         ctx.args = (axes, keepdim)
         return lse if keepdim else np.squeeze(lse, axes)

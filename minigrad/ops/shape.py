@@ -127,7 +127,7 @@ class Permute(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return np.transpose(grad, np.argsort(ctx.dims)), None
+        return np.transpose(grad, tuple(int(d) for d in np.argsort(ctx.dims))), None
 
 
 def permute(x, *dims):
@@ -227,7 +227,7 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        out = np.zeros(ctx.in_shape, dtype=grad.dtype)
+        out = np.zeros_like(grad, shape=ctx.in_shape)  # on grad's device
         if ctx.advanced:
             # Repeated integer indices must accumulate; plain assignment would keep only the last.
             np.add.at(out, ctx.index, grad)

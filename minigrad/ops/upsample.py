@@ -129,31 +129,34 @@ def _cubic_matrix(in_size: int, out_size: int, scale_factor, align_corners: bool
     return matrix
 
 
-def _resample_planes(planes, rows, cols_t):
-    """``rows @ plane @ cols_t`` for every (H, W) plane of ``planes`` (P, H, W), as 2-D GEMMs."""
+def _resample_planes(planes, rows_t, cols_t):
+    """``rows_t^T @ plane @ cols_t`` for every (H, W) plane of ``planes`` (P, H, W), as 2-D GEMMs.
+
+    ``rows_t`` is (H, OH) and ``cols_t`` (W, OW): the transposed per-axis resampling matrices.
+    """
     P, H, W = planes.shape
-    OH, OW = rows.shape[0], cols_t.shape[1]
+    OH, OW = rows_t.shape[1], cols_t.shape[1]
     step = np.matmul(planes.reshape(P * H, W), cols_t).reshape(P, H, OW)
-    step = np.ascontiguousarray(np.transpose(step, (0, 2, 1))).reshape(P * OW, H)
-    out = np.matmul(step, np.ascontiguousarray(rows.T) if isinstance(rows, np.ndarray) else rows.T)
-    return np.ascontiguousarray(np.transpose(out.reshape(P, OW, OH), (0, 2, 1)))
+    step = _contiguous(np.transpose(step, (0, 2, 1))).reshape(P * OW, H)
+    out = np.matmul(step, rows_t).reshape(P, OW, OH)
+    return _contiguous(np.transpose(out, (0, 2, 1)))
 
 
 class _Bicubic(Function):
     """Separable resampling ``Wy @ x @ Wx^T`` per plane; backward ``Wy^T @ g @ Wx``."""
 
     @staticmethod
-    def forward(ctx, x, wy, wx_t, wy_t, wx):
+    def forward(ctx, x, wy, wx, wy_t, wx_t):
         N, C, H, W = x.shape
-        out = _resample_planes(_contiguous(x).reshape(N * C, H, W), wy, wx_t)
-        ctx.args = (x.shape, wy_t, wx)
-        return out.reshape(N, C, wy.shape[0], wx_t.shape[1])
+        out = _resample_planes(_contiguous(x).reshape(N * C, H, W), wy_t, wx_t)
+        ctx.args = (x.shape, wy, wx)
+        return out.reshape(N, C, wy.shape[0], wx.shape[0])
 
     @staticmethod
     def backward(ctx, grad):
-        (N, C, H, W), wy_t, wx = ctx.args
+        (N, C, H, W), wy, wx = ctx.args
         g = _contiguous(grad).reshape(N * C, grad.shape[2], grad.shape[3])
-        return _resample_planes(g, wy_t, wx).reshape(N, C, H, W), None, None, None, None
+        return _resample_planes(g, wy, wx).reshape(N, C, H, W), None, None, None, None
 
 
 _MODES = {3: ("nearest", "nearest-exact", "linear", "area"), 4: ("nearest", "nearest-exact", "bilinear", "bicubic", "area")}
@@ -238,7 +241,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     elif mode == "bicubic":
         corners = bool(align_corners)
         wy, wx = _cubic_matrix(H, OH, sh, corners), _cubic_matrix(W, OW, sw, corners)
-        mats = [np.ascontiguousarray(m, dtype=input.dtype) for m in (wy, wx.T, wy.T, wx)]
+        mats = [np.ascontiguousarray(m, dtype=input.dtype) for m in (wy, wx, wy.T, wx.T)]
         if input.device != "cpu":
             mats = [get_backend(input.device).from_numpy(m) for m in mats]
         out = _Bicubic.apply(x, *mats)
