@@ -246,14 +246,26 @@ class Tensor:
     def __itruediv__(self, other): return self.div_(other)
 
     # ---------------------------------------------------------------- autograd
-    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
         """Accumulate the gradient of this tensor into ``.grad`` of every leaf that requires grad.
 
         Args:
             gradient: d(loss)/d(self); may be omitted only for one-element tensors.
             retain_graph: keep the graph so that ``backward`` can be called again.
+            create_graph: must be False: minigrad's gradients are first-order only.
+            inputs: must be None (every leaf that requires grad receives its gradient).
         """
-        autograd.backward(self, gradient, retain_graph)
+        if create_graph:
+            raise ValueError(
+                "backward: create_graph=True is not supported; minigrad computes first-order gradients only "
+                "(for second derivatives use finite differences of gradients, or PyTorch's torch.autograd.grad)"
+            )
+        if inputs is not None:
+            raise ValueError(
+                "backward: inputs= is not supported; every leaf that requires grad gets its gradient "
+                "(set requires_grad=False on the others, or detach() them)"
+            )
+        autograd.backward(self, gradient, bool(retain_graph))
 
     def _accumulate_grad(self, grad) -> None:
         if self.grad is None:

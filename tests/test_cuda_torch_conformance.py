@@ -31,3 +31,18 @@ def test_float32_on_cuda():
     for name in ("relu[nan_inf]", "maximum[nan_inf]", "unbatched_conv2d", "unbatched_max_pool2d",
                  "interpolate2d[size=(3, 7),mode=bicubic,align_corners=True]", "cross_entropy_probs[mean]"):
         check_case(next(c for c in CASES if c.name == name), np.float32, device="cuda")
+
+
+def test_inplace_ops_on_cuda():
+    import minigrad as mg
+    from test_inplace import PROGRAMS, X
+
+    for name, (program, expected) in PROGRAMS.items():
+        x = mg.Tensor(X.copy(), requires_grad=True, device="cuda")
+        program(mg, x).backward()  # copy_ into a CPU tensor: the gradient comes back to the GPU
+        assert x.grad.device == "cuda", name
+        np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12, err_msg=name)
+    w = mg.Tensor(X.copy(), requires_grad=True, device="cuda")
+    with mg.no_grad():
+        w.normal_().zero_().add_(1.5)
+    np.testing.assert_array_equal(w.numpy(), np.full(3, 1.5))

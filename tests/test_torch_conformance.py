@@ -32,3 +32,58 @@ def test_the_grid_covers_the_issue_list():
                      "lrn", "logsumexp", "pow_zero_exponent"):
         assert required in names, required
     assert len(CASES) > 400
+
+
+LAYERS = [
+    ("Conv2d", lambda nn: nn.Conv2d(3, 4, 3, stride=2, padding=1)),
+    ("ConvTranspose2d", lambda nn: nn.ConvTranspose2d(3, 2, 3, stride=2, output_padding=1)),
+    ("MaxPool2d", lambda nn: nn.MaxPool2d(2, stride=1)),
+    ("AvgPool2d", lambda nn: nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)),
+    ("AdaptiveAvgPool2d", lambda nn: nn.AdaptiveAvgPool2d((2, 3))),
+    ("AdaptiveMaxPool2d", lambda nn: nn.AdaptiveMaxPool2d(2)),
+    ("Upsample", lambda nn: nn.Upsample(scale_factor=2, mode="bicubic", align_corners=False)),
+    ("LocalResponseNorm", lambda nn: nn.LocalResponseNorm(2)),
+]
+
+
+# A 3-D input to Upsample is an (N, C, L) signal in PyTorch, not an unbatched image.
+LAYER_FORMS = [(n, m, b) for n, m in LAYERS for b in (True, False) if b or n != "Upsample"]
+
+
+@pytest.mark.parametrize("name, make, batched", LAYER_FORMS,
+                         ids=[f"{n}-{'batched' if b else 'unbatched'}" for n, _, b in LAYER_FORMS])
+def test_layers_take_unbatched_input_as_torch(name, make, batched):
+    import torch
+
+    import minigrad as mg
+
+    ours, theirs = make(mg.nn), make(torch.nn).double()
+    params = dict(theirs.named_parameters())
+    for key, p in ours.named_parameters():
+        p.data = params[key].detach().numpy().copy()
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 6) if batched else (3, 5, 6))
+    xm, xt = mg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out_m, out_t = ours(xm), theirs(xt)
+    assert out_m.shape == tuple(out_t.shape)
+    np.testing.assert_allclose(out_m.numpy(), out_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    seed = np.random.default_rng(1).standard_normal(out_m.shape)
+    out_m.backward(seed)
+    out_t.backward(torch.tensor(seed))
+    np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    for key, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), params[key].grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
+def test_max_unpool_layer_takes_unbatched_input(batched):
+    import torch
+
+    import minigrad as mg
+
+    x = np.random.default_rng(2).permutation(2 * 2 * 4 * 4).reshape(2, 2, 4, 4).astype(np.float64)
+    x = x if batched else x[0]
+    pooled_t, idx_t = torch.nn.MaxPool2d(2, return_indices=True)(torch.tensor(x))
+    pooled_m, idx_m = mg.nn.MaxPool2d(2, return_indices=True)(mg.Tensor(x))
+    np.testing.assert_array_equal(idx_m.numpy(), idx_t.numpy())
+    np.testing.assert_array_equal(mg.nn.MaxUnpool2d(2)(pooled_m, idx_m).numpy(),
+                                  torch.nn.MaxUnpool2d(2)(pooled_t, idx_t).numpy())

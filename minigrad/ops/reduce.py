@@ -7,11 +7,13 @@ size 1. Backward broadcasts the output gradient back over the reduced axes.
 from __future__ import annotations
 
 import builtins
+import collections
 
 import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
+from .device import clone as _clone
 from .elementwise import maximum as _maximum
 from .elementwise import minimum as _minimum
 from .elementwise import sqrt as _sqrt
@@ -123,6 +125,11 @@ class ExtremumDim(Function):
         return out, None, None, None
 
 
+#: What ``max``/``min`` over a dim return: a tuple with PyTorch's ``.values`` and ``.indices``.
+MaxResult = collections.namedtuple("max", ["values", "indices"])
+MinResult = collections.namedtuple("min", ["values", "indices"])
+
+
 def _extremum(name, x, dim, keepdim, take_max):
     if isinstance(dim, Tensor):
         # torch.max(a, b) is the elementwise maximum.
@@ -136,12 +143,14 @@ def _extremum(name, x, dim, keepdim, take_max):
     if x.shape and x.shape[axis] == 0:
         raise ValueError(f"{name}: dimension {axis} of shape {x.shape} is empty")
     if x.ndim == 0:
-        return ExtremumAll.apply(x, take_max), Tensor(np.zeros((), dtype=np.int64))
-    return ExtremumDim.apply(x, axis, keepdim, take_max)
+        values, indices = ExtremumAll.apply(x, take_max), Tensor(np.zeros((), dtype=np.int64), device=x.device)
+    else:
+        values, indices = ExtremumDim.apply(x, axis, keepdim, take_max)
+    return (MaxResult if take_max else MinResult)(values, indices)
 
 
 def max(x, dim=None, keepdim: bool = False):
-    """Largest value: a scalar for ``dim=None``, else a ``(values, indices)`` tuple like PyTorch.
+    """Largest value: a scalar for ``dim=None``, else a ``(values, indices)`` named tuple like PyTorch's.
 
     ``max(a, b)`` with a tensor ``b`` is the elementwise ``maximum``.
     """
@@ -315,18 +324,6 @@ def _softmax_axis(name, dim, x):
     return axis if x.ndim else ()
 
 
-class _EmptySoftmax(Function):
-    """softmax over a tensor with a zero-size dimension: an empty result (no max to subtract)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.copy()
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad
-
-
 def softmax(x, dim=None, dtype=None):
     """``exp(x) / sum(exp(x))`` along ``dim``, computed stably (max subtracted first).
 
@@ -338,7 +335,7 @@ def softmax(x, dim=None, dtype=None):
     x = _float_tensor("softmax", x, dtype)
     axis = _softmax_axis("softmax", dim, x)
     if x.size == 0:
-        return _EmptySoftmax.apply(x)
+        return _clone(x)  # nothing to normalise, and no max to subtract
     return Softmax.apply(x, axis)
 
 
@@ -347,7 +344,7 @@ def log_softmax(x, dim=None, dtype=None):
     x = _float_tensor("log_softmax", x, dtype)
     axis = _softmax_axis("log_softmax", dim, x)
     if x.size == 0:
-        return _EmptySoftmax.apply(x)
+        return _clone(x)
     return LogSoftmax.apply(x, axis)
 
 

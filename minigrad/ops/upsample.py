@@ -191,7 +191,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if input.ndim not in _MODES:
         raise ValueError(
             f"{op}: expected a 3-D (N, C, L) or 4-D (N, C, H, W) input, got shape {input.shape}; "
-            f"minigrad has no volumetric (5-D) modes"
+            f"minigrad has no volumetric (5-D, trilinear) modes: resize the depth slices with 4-D calls instead"
         )
     if input.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating-point input, got {input.dtype}")
@@ -199,8 +199,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if mode not in modes:
         raise ValueError(f"{op}: mode {mode!r} does not apply to a {input.ndim}-D input; use one of {modes}")
     if antialias:
-        raise ValueError(f"{op}: antialias=True is not supported by minigrad; resize with antialias=False "
-                         f"(or low-pass filter first, e.g. avg_pool2d)")
+        raise ValueError(f"{op}: antialias=True is not supported by minigrad; low-pass filter first "
+                         f"(e.g. avg_pool2d) and resize with antialias=False")
     linear = mode in ("linear", "bilinear", "bicubic")
     if align_corners is not None and not linear:
         raise ValueError(f"{op}: align_corners only applies to the modes linear, bilinear and bicubic, got mode={mode!r}")
