@@ -137,6 +137,26 @@ case("div_ints_trunc", lambda m, F, a, b: m.div(a, b, rounding_mode="trunc"),
 case("div_ints_floor", lambda m, F, a, b: m.div(a, b, rounding_mode="floor"),
      lambda g: [np.array([-7, 7, -6, 5]), np.array([2, -2, 4, 5])], grad=False)
 case("div_ints_true", lambda m, F, a, b: m.div(a, b), lambda g: [np.array([-7, 7, 1]), np.array([2, -2, 4])])
+# Integer inputs: PyTorch's type promotion (no gradients).
+for fname, fn in [
+    ("int_exp", lambda m, F, x: m.exp(x)), ("int_log", lambda m, F, x: m.log(x)), ("int_sqrt", lambda m, F, x: m.sqrt(x)),
+    ("int_sigmoid", lambda m, F, x: m.sigmoid(x)), ("int_tanh", lambda m, F, x: m.tanh(x)),
+    ("int_clamp_float", lambda m, F, x: m.clamp(x, 0.5, 2.5)), ("int_clamp_int", lambda m, F, x: m.clamp(x, 1, 2)),
+    ("int_mul_float", lambda m, F, x: x * 0.5), ("int_add", lambda m, F, x: x + 2), ("int_div", lambda m, F, x: x / 2),
+    ("int_pow", lambda m, F, x: x ** 2), ("int_neg", lambda m, F, x: -x), ("int_abs", lambda m, F, x: m.abs(x)),
+    ("int_max", lambda m, F, x: x.max()), ("int_sum", lambda m, F, x: x.sum()), ("bool_sum", lambda m, F, x: (x > 1).sum()),
+    ("int_softmax_dtype", lambda m, F, x: F.softmax(x, 0, dtype=m.float64)),
+    ("int_where_float", lambda m, F, x: m.where(x > 1, x, 0.5)), ("int_cat_float", lambda m, F, x: m.cat([x, x * 0.5])),
+]:
+    case(fname, fn, lambda g: [np.array([1, 2, 3, 0])], grad=False)
+# Tensor.to in its PyTorch forms.
+for fname, fn in [
+    ("to_dtype", lambda m, F, x: x.to(m.float64)), ("to_dtype_kw", lambda m, F, x: x.to(dtype=m.float32)),
+    ("to_device_dtype", lambda m, F, x: x.to("cpu", m.float64)), ("to_other", lambda m, F, x: x.to(x.double())),
+    ("to_copy", lambda m, F, x: x.to(x.dtype, copy=True)), ("to_non_blocking", lambda m, F, x: x.to("cpu", non_blocking=True)),
+    ("float_double", lambda m, F, x: x.double().float()),
+]:
+    case(fname, fn, lambda g: [g.n(2, 3)])
 case("where", lambda m, F, c, a, b: m.where(c, a, b), lambda g: [g.mask(2, 3), g.n(2, 3), g.n(3)], cuda=True)
 case("where_scalar", lambda m, F, c, a: m.where(c, a, 0.0), lambda g: [g.mask(2, 3), g.n(2, 3)])
 for cmp in ("lt", "le", "gt", "ge", "eq", "ne"):

@@ -68,6 +68,10 @@ def test_inplace_values_and_dtype_are_kept():
     i = mg.Tensor(np.arange(3))
     with pytest.raises(RuntimeError, match="can't be cast"):
         i.mul_(0.5)
+    for recording in (True, False):
+        with mg.enable_grad() if recording else mg.no_grad():
+            with pytest.raises(ValueError, match=r"add_: the result of shape \(2, 4\) does not fit the tensor's shape \(4,\)"):
+                x.add_(mg.ones(2, 4))
 
 
 def test_leaf_that_requires_grad_is_refused_outside_no_grad():

@@ -11,7 +11,7 @@ import numpy as np
 from ..autograd import Function
 from ..backends import get_backend
 from ..tensor import default_rng
-from .elementwise import _DEFAULT_FLOAT, _tensor
+from .elementwise import _DEFAULT_FLOAT, _floating, _tensor
 from .layout import in_layout_of, restore, stored
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "dropout"]
@@ -115,12 +115,12 @@ def leaky_relu(x, negative_slope: float = 0.01):
 
 def sigmoid(x):
     """``1 / (1 + e^-x)``, computed without overflow."""
-    return Sigmoid.apply(_tensor(x))
+    return Sigmoid.apply(_floating(x))
 
 
 def tanh(x):
     """Hyperbolic tangent."""
-    return Tanh.apply(_tensor(x))
+    return Tanh.apply(_floating(x))
 
 
 # ------------------------------------------------------------------ dropout

@@ -340,6 +340,14 @@ def _tensor(x):
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def _floating(x):
+    """``x`` as a tensor, integer and bool ones as float32: PyTorch's promotion for exp, log, ..."""
+    x = _tensor(x)
+    if x.dtype.kind in "iub":
+        return Tensor._wrap(x.data.astype(_DEFAULT_FLOAT), x.device, False, None)
+    return x
+
+
 def neg(x):
     """``-x``."""
     return Neg.apply(_tensor(x))
@@ -352,17 +360,17 @@ def abs(x):
 
 def exp(x):
     """``e ** x``."""
-    return Exp.apply(_tensor(x))
+    return Exp.apply(_floating(x))
 
 
 def log(x):
     """Natural logarithm (``-inf`` at 0, ``nan`` below, as in PyTorch)."""
-    return Log.apply(_tensor(x))
+    return Log.apply(_floating(x))
 
 
 def sqrt(x):
     """Square root."""
-    return Sqrt.apply(_tensor(x))
+    return Sqrt.apply(_floating(x))
 
 
 class ClampTensor(Function):
@@ -423,6 +431,8 @@ def clamp(x, min=None, max=None):
     for bound in (min, max):
         if bound is not None and not isinstance(bound, (int, float, np.number)):
             raise TypeError(f"clamp: bounds must be numbers or tensors, got {type(bound).__name__}")
+        if isinstance(bound, (float, np.floating)):
+            x = _floating(x)  # an integer tensor clamped to a float bound is float32, as in PyTorch
     return Clamp.apply(x, min, max)
 
 

@@ -67,9 +67,11 @@ def _commit(name, t, compute):
             f"{name}: a leaf tensor that requires grad is used in an in-place operation (PyTorch refuses "
             f"this too); wrap it in mg.no_grad() (initialisation) or work on a clone()"
         )
+    out = compute()
+    _check_dtype(name, t, out)
+    if tuple(out.shape) != t.shape:
+        raise ValueError(f"{name}: the result of shape {tuple(out.shape)} does not fit the tensor's shape {t.shape}")
     if not recording:
-        out = compute()
-        _check_dtype(name, t, out)
         try:
             t.data[...] = out.data
         except ValueError as exc:
@@ -78,12 +80,8 @@ def _commit(name, t, compute):
         if t.requires_grad or t._ctx is not None:
             t._overwritten = t._version
         return t
-    out = compute()
-    _check_dtype(name, t, out)
     if out.dtype != t.dtype:
         out = cast(out, t.dtype)
-    if tuple(out.shape) != t.shape:
-        raise RuntimeError(f"{name}: the result of shape {tuple(out.shape)} does not fit the tensor's shape {t.shape}")
     if t.requires_grad:
         if t._snapshots is None:
             t._snapshots = {}
