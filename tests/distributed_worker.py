@@ -4,6 +4,9 @@
 final parameters (and BatchNorm buffers) of each case to OUT.npz. The one-process references
 are computed by the test itself, in its own process.
 
+``python distributed_worker.py cuda OUT.npz``: a tiny conv + SyncBatchNorm net trained on the
+GPU (or Numba's simulator), 3 steps; rank 0 saves its state.
+
 ``python distributed_worker.py raise``: rank 1 raises while rank 0 waits in a barrier.
 """
 
@@ -94,6 +97,51 @@ def main_train(out):
         np.savez(out, **results)
 
 
+class TinyBNNet(nn.Module):
+    """Small enough for the CUDA simulator, which runs every GPU thread in Python."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+        self.bn = nn.BatchNorm2d(2)
+        self.fc = nn.Linear(2 * 4 * 4, 3)
+
+    def forward(self, x):
+        return self.fc(F.relu(self.bn(self.conv(x))).reshape(x.shape[0], -1))
+
+
+def tiny_data():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((8, 1, 4, 4)).astype(np.float32), rng.integers(0, 3, 8)
+
+
+def train_tiny(device, world, rank, sync_bn):
+    """3 SGD steps on the 8 examples, rank ``rank`` of ``world`` taking examples rank::world."""
+    x, y = tiny_data()
+    mg.manual_seed(10 + rank)
+    model = TinyBNNet()
+    if sync_bn:
+        model = dist.convert_sync_batchnorm(model)
+    model.to(device)
+    dist.broadcast_parameters(model)
+    opt = mg.optim.SGD(list(model.parameters()), lr=0.1, momentum=0.9)
+    opt = dist.DistributedOptimizer(opt) if world > 1 else opt
+    for _ in range(3):
+        dist.broadcast_buffers(model)
+        opt.zero_grad()
+        out = model(mg.Tensor(x[rank::world]).to(device))
+        F.cross_entropy(out, mg.Tensor(y[rank::world]).to(device)).backward()
+        opt.step()
+    return {k: np.asarray(v) for k, v in model.state_dict().items()}
+
+
+def main_cuda(out):
+    dist.init()
+    state = train_tiny("cuda", dist.world_size(), dist.rank(), True)
+    if dist.is_main():
+        np.savez(out, **state)
+
+
 def main_raise():
     dist.init()
     with dist.abort_on_exception(grace=0.0):
@@ -105,5 +153,7 @@ def main_raise():
 if __name__ == "__main__":
     if sys.argv[1] == "train":
         main_train(sys.argv[2])
+    elif sys.argv[1] == "cuda":
+        main_cuda(sys.argv[2])
     else:
         main_raise()

@@ -246,6 +246,25 @@ def test_local_batchnorm_does_not_match(two_rank_results):
     assert worst > 1e-3
 
 
+def test_two_ranks_on_cuda_match_one_cpu_process(tmp_path):
+    """Device tensors through the broadcasts, the gradient buckets and SyncBatchNorm: on the GPU
+    when there is one, else under Numba's CUDA simulator (tiny shapes)."""
+    import distributed_worker as w
+
+    out = tmp_path / "cuda.npz"
+    env_sim = {} if shutil.which("nvidia-smi") else {"NUMBA_ENABLE_CUDASIM": "1"}
+    args = [_mpiexec(), "-n", "2", sys.executable, str(HERE / "distributed_worker.py"), "cuda", str(out)]
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT, env={**_env(), **env_sim})
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"mpiexec (cuda) did not finish in {TIMEOUT} s\n{e.stdout}\n{e.stderr}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ref = w.train_tiny("cpu", 1, 0, False)
+    with np.load(out) as got:
+        for name, value in ref.items():
+            np.testing.assert_allclose(got[name], value, rtol=0, atol=1e-5, err_msg=name)
+
+
 def test_a_failing_rank_ends_the_job():
     proc = _run([_mpiexec(), "-n", "2", sys.executable, str(HERE / "distributed_worker.py"), "raise"], timeout=60)
     assert proc.returncode != 0
