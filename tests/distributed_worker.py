@@ -93,8 +93,28 @@ def main_train(out):
     for sync in (True, False):
         results.update(run_case(f"res-{'sync' if sync else 'local'}", ResBlockNet,
                                 lambda m: mg.optim.SGD(m.parameters(), lr=0.1, momentum=0.9), res_data(), sync))
+    results.update(state_case())
     if dist.is_main():
         np.savez(out, **results)
+
+
+def state_case():
+    """broadcast_state: rank 0 has stepped (momentum buffers, lr changed); the others have not."""
+    p = mg.nn.Parameter(np.arange(6, dtype=np.float32).reshape(2, 3))
+    opt = mg.optim.SGD([p], lr=0.1, momentum=0.9)
+    if dist.rank() == 0:
+        for _ in range(2):
+            opt.zero_grad()
+            (p * p).sum().backward()
+            opt.step()
+        opt.param_groups[0]["lr"] = 0.05
+    dist.broadcast_state(opt)
+    mine = opt.state_dict()
+    every = dist.gather_object((mine["state"][0]["momentum_buffer"], mine["param_groups"][0]["lr"]))
+    if not dist.is_main():
+        return {}
+    return {**{f"state/buffer{r}": b for r, (b, _) in enumerate(every)},
+            **{f"state/lr{r}": np.array(lr) for r, (_, lr) in enumerate(every)}}
 
 
 class TinyBNNet(nn.Module):

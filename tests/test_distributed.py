@@ -265,6 +265,17 @@ def test_two_ranks_on_cuda_match_one_cpu_process(tmp_path):
             np.testing.assert_allclose(got[name], value, rtol=0, atol=1e-5, err_msg=name)
 
 
+def test_broadcast_state_gives_every_rank_rank0s_optimizer(two_rank_results):
+    # rank 0's two momentum steps on f = sum(p^2), computed by hand: g = 2p, buf = g, then 0.9 buf + g
+    p = np.arange(6, dtype=np.float64).reshape(2, 3)
+    buf = 2 * p
+    p = p - 0.1 * buf
+    buf = 0.9 * buf + 2 * p
+    for r in (0, 1):
+        np.testing.assert_allclose(two_rank_results[f"state/buffer{r}"], buf, rtol=1e-6)
+        assert float(two_rank_results[f"state/lr{r}"]) == 0.05
+
+
 def test_a_failing_rank_ends_the_job():
     proc = _run([_mpiexec(), "-n", "2", sys.executable, str(HERE / "distributed_worker.py"), "raise"], timeout=60)
     assert proc.returncode != 0
