@@ -55,7 +55,7 @@ def res_data():
     return ArrayDataset((rng.standard_normal((n, 3, 8, 8)) * 2 + 1).astype(np.float32), rng.integers(0, 10, n), classes=list("0123456789"))
 
 
-def train(model, optimizer, dataset, batch, steps, loader):
+def train(model, optimizer, steps, loader):
     done = 0
     while done < steps:
         for x, y in loader:
@@ -77,7 +77,7 @@ def run_case(name, build, make_opt, dataset, sync_bn):
     opt = dist.DistributedOptimizer(make_opt(model), bucket_cap_mb=0.1)  # several buckets for LeNet
     local = GLOBAL_BATCH // dist.world_size() if "lenet" in name else 16 // dist.world_size()
     loader = DataLoader(dataset, batch_size=local, prefetch=0, sampler=dist.DistributedSampler(dataset, seed=5))
-    train(model, opt, dataset, local, STEPS if "lenet" in name else 6, loader)
+    train(model, opt, STEPS if "lenet" in name else 6, loader)
     return {f"{name}/{k}": np.asarray(v) for k, v in model.state_dict().items()}
 
 

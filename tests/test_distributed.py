@@ -213,7 +213,7 @@ def _one_process(case):
     opt = mg.optim.Adam(params, lr=1e-3) if case == "lenet-adam" else \
         mg.optim.SGD(params, lr=0.05 if case.startswith("lenet") else 0.1, momentum=0.9)
     loader = DataLoader(data, batch_size=batch, shuffle=True, seed=5, prefetch=0)
-    w.train(model, opt, data, batch, steps, loader)
+    w.train(model, opt, steps, loader)
     return model.state_dict()
 
 

@@ -23,14 +23,14 @@ Gradient averaging is an optimizer wrapper (Horovod style); ``optimizer.py`` say
 
 from .broadcast import broadcast_buffers, broadcast_parameters, broadcast_state, broadcast_tensors
 from .comm import (DistributedError, abort, abort_on_exception, allgather, allreduce_sum, barrier, broadcast_object,
-                   gather_object, init, is_initialized, is_main, local_size, mpi_launched, rank, world_size)
+                   gather_object, init, is_initialized, is_main, local_size, rank, world_size)
 from .context import DistributedContext, LocalContext
 from .optimizer import DEFAULT_BUCKET_MB, DistributedOptimizer, GradientBuckets
 from .sampler import DistributedSampler
 from .sync_batchnorm import SyncBatchNorm, convert_sync_batchnorm
 
 __all__ = ["init", "is_initialized", "rank", "world_size", "local_size", "is_main", "barrier", "allreduce_sum",
-           "allgather", "broadcast_object", "gather_object", "abort", "abort_on_exception", "mpi_launched",
+           "allgather", "broadcast_object", "gather_object", "abort", "abort_on_exception",
            "DistributedError", "broadcast_parameters", "broadcast_buffers", "broadcast_tensors", "broadcast_state",
            "DistributedOptimizer", "GradientBuckets", "DEFAULT_BUCKET_MB", "DistributedSampler", "SyncBatchNorm",
            "convert_sync_batchnorm", "DistributedContext", "LocalContext"]

@@ -12,7 +12,6 @@ and the collectives return their input.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 
@@ -20,7 +19,7 @@ import numpy as np
 
 __all__ = ["DistributedError", "init", "is_initialized", "rank", "world_size", "local_size", "is_main",
            "barrier", "allreduce_sum", "allgather", "broadcast_object", "gather_object", "abort",
-           "abort_on_exception", "mpi_launched"]
+           "abort_on_exception"]
 
 _comm = None
 
@@ -29,12 +28,6 @@ INSTALL_HINT = 'pip install "minigrad[dist]" (mpi4py and mpich)'
 
 class DistributedError(ValueError):
     """Distributed training cannot start (MPI missing, a single process, an uneven batch)."""
-
-
-def mpi_launched() -> bool:
-    """Whether an MPI launcher (mpiexec of MPICH/Open MPI, srun) started this process."""
-    return any(k in os.environ for k in ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE",
-                                         "MPI_LOCALNRANKS", "SLURM_PROCID"))
 
 
 def init(comm=None):

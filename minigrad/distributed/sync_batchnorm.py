@@ -147,6 +147,8 @@ class SyncBatchNorm(BatchNorm2d):
 def convert_sync_batchnorm(module: Module) -> Module:
     """Replace every ``BatchNorm2d`` inside ``module`` by a ``SyncBatchNorm`` holding the same tensors.
 
+    ``BatchNorm1d`` layers (none in the registry's models) keep per-rank statistics.
+
     Returns:
         ``module`` (changed in place), or a new ``SyncBatchNorm`` if ``module`` is a ``BatchNorm2d``.
     """
