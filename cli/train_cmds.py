@@ -1,4 +1,4 @@
-"""``minigrad train``: a thin layer over ``minigrad.train.fit`` with a rich progress bar."""
+"""``minigrad train``: a thin layer over ``minigrad.train.fit`` and its progress bar."""
 
 from __future__ import annotations
 
@@ -10,65 +10,6 @@ import numpy as np
 import typer
 
 from .errors import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, _one_line, reported
-
-
-class _Progress:
-    """A ``minigrad.train.Callback`` drawing one rich progress bar per epoch and one line after it."""
-
-    def __init__(self, quiet: bool = False):
-        from rich.console import Console
-
-        self.quiet = quiet
-        self.console = Console(stderr=True)
-        self.progress = None
-        self.task = None
-        self.epochs = 0
-        self.images = 0
-
-    def note(self, message):
-        typer.secho(f"note: {message}", fg="yellow")
-
-    def train_begin(self, info):
-        self.epochs = info["epochs"]
-        config = info["config"]
-        typer.echo(f"{info['model']} ({info['parameters']:,} parameters) on {info['dataset']}: "
-                   f"{info['train_size']:,} train / {info['test_size']:,} test images, "
-                   f"{config.optimizer} lr {info['lr']:g}, {config.schedule} schedule, {info['batch']}, "
-                   f"{info['device']}; writing {info['out_dir']}")
-
-    def epoch_begin(self, epoch, epochs, num_batches):
-        if self.quiet or not self.console.is_terminal:
-            return  # a progress bar only makes sense on a terminal; logs get the epoch lines
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
-
-        self.progress = Progress(
-            TextColumn(f"epoch {epoch + 1}/{epochs}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[speed]} img/s  loss {task.fields[loss]}"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=self.console, transient=True)
-        self.progress.start()
-        self.task = self.progress.add_task("train", total=num_batches, speed="-", loss="-")
-        self.images = 0
-
-    def batch_end(self, epoch, batch, num_batches, loss, images):
-        if self.progress is None:
-            return
-        self.images += images
-        elapsed = self.progress.tasks[0].elapsed or 1e-9
-        self.progress.update(self.task, completed=batch, loss=f"{loss:.4f}", speed=f"{self.images / elapsed:,.0f}")
-
-    def epoch_end(self, row):
-        self.close()
-        typer.echo(f"epoch {row['epoch']:>3}/{self.epochs}  train loss {row['train_loss']:.4f} "
-                   f"acc {100 * row['train_acc']:6.2f}%  test loss {row['test_loss']:.4f} "
-                   f"acc {100 * row['test_acc']:6.2f}%  lr {row['lr']:.2e}  {row['seconds']:5.1f}s  "
-                   f"{row['images_per_s']:,.0f} img/s")
-
-    def close(self):
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
 
 
 def train(
@@ -112,9 +53,10 @@ def train(
         True, "--sync-bn/--no-sync-bn", help="With --distributed: BatchNorm with the global batch's statistics."),
 ) -> None:
     """Train MODEL: a progress bar per epoch, checkpoints, metrics.csv and curves.png in --out."""
+    from minigrad.progress import ProgressBar
     from minigrad.train import TrainConfig, fit
 
-    progress = _Progress(quiet)
+    progress = ProgressBar(quiet)
     context = None
     with reported("train", model):
         if distributed:
@@ -134,7 +76,7 @@ def train(
             # Overflow on the way to a NaN loss is reported once, by TrainingDiverged, not as warnings.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _one_job(context):
                 result = fit(config, callbacks=[progress], resume=str(resume) if resume else None,
-                             distributed=context, overwrite=overwrite)
+                             distributed=context, overwrite=overwrite, verbose=False)
         finally:
             progress.close()
     if context is not None and not context.is_main:

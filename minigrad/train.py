@@ -68,7 +68,9 @@ class TrainConfig:
     """Everything that defines a training run (saved in every checkpoint).
 
     Attributes:
-        model: registry name (``minigrad.models.list_models()``).
+        model: registry name (``minigrad.models.list_models()``), or a ``Module`` instance to train
+            as it is (checkpoints record its class name; register a constructor under that name
+            with ``minigrad.models.register_model`` to load them with ``mg.load`` or ``minigrad eval``).
         dataset: a name of ``minigrad.data.DATASETS`` or "auto" (see ``resolve_dataset``).
         data_dir: where the dataset files are (default: ``MINIGRAD_DATA`` or ``~/.cache/minigrad``).
         epochs: number of epochs (None when resuming: as saved in the checkpoint).
@@ -115,12 +117,16 @@ class TrainConfig:
     prefetch: int = 2
     model_kwargs: dict = field(default_factory=dict)
 
-    def validate(self) -> "TrainConfig":
-        """Check the types and values; raise ValueError naming the option (and the valid choices)."""
+    def validate(self, registered: bool = True) -> "TrainConfig":
+        """Check the types and values; raise ValueError naming the option (and the valid choices).
+
+        Args:
+            registered: ``model`` must be a registry name (False: the name of a ``Module`` given to ``fit``).
+        """
         from .models import list_models
 
         self._check_types()
-        if self.model not in list_models():
+        if registered and self.model not in list_models():
             raise ValueError(f"train: unknown model {self.model!r}; valid names: {', '.join(list_models())}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"train: unknown optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
@@ -259,10 +265,13 @@ def _model_kwargs(config: TrainConfig, train_ds, note) -> dict:
     return kwargs
 
 
-def _model_input_size(model, name):
-    from .models import model_info
+def _model_input_size(model, name, dataset):
+    """The (C, H, W) the model takes: its own ``input_size``, the registry's, or (unregistered) the data's."""
+    from .models import list_models, model_info
 
-    return tuple(getattr(model, "input_size", None) or model_info(name)["input_size"])
+    if getattr(model, "input_size", None):
+        return tuple(model.input_size)
+    return tuple(model_info(name)["input_size"] if name in list_models() else dataset.input_size)
 
 
 def _fresh_position(epoch: int = 0) -> dict:
@@ -271,10 +280,10 @@ def _fresh_position(epoch: int = 0) -> dict:
     return {"epoch": epoch, "batch": 0, "loss_sum": 0.0, "correct": 0, "count": 0, "images": 0, "seconds": 0.0}
 
 
-def _resolve_config(config: TrainConfig, resume, dist):
+def _resolve_config(config: TrainConfig, resume, dist, registered: bool = True):
     """``(config, checkpoint or None, ignored)``: the configuration ``fit`` runs with, the checkpoint it
     resumes, and the options of ``config`` that resuming ignores (``[(name, given, saved)]``)."""
-    config.validate()
+    config.validate(registered)
     if resume is None:
         config = replace(config, epochs=10) if config.epochs is None else config
         dist.check(config)
@@ -289,7 +298,7 @@ def _resolve_config(config: TrainConfig, resume, dist):
         raise CheckpointError(f"{resume}: holds no training state (it was not written by minigrad train); "
                               f"it can be evaluated but not resumed")
     try:
-        saved_config = TrainConfig(**saved).validate()
+        saved_config = TrainConfig(**saved).validate(registered)
     except ValueError as e:
         message = str(e).removeprefix("train: ")
         if message.split(" ")[0] in names:
@@ -314,7 +323,7 @@ def _resolve_config(config: TrainConfig, resume, dist):
         given, kept = getattr(config, f.name), getattr(saved_config, f.name)
         if given != default and given != kept:
             ignored.append((f.name, given, kept))
-    config = replace(saved_config, **overrides).validate()
+    config = replace(saved_config, **overrides).validate(registered)
     dist.check(config)
     return config, ckpt, ignored
 
@@ -345,7 +354,7 @@ class _Run:
     written then.
     """
 
-    def __init__(self, config: TrainConfig, note, dist):
+    def __init__(self, config: TrainConfig, note, dist, module=None):
         from .models import get_model
 
         self.dist = dist
@@ -354,15 +363,17 @@ class _Run:
         for ds, split in ((train_ds, config.train_split), (test_ds, config.test_split)):
             if len(ds) == 0:
                 raise ValueError(f"train: the {split!r} split of {config.dataset} has no examples")
-        config = replace(config, model_kwargs=_model_kwargs(config, train_ds, note))
+        if module is None:
+            config = replace(config, model_kwargs=_model_kwargs(config, train_ds, note))
         manual_seed(config.seed)
         try:
-            self.model = get_model(config.model, num_classes=train_ds.num_classes,
-                                   in_channels=int(train_ds.input_size[0]), **config.model_kwargs)
+            self.model = module if module is not None else get_model(
+                config.model, num_classes=train_ds.num_classes, in_channels=int(train_ds.input_size[0]),
+                **config.model_kwargs)
         except TypeError as e:
             raise ValueError(f"train: model_kwargs {config.model_kwargs} do not fit {config.model} ({e})") from None
         self.train_loader, self.test_loader, self.data_info = make_loaders(
-            config, train_ds, test_ds, _model_input_size(self.model, config.model), note=note)
+            config, train_ds, test_ds, _model_input_size(self.model, config.model, train_ds), note=note)
         self.train_loader, self.test_loader = dist.shard_loaders(self.train_loader, self.test_loader, config)
         self.model.to(config.device)
         self.model = dist.prepare_model(self.model, config.seed)
@@ -514,11 +525,12 @@ class _Run:
                          dataset=self.config.dataset, config=self.config, start_epoch=self.start_epoch)
 
 
-def fit(config: TrainConfig, callbacks=(), resume=None, overwrite: bool = False, distributed=None) -> FitResult:
+def fit(config: TrainConfig, callbacks=(), resume=None, overwrite: bool = False, distributed=None,
+        verbose: bool = True) -> FitResult:
     """Train ``config.model`` on ``config.dataset``, evaluating and checkpointing every epoch.
 
     Args:
-        config: the run's settings.
+        config: the run's settings; ``config.model`` is a registry name or a ``Module``.
         callbacks: ``Callback`` objects notified of progress.
         resume: a checkpoint written by ``fit`` (``last.npz``) to continue from. Its saved
             configuration is used, except ``out_dir``, ``device`` and ``prefetch`` when set in
@@ -530,6 +542,8 @@ def fit(config: TrainConfig, callbacks=(), resume=None, overwrite: bool = False,
         distributed: a ``minigrad.distributed.DistributedContext`` when this process is one rank
             of an MPI job (``config.batch_size`` is then the global batch); None: one process.
             Only rank 0 calls ``callbacks``, holds the run folder and writes files.
+        verbose: show progress (``minigrad.progress.ProgressBar``: a line per epoch, and a bar
+            on a terminal) before the ``callbacks``; False: silent.
 
     Returns:
         A ``FitResult``.
@@ -543,15 +557,33 @@ def fit(config: TrainConfig, callbacks=(), resume=None, overwrite: bool = False,
         TrainingInterrupted: Ctrl-C, SIGTERM or SIGHUP; the position was saved to ``last.npz``.
     """
     from .distributed.context import LocalContext
+    from .nn import Module
 
     dist = distributed or LocalContext()
-    callbacks = list(callbacks) if dist.is_main else []
+    callbacks, bar = (list(callbacks) if dist.is_main else []), None
+    if verbose and dist.is_main:
+        from .progress import ProgressBar
 
+        bar = ProgressBar()
+        callbacks.insert(0, bar)
+    module = config.model if isinstance(config.model, Module) else None
+    if module is not None:
+        # The instance trains as it is; its class name goes into the checkpoints (register its
+        # constructor with minigrad.models.register_model under that name to load them by name).
+        config = replace(config, model=type(module).__name__)
+    try:
+        return _fit(config, callbacks, resume, overwrite, dist, module)
+    finally:
+        if bar is not None:
+            bar.close()  # also on errors and Ctrl-C: the terminal gets its cursor back
+
+
+def _fit(config, callbacks, resume, overwrite, dist, module) -> FitResult:
     def note(message):
         for cb in callbacks:
             cb.note(message)
 
-    config, ckpt, ignored = _resolve_config(config, resume, dist)
+    config, ckpt, ignored = _resolve_config(config, resume, dist, registered=module is None)
     _check_device(config)
     # Rank 0's choice: the ranks' clocks may not agree on the timestamp.
     out_dir = config.out_dir or dist.broadcast(str(_default_out_dir(config.model)) if dist.is_main else None)
@@ -564,7 +596,7 @@ def fit(config: TrainConfig, callbacks=(), resume=None, overwrite: bool = False,
             note("ignored with --resume (the run continues with its saved settings): "
                  + ", ".join(f"--{k.replace('_', '-')} {v!r} (saved: {s!r})" for k, v, s in ignored))
     with _open_folder(config.out_dir, resume, overwrite, note, dist) as folder:
-        run = _Run(config, note, dist)
+        run = _Run(config, note, dist, module)
         if ckpt is not None:
             run.restore(ckpt)
             rebuild = folder.repair(source_dir=Path(resume).parent, position=run.pos, best_epoch=run.best_epoch,

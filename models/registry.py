@@ -58,4 +58,6 @@ def get_model(name: str, **kwargs):
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
         raise ValueError(f"get_model({name!r}): unknown argument(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
-    return fn(**kwargs)
+    model = fn(**kwargs)
+    model.registry_name = name  # so that minigrad.save knows how to rebuild it
+    return model

@@ -38,7 +38,7 @@ def resolve_dataset(name: str, model: str, data_dir=None, note=print) -> str:
     Raises:
         ValueError: for an unknown name, listing the valid ones.
     """
-    from ..models import model_info
+    from ..models import list_models, model_info
     from . import DATASETS, dataset_available
     from .datasets import default_root
 
@@ -46,7 +46,7 @@ def resolve_dataset(name: str, model: str, data_dir=None, note=print) -> str:
         if name not in DATASETS:
             raise ValueError(f"train: unknown dataset {name!r}; valid names: auto, {', '.join(DATASETS)}")
         return name
-    if model_info(model)["task"] == "segmentation":
+    if model in list_models() and model_info(model)["task"] == "segmentation":
         return "synth-shapes"
     roots = [data_dir] if data_dir else []
     if any(dataset_available("mnist", r) for r in roots) or dataset_available("mnist", None):
