@@ -15,7 +15,7 @@ __all__ = ["ProgressBar", "COLD_START_SECONDS"]
 
 # Seconds to the first batch of LeNet-5 with an empty Numba cache, measured with
 # benchmarks/startup.py on the 2-core development machine (see the README).
-COLD_START_SECONDS = 30
+COLD_START_SECONDS = 20
 
 
 class ProgressBar(Callback):
