@@ -103,6 +103,6 @@ def save_deconvnet(model, x, image, path, layer: str, unit: int, position=None, 
         scale = max(1, 160 // x.shape[-1])
     probs = class_probabilities(model, x)
     where = "" if result["position"] is None else f" at {tuple(int(v) for v in result['position'])}"
-    heading = (f"DeconvNet: {layer} unit {unit}{where}, activation {result['activation']:.3g}\n"
+    heading = (f"DeconvNet: {layer} unit {unit}{where} = {result['activation']:.3g}\n"
                + prediction_text(probs, int(np.argmax(probs)), classes))
     return result, save_png(deconvnet_figure(image, result["reconstruction"], heading, scale), path)

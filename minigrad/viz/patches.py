@@ -15,6 +15,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..tensor import Tensor
 from .layers import forward_collect, get_layer
+from .figure import Panel, compose
 from .render import chw_to_hwc, save_png, tile_grid, to_rgb
 
 __all__ = ["unit_maxima", "crop_receptive_field", "top_patches", "patches_figure", "layer_receptive_field",
@@ -152,6 +153,12 @@ def save_patches(model, images, pixels, path, layer: str, receptive_field, units
     """
     values, positions = unit_maxima(model, images, layer, progress=progress)
     crops, chosen = top_patches(values, positions, pixels, receptive_field, units, k)
+    grid = patches_figure(crops)
     if scale is None:
-        scale = max(1, 32 // crops.shape[-1])
-    return crops, chosen, save_png(patches_figure(crops), path, scale=scale)
+        scale = max(2, 320 // grid.shape[1])
+    units = list(units)
+    named = ", ".join(map(str, units[:4])) + (", ..." if len(units) > 4 else "")
+    figure = compose([Panel(grid)], scale=scale, heading=f"{layer}: the {k} patches that excite each unit most",
+                     caption=f"One row per unit ({named}), strongest first; each patch is the unit's "
+                             f"{receptive_field[0]}x{receptive_field[0]} px receptive field.")
+    return crops, chosen, save_png(figure, path)
