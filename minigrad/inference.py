@@ -68,7 +68,7 @@ def load(path, device: str = "cpu"):
             recorded name (``minigrad.models.register_model`` adds your own).
     """
     from .checkpoint import CheckpointError, load_checkpoint
-    from .train import load_for_inference
+    from .predict import load_for_inference
 
     ckpt = load_checkpoint(path)
     if not ckpt.model_name:
