@@ -72,16 +72,16 @@ if "kill_after_bytes" in fault:
         return Dying(f) if ".npz." in str(file) and "w" in mode else f
     builtins.open = dying_open
 
-from minigrad.cli import train_cmds
+from minigrad.progress import ProgressBar
 if "signal_at_batch" in fault:
     epoch, batch, name, count = fault["signal_at_batch"]
-    real_batch_end = train_cmds._Progress.batch_end
+    real_batch_end = ProgressBar.batch_end
     def batch_end(self, e, b, *args):
         real_batch_end(self, e, b, *args)
         if (e, b) == (epoch, batch):
             for _ in range(count):
                 os.kill(os.getpid(), getattr(signal, name))
-    train_cmds._Progress.batch_end = batch_end
+    ProgressBar.batch_end = batch_end
 
 if "signal_in_save" in fault:
     import minigrad.train as train_module
@@ -96,14 +96,14 @@ if "signal_in_save" in fault:
     train_module.save_checkpoint = save_checkpoint
 
 if "hold" in fault:
-    real_batch_end2 = train_cmds._Progress.batch_end
+    real_batch_end2 = ProgressBar.batch_end
     def held(self, *args):
         real_batch_end2(self, *args)
         open(fault["hold"] + ".ready", "w").close()
         deadline = time.time() + 60
         while not os.path.exists(fault["hold"]) and time.time() < deadline:
             time.sleep(0.05)
-    train_cmds._Progress.batch_end = held
+    ProgressBar.batch_end = held
 
 from minigrad.cli.app import app
 sys.argv = ["minigrad"] + sys.argv[1:]
