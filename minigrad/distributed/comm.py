@@ -130,6 +130,9 @@ def abort(code: int = 1) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     if _comm is not None and world_size() > 1:
+        # MPI_Abort kills the launcher's forwarding of this process's output too; a moment's
+        # pause lets the one-line message just written reach the user's terminal first.
+        time.sleep(0.3)
         _comm.Abort(int(code))
     raise SystemExit(code)
 
