@@ -27,7 +27,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["Context", "Function", "no_grad", "enable_grad", "is_grad_enabled", "backward"]
+__all__ = ["Context", "Function", "no_grad", "enable_grad", "is_grad_enabled", "backward", "function_hook"]
 
 _state = threading.local()
 
@@ -60,6 +60,31 @@ def no_grad():
 def enable_grad():
     """Context manager that re-enables graph recording inside ``no_grad``."""
     return _grad_mode(True)
+
+
+@contextlib.contextmanager
+def function_hook(hook):
+    """Call ``hook(function, args, kwargs, output)`` after every ``Function.apply`` in this thread.
+
+    This is the one supported way to observe the op graph as it runs (the ONNX exporter
+    and ``minigrad.summary`` trace a forward pass with it): ``function`` is the ``Function``
+    subclass, ``args``/``kwargs`` are what ``apply`` received (tensors, not raw arrays) and
+    ``output`` is what it returned. Hooks nest (inner ones run last) and are removed on exit,
+    also when the block raises; other threads never see them.
+
+    Example:
+        >>> seen = []
+        >>> with function_hook(lambda fn, args, kwargs, out: seen.append(fn.__name__)):
+        ...     y = x * 2 + 1
+        >>> seen
+        ['Mul', 'Add']
+    """
+    previous = getattr(_state, "hooks", ())
+    _state.hooks = previous + (hook,)
+    try:
+        yield hook
+    finally:
+        _state.hooks = previous
 
 
 class Context:
@@ -143,8 +168,14 @@ class Function:
         if isinstance(out, tuple):
             # Only the first output is differentiable (e.g. max_pool2d's indices are not).
             first = wrap(out[0], device, record, ctx if record else None)
-            return (first,) + tuple(wrap(o, device, False, None) for o in out[1:])
-        return wrap(out, device, record, ctx if record else None)
+            result = (first,) + tuple(wrap(o, device, False, None) for o in out[1:])
+        else:
+            result = wrap(out, device, record, ctx if record else None)
+        hooks = getattr(_state, "hooks", None)
+        if hooks:
+            for hook in hooks:
+                hook(cls, args, kwargs, result)
+        return result
 
 
 _Tensor = None
