@@ -6,7 +6,7 @@ import typer
 
 import minigrad
 
-from . import bench, infer_cmds, summary, train_cmds, viz
+from . import bench, export_cmd, infer_cmds, summary, train_cmds, viz
 
 class _Group(typer.core.TyperGroup):
     """Typer's command group with the help written as users read it (applied to every subcommand).
@@ -76,6 +76,7 @@ infer_cmds.register(app)
 summary.register(app)
 viz.register(app)
 bench.register(app)
+export_cmd.register(app)
 
 
 def main() -> None:

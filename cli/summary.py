@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .errors import fail
+from .errors import fail, reported
 
 __all__ = ["register", "parse_input_size"]
 
@@ -30,7 +30,7 @@ def parse_input_size(text: str) -> tuple:
 
 
 def summary_command(
-    model: Optional[str] = typer.Argument(None, help="Registered model name (see `minigrad models`)."),
+    model: Optional[str] = typer.Argument(None, help="Registered model name (see `minigrad models`) or an .onnx file."),
     input_size: Optional[str] = typer.Option(None, "--input-size", help="C,H,W; default: the model's registered size "
                                              "(C,32,32 with --small-input)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the table."),
@@ -63,6 +63,9 @@ def summary_command(
         return
     if model is None:
         fail("summary: give a MODEL name or --compare")
+    if model.lower().endswith(".onnx"):
+        _summarize_onnx(Path(model), size, as_json)
+        return
     try:
         info = model_info(model)
     except ValueError as error:
@@ -85,6 +88,20 @@ def summary_command(
         result = summary(get_model(model, **kwargs), size)
     except ValueError as error:
         fail(str(error))
+    typer.echo(result.to_json() if as_json else result.format())
+
+
+def _summarize_onnx(path: Path, size, as_json: bool) -> None:
+    """The summary of an ONNX file loaded as a minigrad model (input size from its graph unless given)."""
+    from minigrad.onnx import load
+    from minigrad.summary import summary
+
+    with reported("summary"):
+        net = load(path)
+        size = size or net.image_size()
+        if size is None:
+            raise ValueError(f"summary: {path} does not fix its input's C, H, W; pass --input-size C,H,W")
+        result = summary(net, size)
     typer.echo(result.to_json() if as_json else result.format())
 
 

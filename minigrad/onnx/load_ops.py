@@ -109,12 +109,16 @@ def average_pool(node, inputs, attrs, opset):
         raise NodeError("AveragePool with dilations is not supported")
     include = bool(attrs.get("count_include_pad", 0))
     symmetric = pads[:2] == pads[2:] and pads[0] <= kernel[0] // 2 and pads[1] <= kernel[1] // 2
-    if not symmetric:
-        if not include and any(pads):
-            raise NodeError(f"AveragePool with asymmetric pads {pads} and count_include_pad=0 is not supported")
-        x, pads = _pad_spatial(x, pads), [0, 0, 0, 0]
-    out = F.avg_pool2d(x, tuple(kernel), tuple(strides), tuple(pads[:2]), ceil_mode=bool(attrs.get("ceil_mode", 0)),
-                       count_include_pad=include)
+    ceil = bool(attrs.get("ceil_mode", 0))
+    if symmetric:
+        out = F.avg_pool2d(x, tuple(kernel), tuple(strides), tuple(pads[:2]), ceil_mode=ceil, count_include_pad=include)
+    else:
+        padded = _pad_spatial(x, pads)
+        out = F.avg_pool2d(padded, tuple(kernel), tuple(strides), 0, ceil_mode=ceil)
+        if not include:
+            # Divide by the number of real (unpadded) elements in each window instead of its size.
+            real = _pad_spatial(Tensor(np.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype)), pads)
+            out = out / F.avg_pool2d(real, tuple(kernel), tuple(strides), 0, ceil_mode=ceil).data
     return [F.squeeze(out, 2) if squeeze else out]
 
 
@@ -507,9 +511,8 @@ def upsample(node, inputs, attrs, opset):
 
 
 def dropout(node, inputs, attrs, opset):
-    if len(node.output) > 1 and node.output[1]:
-        raise NodeError("Dropout's mask output is not supported")
-    return [inputs[0]]
+    """Identity at inference; the mask output (if asked for) keeps every element."""
+    return [inputs[0], np.ones(inputs[0].shape, dtype=bool)]
 
 
 def identity(node, inputs, attrs, opset):

@@ -127,6 +127,13 @@ class OnnxModel(nn.Module):
         self._adopt_loose(constants, initializers, uses)
         self.eval()
 
+    def image_size(self):
+        """(C, H, W) of the first input when it is a fixed-size image batch (N, C, H, W), else None."""
+        shape = self.input_shapes[0] if self.input_shapes else []
+        if len(shape) != 4 or any(not s for s in shape[1:]):
+            return None
+        return tuple(int(s) for s in shape[1:])
+
     # ------------------------------------------------------------------ building
     def _error(self, i, message) -> OnnxError:
         node = self._nodes[i]

@@ -75,7 +75,8 @@ def load_model(path, model_name: str | None = None, note=print) -> VizModel:
     """Rebuild the model saved in a checkpoint.
 
     Args:
-        path: a checkpoint written by ``minigrad train`` (or ``save_checkpoint``).
+        path: a checkpoint written by ``minigrad train`` (or ``save_checkpoint``), or an ONNX file
+            (``.onnx``, read by ``minigrad.onnx.load``).
         model_name: registry name, needed when the checkpoint does not record one.
         note: receives one line per assumption made.
 
@@ -86,6 +87,8 @@ def load_model(path, model_name: str | None = None, note=print) -> VizModel:
     from ..checkpoint import CheckpointError, load_checkpoint
     from ..models import get_model, list_models, model_info
 
+    if Path(path).suffix.lower() == ".onnx":
+        return _load_onnx(path, note)
     ckpt = load_checkpoint(path)
     name = model_name or ckpt.model_name
     if not name:
@@ -115,6 +118,29 @@ def load_model(path, model_name: str | None = None, note=print) -> VizModel:
     return VizModel(model=model, name=name, path=Path(path), input_size=input_size, classes=classes,
                     mean=_channel_stats(data.get("mean"), in_channels, 0.0),
                     std=_channel_stats(data.get("std"), in_channels, 1.0), config=config, data=data)
+
+
+def _load_onnx(path, note) -> VizModel:
+    """An ONNX file as a ``VizModel``: input size from the graph, classes from its output width."""
+    from ..onnx import OnnxError, load
+
+    model = load(path)
+    input_size = model.image_size()
+    if input_size is None:
+        raise OnnxError(f"{path}: the graph's input {model.input_shapes[0] if model.input_shapes else None} is not "
+                        f"one (N, C, H, W) image batch with fixed C, H, W")
+    from ..autograd import no_grad
+    from ..tensor import Tensor
+
+    with no_grad():
+        out = model(Tensor(np.zeros((1,) + input_size, dtype=np.float32)))
+    out = out[0] if isinstance(out, tuple) else out
+    n = int(out.shape[1]) if out.ndim >= 2 else 1
+    note(f"{path}: an ONNX model records no class names or normalization; assuming {n} classes named "
+         f"0..{n - 1} and pixels in [0, 1] unnormalized")
+    c = input_size[0]
+    return VizModel(model=model, name=Path(path).stem, path=Path(path), input_size=input_size,
+                    classes=[str(i) for i in range(n)], mean=np.zeros(c), std=np.ones(c))
 
 
 def load_image(path, input_size, note=print) -> np.ndarray:
