@@ -10,6 +10,7 @@ for the error raised by an op without a mapping.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -23,6 +24,8 @@ from .errors import OnnxError, require_onnx
 __all__ = ["export", "GraphBuilder"]
 
 BATCH = "batch"
+#: Metadata key of the integer buffers that are not initializers.
+COUNTERS_KEY = "minigrad.counters"
 
 
 class GraphBuilder:
@@ -200,6 +203,12 @@ def trace(model, example_input, opset: int = 17, input_names=("input",), output_
     from .. import __version__
 
     onnx_model.producer_version = __version__
+    # Integer counters (BatchNorm's num_batches_tracked) take no part in inference; kept as metadata
+    # (not as unused initializers, which runtimes warn about) so that ``load`` restores the state_dict.
+    counters = {k: int(v) for k, v in model.state_dict().items()
+                if k not in graph.used and np.ndim(v) == 0 and np.asarray(v).dtype.kind in "iu"}
+    if counters:
+        onnx.helper.set_model_props(onnx_model, {COUNTERS_KEY: json.dumps(counters)})
     onnx.checker.check_model(onnx_model)
     return onnx_model
 

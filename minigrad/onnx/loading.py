@@ -11,6 +11,7 @@ path from the node's name. Float initializers used elsewhere become parameters o
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -53,14 +54,14 @@ def read_model(path):
         raise OnnxError(f"{path}: not a readable ONNX model ({_one_line(error)})") from None
     if not model.HasField("graph") or not (model.graph.node or model.graph.output):
         raise OnnxError(f"{path}: not an ONNX model (no graph; corrupt or truncated file)")
-    try:
-        onnx.checker.check_model(model)
-    except Exception as error:
-        raise OnnxError(f"{path}: invalid ONNX model ({_one_line(error)})") from None
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     newest = onnx.defs.onnx_opset_version()
     if opset is None or not MIN_OPSET <= opset <= newest:
         raise OnnxError(f"{path}: unsupported opset {opset} (supported: {MIN_OPSET}..{newest})")
+    try:
+        onnx.checker.check_model(model)
+    except Exception as error:
+        raise OnnxError(f"{path}: invalid ONNX model ({_one_line(error)})") from None
     nodes = model.graph.node
     for i, node in enumerate(nodes):
         if node.domain not in ("", "ai.onnx") or (node.op_type not in load_ops.TENSOR
@@ -71,9 +72,17 @@ def read_model(path):
 
 
 def _attributes(node) -> dict:
+    """A node's attributes; floats (stored in single precision) as the shortest decimal that rounds to them,
+    so that an exported ``eps=1e-5`` comes back as 1e-5 and not 9.99999974738e-06."""
     from onnx import helper
 
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attrs = {}
+    for a in node.attribute:
+        value = helper.get_attribute_value(a)
+        if isinstance(value, float):
+            value = float(str(np.float32(value)))
+        attrs[a.name] = value
+    return attrs
 
 
 def _safe(name: str) -> str:
@@ -125,6 +134,7 @@ class OnnxModel(nn.Module):
         for i in list(self._steps):
             self._build_layer(i, constants, initializers, uses, taken)
         self._adopt_loose(constants, initializers, uses)
+        self._restore_counters(model)
         self.eval()
 
     def image_size(self):
@@ -271,6 +281,22 @@ class OnnxModel(nn.Module):
                 param = nn.Parameter(np.ascontiguousarray(self._constants.pop(name), dtype=np.float32))
                 self.register_parameter(key, param)
                 self._tensors[name] = param
+
+    def _restore_counters(self, model) -> None:
+        """The integer buffers ``export`` kept as metadata (num_batches_tracked) of the layers that exist here."""
+        from .exporting import COUNTERS_KEY
+
+        text = next((p.value for p in model.metadata_props if p.key == COUNTERS_KEY), None)
+        try:
+            counters = json.loads(text) if text else {}
+        except ValueError:
+            counters = {}
+        modules = dict(self.named_modules())
+        for key, value in counters.items() if isinstance(counters, dict) else ():
+            path, _, leaf = key.rpartition(".")
+            buffer = modules[path]._buffers.get(leaf) if path in modules else None
+            if isinstance(buffer, Tensor) and buffer.ndim == 0 and isinstance(value, int):
+                buffer.data[...] = value
 
     # ------------------------------------------------------------------ running
     def forward(self, *inputs):
