@@ -89,9 +89,10 @@ def _randomized(proto, rng):
             continue
         shape = tuple(int(s) for s in consts[node.input[0]])
         # Scaled like He initialization; 1-D values (biases, BN scales and variances) positive.
-        value = rng.uniform(-1, 1, shape) * np.sqrt(3.0 / np.prod(shape[1:])) if len(shape) > 1 \
-            else rng.uniform(0.5, 1.5, shape)
-        graph.initializer.append(numpy_helper.from_array(value.astype(np.float32), node.output[0]))
+        # (float32 draws: VGG-19's full-size classifier alone has 120M weights.)
+        value = rng.random(shape, dtype=np.float32)
+        value = (2 * value - 1) * np.float32(np.sqrt(3.0 / np.prod(shape[1:]))) if len(shape) > 1 else value + 0.5
+        graph.initializer.append(numpy_helper.from_array(value, node.output[0]))
         if proto.ir_version < 4:  # initializers must be graph inputs too before IR 4
             graph.input.append(helper.make_tensor_value_info(node.output[0], onnx.TensorProto.FLOAT, list(shape)))
     del graph.node[:]

@@ -59,7 +59,7 @@ def read_model(path):
     if opset is None or not MIN_OPSET <= opset <= newest:
         raise OnnxError(f"{path}: unsupported opset {opset} (supported: {MIN_OPSET}..{newest})")
     try:
-        onnx.checker.check_model(model)
+        onnx.checker.check_model(data)  # the bytes: checking the parsed proto would serialize it again
     except Exception as error:
         raise OnnxError(f"{path}: invalid ONNX model ({_one_line(error)})") from None
     nodes = model.graph.node
