@@ -1,15 +1,10 @@
-"""What each ONNX node computes, in minigrad's ops (``TENSOR``) and, for shape arithmetic, in NumPy (``NUMPY``).
+"""What the network ONNX nodes compute, in minigrad's ops (shape arithmetic is in ``load_shape``).
 
-A node runs its NumPy form when every input is a constant (an ``np.ndarray``): at load time
-for nodes fed only by initializers and ``Constant``s, at run time for the shape arithmetic
-that exported CNNs do on ``Shape(x)`` (Gather, Unsqueeze, Concat, Reshape ...). Otherwise it
-runs its tensor form, which records the autograd graph. Each function takes the node, its
-inputs (Tensor, ndarray, or None for an omitted optional input), its attributes as a dict
-and the model's opset, and returns the list of outputs.
-
-The network layers with weights (Conv, ConvTranspose, Gemm, BatchNormalization) are built
-as ``nn`` layers by ``load_layers``; the tensor forms here are their fallbacks (weights
-computed at run time) and the ops around them.
+Each function takes the node, its inputs (Tensor, ndarray constant, or None for an omitted
+optional input), its attributes as a dict and the model's opset, and returns the list of
+outputs; ``node_table`` says which runs each node type. The layers with constant weights
+(Conv, ConvTranspose, Gemm, BatchNormalization) are built as ``nn`` layers by ``loading``;
+the functions here are their fallbacks (weights computed at run time) and the ops around them.
 """
 
 from __future__ import annotations
@@ -20,7 +15,7 @@ from .. import functional as F
 from ..tensor import Tensor
 from .errors import OnnxError
 
-__all__ = ["TENSOR", "NUMPY", "NodeError", "tensor", "spatial_pads"]
+__all__ = ["NodeError", "tensor", "ints", "spatial_pads"]
 
 
 class NodeError(OnnxError):
@@ -35,7 +30,8 @@ def tensor(v):
     return Tensor(a.astype(np.float32) if a.dtype == np.float64 else a)
 
 
-def _ints(v):
+def ints(v):
+    """An integer array (or list) as a list of Python ints."""
     return [int(i) for i in np.asarray(v).reshape(-1)]
 
 
@@ -185,6 +181,10 @@ def gemm(node, inputs, attrs, opset):
     return [out]
 
 
+def matmul(node, inputs, attrs, opset):
+    return [F.matmul(tensor(inputs[0]), tensor(inputs[1]))]
+
+
 def lrn(node, inputs, attrs, opset):
     return [F.local_response_norm(tensor(inputs[0]), int(attrs["size"]), float(attrs.get("alpha", 1e-4)),
                                   float(attrs.get("beta", 0.75)), float(attrs.get("bias", 1.0)))]
@@ -305,158 +305,13 @@ def reduce(kind):
         x = tensor(inputs[0])
         axes = attrs.get("axes")
         if len(inputs) > 1 and inputs[1] is not None:
-            axes = _ints(inputs[1])
+            axes = ints(inputs[1])
         if not axes:
             if attrs.get("noop_with_empty_axes", 0):
                 return [x]
             axes = list(range(x.ndim))
         return [fn(x, dim=tuple(a % x.ndim for a in axes), keepdim=bool(attrs.get("keepdims", 1)))]
     return run
-
-
-def flatten(node, inputs, attrs, opset):
-    x = inputs[0]
-    axis = int(attrs.get("axis", 1)) % (len(x.shape) + 1) if len(x.shape) else 0
-    shape = (int(np.prod(x.shape[:axis], dtype=np.int64)), int(np.prod(x.shape[axis:], dtype=np.int64)))
-    return [F.reshape(tensor(x), shape) if isinstance(x, Tensor) else np.reshape(x, shape)]
-
-
-def _reshape_target(x_shape, shape, allowzero):
-    shape = _ints(shape)
-    return tuple(x_shape[i] if s == 0 and not allowzero else s for i, s in enumerate(shape))
-
-
-def reshape(node, inputs, attrs, opset):
-    x = inputs[0]
-    if opset < 5:
-        target = _reshape_target(x.shape, attrs["shape"], 0)
-    else:
-        if isinstance(inputs[1], Tensor):
-            raise NodeError("Reshape to a shape computed from tensor values is not supported")
-        target = _reshape_target(x.shape, inputs[1], attrs.get("allowzero", 0))
-    return [F.reshape(x, target) if isinstance(x, Tensor) else np.reshape(x, target)]
-
-
-def transpose(node, inputs, attrs, opset):
-    x = inputs[0]
-    perm = attrs.get("perm") or list(range(len(x.shape)))[::-1]
-    return [F.permute(x, *perm) if isinstance(x, Tensor) else np.transpose(x, perm)]
-
-
-def concat(node, inputs, attrs, opset):
-    parts = [v for v in inputs if v is not None]
-    if all(isinstance(v, np.ndarray) for v in parts):
-        return [np.concatenate(parts, axis=int(attrs["axis"]))]
-    parts = [tensor(v) for v in parts]
-    return [F.cat(parts, int(attrs["axis"]) % parts[0].ndim)]
-
-
-def _axes(inputs, attrs, rank):
-    axes = attrs.get("axes")
-    if len(inputs) > 1 and inputs[1] is not None:  # an input since opset 13
-        axes = _ints(inputs[1])
-    return None if axes is None else [a % rank for a in axes]
-
-
-def unsqueeze(node, inputs, attrs, opset):
-    x = inputs[0]
-    count = len(attrs["axes"]) if "axes" in attrs else np.size(inputs[1])
-    for a in sorted(_axes(inputs, attrs, len(x.shape) + count)):
-        x = F.unsqueeze(x, a) if isinstance(x, Tensor) else np.expand_dims(x, a)
-    return [x]
-
-
-def squeeze(node, inputs, attrs, opset):
-    x = inputs[0]
-    axes = _axes(inputs, attrs, len(x.shape))
-    if axes is None:
-        axes = [i for i, s in enumerate(x.shape) if s == 1]
-    shape = tuple(s for i, s in enumerate(x.shape) if i not in axes)
-    return [F.reshape(x, shape) if isinstance(x, Tensor) else np.reshape(x, shape)]
-
-
-def shape_of(node, inputs, attrs, opset):
-    dims = np.asarray(inputs[0].shape, dtype=np.int64)
-    start, end = attrs.get("start", 0), attrs.get("end")
-    return [dims[start:end]]
-
-
-def gather(node, inputs, attrs, opset):
-    x, index = inputs[0], np.asarray(inputs[1]).astype(np.int64)
-    axis = int(attrs.get("axis", 0)) % len(x.shape)
-    index = np.where(index < 0, index + x.shape[axis], index)
-    if isinstance(x, np.ndarray):
-        return [np.take(x, index, axis=axis)]
-    return [x[(slice(None),) * axis + (index,)]]
-
-
-def slice_(node, inputs, attrs, opset):
-    x = inputs[0]
-    if opset < 10:
-        starts, ends, axes, steps = attrs["starts"], attrs["ends"], attrs.get("axes"), None
-    else:
-        starts, ends = _ints(inputs[1]), _ints(inputs[2])
-        axes = _ints(inputs[3]) if len(inputs) > 3 and inputs[3] is not None else None
-        steps = _ints(inputs[4]) if len(inputs) > 4 and inputs[4] is not None else None
-    axes = axes or list(range(len(starts)))
-    steps = steps or [1] * len(starts)
-    index = [slice(None)] * len(x.shape)
-    big = 2 ** 62
-    for a, s, e, st in zip(axes, starts, ends, steps):
-        e = None if (st > 0 and e >= big) or (st < 0 and e <= -big) else e
-        index[a % len(x.shape)] = slice(s, e, st)
-    return [x[tuple(index)]]
-
-
-def split(node, inputs, attrs, opset):
-    x = inputs[0]
-    axis = int(attrs.get("axis", 0)) % len(x.shape)
-    sizes = attrs.get("split")
-    if len(inputs) > 1 and inputs[1] is not None:
-        sizes = _ints(inputs[1])
-    n = len(node.output)
-    if not sizes:
-        size = -(-x.shape[axis] // n)
-        sizes = [min(size, x.shape[axis] - i * size) for i in range(n)]
-    out, start = [], 0
-    for s in sizes:
-        out.append(x[(slice(None),) * axis + (slice(start, start + s),)])
-        start += s
-    return out
-
-
-def tile(node, inputs, attrs, opset):
-    x, repeats = inputs[0], _ints(inputs[1])
-    if isinstance(x, np.ndarray):
-        return [np.tile(x, repeats)]
-    for axis, r in enumerate(repeats):
-        if r != 1:
-            x = F.cat([x] * r, axis)
-    return [x]
-
-
-def pad(node, inputs, attrs, opset):
-    x = tensor(inputs[0])
-    if opset < 11:
-        pads, value = list(attrs["pads"]), float(attrs.get("value", 0.0))
-    else:
-        pads = _ints(inputs[1])
-        value = float(np.asarray(inputs[2])) if len(inputs) > 2 and inputs[2] is not None else 0.0
-        if len(inputs) > 3 and inputs[3] is not None:
-            raise NodeError("Pad with an axes input is not supported")
-    mode = attrs.get("mode", b"constant")
-    mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}.get(
-        mode.decode() if isinstance(mode, bytes) else mode)
-    if mode is None or min(pads) < 0:
-        raise NodeError(f"Pad mode {attrs.get('mode')!r} with pads {pads} is not supported")
-    n = x.ndim
-    widths = []
-    for axis in range(n - 1, -1, -1):  # minigrad's pad (PyTorch's) lists the last dimension first
-        widths += [pads[axis], pads[axis + n]]
-    while len(widths) > 2 and widths[-1] == widths[-2] == 0:
-        widths = widths[:-2]
-    return [F.pad(x, tuple(widths), mode=mode, value=value)]
-
 
 def _resize_mode(attrs, default_transform):
     mode = attrs.get("mode", b"nearest")
@@ -480,7 +335,7 @@ def _interpolate(x, scales, sizes, mode, corners):
     if x.ndim != 4:
         raise NodeError(f"resizing a {x.ndim}-D input is not supported (only N, C, H, W)")
     if sizes is not None:
-        sizes = _ints(sizes)
+        sizes = ints(sizes)
         if sizes[:2] != list(x.shape[:2]):
             raise NodeError(f"resizing the batch or channel dimension (sizes {sizes}) is not supported")
         return F.interpolate(x, size=tuple(sizes[2:]), mode=mode, align_corners=corners)
@@ -508,72 +363,3 @@ def upsample(node, inputs, attrs, opset):
         raise NodeError("Upsample (opset < 10) is supported in nearest mode only (its linear mode is not PyTorch's)")
     scales = attrs["scales"] if opset < 9 else inputs[1]
     return [_interpolate(x, scales, None, "nearest", None)]
-
-
-def dropout(node, inputs, attrs, opset):
-    """Identity at inference; the mask output (if asked for) keeps every element."""
-    return [inputs[0], np.ones(inputs[0].shape, dtype=bool)]
-
-
-def identity(node, inputs, attrs, opset):
-    return [inputs[0]]
-
-
-def cast(node, inputs, attrs, opset):
-    from onnx import helper
-
-    dtype = helper.tensor_dtype_to_np_dtype(int(attrs["to"]))
-    x = inputs[0]
-    return [x.astype(dtype) if isinstance(x, np.ndarray) else F.cast(x, dtype)]
-
-
-def constant(node, inputs, attrs, opset):
-    from onnx import numpy_helper
-
-    if "value" in attrs:
-        return [numpy_helper.to_array(attrs["value"])]
-    for key, dtype in (("value_float", np.float32), ("value_floats", np.float32), ("value_int", np.int64),
-                       ("value_ints", np.int64)):
-        if key in attrs:
-            return [np.asarray(attrs[key], dtype=dtype)]
-    raise NodeError(f"Constant with attributes {sorted(attrs)} is not supported")
-
-
-def constant_of_shape(node, inputs, attrs, opset):
-    from onnx import numpy_helper
-
-    value = numpy_helper.to_array(attrs["value"]) if "value" in attrs else np.zeros(1, np.float32)
-    return [np.full(tuple(_ints(inputs[0])), value.reshape(-1)[0], dtype=value.dtype)]
-
-
-def _numpy_unary(fn):
-    def run(node, inputs, attrs, opset):
-        return [np.asarray(fn(inputs[0]))]
-    return run
-
-
-TENSOR = {
-    "Conv": conv, "ConvTranspose": conv_transpose, "MaxPool": max_pool, "AveragePool": average_pool,
-    "GlobalAveragePool": global_pool("GlobalAveragePool"), "GlobalMaxPool": global_pool("GlobalMaxPool"),
-    "BatchNormalization": batch_norm, "InstanceNormalization": instance_norm, "LRN": lrn, "Gemm": gemm,
-    "MatMul": lambda node, inputs, attrs, opset: [F.matmul(tensor(inputs[0]), tensor(inputs[1]))],
-    "Add": binary("Add"), "Sub": binary("Sub"), "Mul": binary("Mul"), "Div": binary("Div"), "Pow": binary("Pow"),
-    "Sum": variadic(F.add), "Max": variadic(F.maximum), "Min": variadic(F.minimum),
-    "Relu": unary(F.relu), "Sigmoid": unary(F.sigmoid), "Tanh": unary(F.tanh), "Neg": unary(F.neg),
-    "Exp": unary(F.exp), "Log": unary(F.log), "Sqrt": unary(F.sqrt), "Abs": unary(F.abs),
-    "LeakyRelu": leaky_relu, "Elu": elu, "Selu": selu, "Softplus": softplus, "PRelu": prelu,
-    "HardSigmoid": hard_sigmoid, "Clip": clip, "Softmax": softmax("Softmax"), "LogSoftmax": softmax("LogSoftmax"),
-    "ReduceMean": reduce("ReduceMean"), "ReduceSum": reduce("ReduceSum"),
-    "Flatten": flatten, "Reshape": reshape, "Transpose": transpose, "Concat": concat, "Unsqueeze": unsqueeze,
-    "Squeeze": squeeze, "Shape": shape_of, "Gather": gather, "Slice": slice_, "Split": split, "Tile": tile,
-    "Pad": pad, "Resize": resize, "Upsample": upsample, "Dropout": dropout, "Identity": identity, "Cast": cast,
-}
-
-# Shape arithmetic and constants, evaluated in NumPy when every input is a constant.
-NUMPY = {
-    "Constant": constant, "ConstantOfShape": constant_of_shape, "Shape": shape_of, "Gather": gather,
-    "Unsqueeze": unsqueeze, "Squeeze": squeeze, "Concat": concat, "Reshape": reshape, "Flatten": flatten,
-    "Transpose": transpose, "Slice": slice_, "Tile": tile, "Cast": cast, "Identity": identity,
-    "Add": binary_numpy("Add"), "Sub": binary_numpy("Sub"), "Mul": binary_numpy("Mul"), "Div": binary_numpy("Div"),
-    "Neg": _numpy_unary(np.negative), "Sqrt": _numpy_unary(np.sqrt), "Exp": _numpy_unary(np.exp),
-}

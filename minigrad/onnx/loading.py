@@ -1,7 +1,7 @@
 """Read an ONNX file as a minigrad ``Module`` that runs the graph with minigrad's ops.
 
 Loading checks the file (``onnx.checker``), the opset and that every node is supported, then
-folds the nodes fed only by constants (``load_ops.NUMPY``), and builds the layers with
+folds the nodes fed only by constants (``NUMPY``), and builds the layers with
 weights: Conv -> ``nn.Conv2d``, ConvTranspose -> ``nn.ConvTranspose2d``, Gemm ->
 ``nn.Linear``, BatchNormalization -> ``nn.BatchNorm2d``. A layer sits at the module path its
 initializers name (``features.0.weight`` and ``features.0.bias`` make ``features.0``), so a
@@ -21,6 +21,7 @@ from .. import nn
 from ..tensor import Tensor
 from . import load_ops
 from .errors import OnnxError, require_onnx
+from .node_table import NUMPY, TENSOR
 
 __all__ = ["load", "OnnxModel", "MIN_OPSET"]
 
@@ -64,8 +65,8 @@ def read_model(path):
         raise OnnxError(f"{path}: invalid ONNX model ({_one_line(error)})") from None
     nodes = model.graph.node
     for i, node in enumerate(nodes):
-        if node.domain not in ("", "ai.onnx") or (node.op_type not in load_ops.TENSOR
-                                                  and node.op_type not in load_ops.NUMPY):
+        if node.domain not in ("", "ai.onnx") or (node.op_type not in TENSOR
+                                                  and node.op_type not in NUMPY):
             kind = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
             raise OnnxError(f"{path}: unsupported ONNX node {kind} {node.name!r} (node {i + 1} of {len(nodes)})")
     return model, opset
@@ -83,6 +84,14 @@ def _attributes(node) -> dict:
             value = float(str(np.float32(value)))
         attrs[a.name] = value
     return attrs
+
+
+def _weighted(layer, weight, bias):
+    """``layer`` with the file's weight and bias as its parameters (float32, contiguous)."""
+    layer.weight = nn.Parameter(np.ascontiguousarray(weight, dtype=np.float32))
+    if bias is not None:
+        layer.bias = nn.Parameter(np.ascontiguousarray(bias, dtype=np.float32))
+    return layer
 
 
 def _safe(name: str) -> str:
@@ -153,7 +162,7 @@ class OnnxModel(nn.Module):
     def _fold(self, constants):
         """Evaluate the nodes whose inputs are all constants; the others run in ``forward``."""
         for i, node in enumerate(self._nodes):
-            fn = load_ops.NUMPY.get(node.op_type)
+            fn = NUMPY.get(node.op_type)
             inputs = [n for n in node.input if n]
             if fn is not None and all(n in constants for n in inputs):
                 try:
@@ -219,7 +228,6 @@ class OnnxModel(nn.Module):
 
     def _layer(self, kind, attrs, arrays, names):
         """The ``nn`` layer of a node with constant weights, or (None, ...) to run it functionally."""
-        as_param = lambda a: nn.Parameter(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
         if kind == "Conv":
             w, b = arrays[0], arrays[1] if len(arrays) > 1 else None
             if w.ndim not in (3, 4):
@@ -231,10 +239,7 @@ class OnnxModel(nn.Module):
             groups = int(attrs.get("group", 1))
             layer = nn.Conv2d(w.shape[1] * groups, w.shape[0], tuple(k), tuple(strides), 0, tuple(dilations), groups,
                               bias=b is not None)
-            layer.weight = as_param(w)
-            if b is not None:
-                layer.bias = as_param(b)
-            return layer, names
+            return _weighted(layer, w, b), names
         if kind == "ConvTranspose":
             w, b = arrays[0], arrays[1] if len(arrays) > 1 else None
             if w.ndim != 4:
@@ -248,25 +253,18 @@ class OnnxModel(nn.Module):
                                        tuple(attrs.get("strides", [1, 1])), tuple(pads[:2]),
                                        tuple(attrs.get("output_padding", [0, 0])), groups, bias=b is not None,
                                        dilation=tuple(attrs.get("dilations", [1, 1])))
-            layer.weight = as_param(w)
-            if b is not None:
-                layer.bias = as_param(b)
-            return layer, names
+            return _weighted(layer, w, b), names
         if kind == "Gemm":
             w, b = arrays[0], arrays[1] if len(arrays) > 1 else None
             if (attrs.get("transA", 0) or float(attrs.get("alpha", 1.0)) != 1.0 or w.ndim != 2
                     or (b is not None and (float(attrs.get("beta", 1.0)) != 1.0 or b.shape != (w.shape[1 - attrs.get("transB", 0)],)))):
                 return None, names
             weight = w if attrs.get("transB", 0) else w.T
-            layer = nn.Linear(weight.shape[1], weight.shape[0], bias=b is not None)
-            layer.weight = as_param(weight)
-            if b is not None:
-                layer.bias = as_param(b)
-            return layer, names
+            return _weighted(nn.Linear(weight.shape[1], weight.shape[0], bias=b is not None), weight, b), names
         scale, shift, mean, var = arrays
         layer = nn.BatchNorm2d(scale.shape[0], eps=float(attrs.get("epsilon", 1e-5)),
                                momentum=1.0 - float(attrs.get("momentum", 0.9)))
-        layer.weight, layer.bias = as_param(scale), as_param(shift)
+        _weighted(layer, scale, shift)
         layer.running_mean.data[...] = mean
         layer.running_var.data[...] = var
         return layer, names
@@ -327,9 +325,9 @@ class OnnxModel(nn.Module):
         if layer is not None:
             return [self._run_layer(layer, args)]
         attrs = _attributes(node)
-        if all(not isinstance(a, Tensor) for a in args) and node.op_type in load_ops.NUMPY:
-            return load_ops.NUMPY[node.op_type](node, args, attrs, self.opset)
-        return load_ops.TENSOR[node.op_type](node, args, attrs, self.opset)
+        if all(not isinstance(a, Tensor) for a in args) and node.op_type in NUMPY:
+            return NUMPY[node.op_type](node, args, attrs, self.opset)
+        return TENSOR[node.op_type](node, args, attrs, self.opset)
 
     @staticmethod
     def _run_layer(layer, args):
