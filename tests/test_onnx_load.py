@@ -48,7 +48,7 @@ def test_backend_case(case):
     model = mgonnx.load(os.path.join(case, "model.onnx"))
     for folder in sets:
         inputs, expected = _tensors(folder, "input"), _tensors(folder, "output")
-        with mg.no_grad():
+        with mg.no_grad(), np.errstate(invalid="ignore"):  # pow/sqrt of negative inputs: NaN, as stored
             got = model(*[mg.Tensor(x) for x in inputs])
         got = got if isinstance(got, tuple) else (got,)
         assert len(got) == len(expected)
