@@ -30,7 +30,8 @@ def parse_input_size(text: str) -> tuple:
 
 
 def summary_command(
-    model: Optional[str] = typer.Argument(None, help="Registered model name (see `minigrad models`) or an .onnx file."),
+    model: Optional[str] = typer.Argument(None, help="Registered model name (see `minigrad models`), "
+                                          "or an ONNX file (*.onnx)."),
     input_size: Optional[str] = typer.Option(None, "--input-size", help="C,H,W; default: the model's registered size "
                                              "(C,32,32 with --small-input)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the table."),
