@@ -67,7 +67,7 @@ def function_hook(hook):
     """Call ``hook(function, args, kwargs, output)`` after every ``Function.apply`` in this thread.
 
     This is the one supported way to observe the op graph as it runs (the ONNX exporter
-    and ``minigrad.summary`` trace a forward pass with it): ``function`` is the ``Function``
+    traces a forward pass with it; a profiler or ``summary`` can too): ``function`` is the ``Function``
     subclass, ``args``/``kwargs`` are what ``apply`` received (tensors, not raw arrays) and
     ``output`` is what it returned. Hooks nest (inner ones run last) and are removed on exit,
     also when the block raises; other threads never see them.
