@@ -181,3 +181,34 @@ def test_light_background_is_detected_on_grey_images_only():
     assert needs_inversion(1 - digit, [0.13]) and not needs_inversion(digit, [0.13])
     assert not needs_inversion(1 - digit, [0.8])  # trained on light images: leave it
     assert not needs_inversion(np.ones((3, 8, 8)), [0.1, 0.1, 0.1])  # colour photos are never flipped
+
+
+def test_predict_and_viz_invert_a_light_background_with_a_note(tmp_path):
+    import json
+
+    from PIL import Image
+
+    import minigrad as mg
+    from minigrad.checkpoint import save_checkpoint
+    from minigrad.models import get_model
+
+    mg.manual_seed(0)
+    data = {"name": "synth-digits", "classes": [str(i) for i in range(10)], "mean": [0.13], "std": [0.3],
+            "input_size": [1, 28, 28], "src_size": [1, 28, 28], "task": "classification"}
+    ckpt = tmp_path / "best.npz"
+    save_checkpoint(ckpt, get_model("lenet"), config={"model": "lenet", "dataset": "synth-digits"},
+                    metrics={"data": data}, model_name="lenet")
+    paper = np.full((28, 28), 250, np.uint8)  # a dark stroke on white paper
+    paper[6:22, 12:16] = 10
+    Image.fromarray(paper).save(tmp_path / "paper.png")
+    auto = invoke("predict", ckpt, tmp_path / "paper.png", "--top", "10", "--json")
+    forced = invoke("predict", ckpt, tmp_path / "paper.png", "--top", "10", "--json", "--invert")
+    kept = invoke("predict", ckpt, tmp_path / "paper.png", "--top", "10", "--no-invert")
+    assert auto.exit_code == forced.exit_code == kept.exit_code == 0
+    assert "light background; inverted" in invoke("predict", ckpt, tmp_path / "paper.png").output
+    assert "inverted" not in kept.output
+    assert json.loads(auto.stdout) == json.loads(forced.stdout)
+    result = invoke("viz", "saliency", ckpt, tmp_path / "paper.png", "--out", tmp_path / "s.png")
+    assert result.exit_code == 0 and "light background; inverted" in result.output
+    assert "inverted" not in invoke("viz", "saliency", ckpt, tmp_path / "paper.png", "--no-invert",
+                                    "--out", tmp_path / "s2.png").output
