@@ -17,6 +17,7 @@ import typer
 
 from .errors import reported
 
+CHECKPOINT_HELP = "Checkpoint (.npz) or ONNX model (.onnx)."
 MODEL_HELP = "Registry name of the model, for checkpoints that do not record it."
 OUT_HELP = "PNG to write."
 OUT_DEFAULT = "beside the checkpoint, named after the method"
@@ -103,7 +104,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(viz, name="viz")
 
     @viz.command()
-    def filters(checkpoint: Path = typer.Argument(..., help="Checkpoint (.npz)."),
+    def filters(checkpoint: Path = typer.Argument(..., help=CHECKPOINT_HELP),
                 layer: Optional[str] = typer.Option(None, help="Convolution layer.", show_default="the first"),
                 model: Optional[str] = typer.Option(None, help=MODEL_HELP),
                 scale: Optional[int] = typer.Option(None, min=1, help="Pixels per kernel weight.",
@@ -119,7 +120,7 @@ def register(app: typer.Typer) -> None:
             _wrote(path)
 
     @viz.command()
-    def activations(checkpoint: Path = typer.Argument(..., help="Checkpoint (.npz)."),
+    def activations(checkpoint: Path = typer.Argument(..., help=CHECKPOINT_HELP),
                     image: str = typer.Argument(..., help=IMAGE_HELP),
                     layer: Optional[str] = typer.Option(None, help="Layer.", show_default="the first convolution"),
                     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
@@ -138,7 +139,7 @@ def register(app: typer.Typer) -> None:
             _wrote(path)
 
     @viz.command()
-    def saliency(checkpoint: Path = typer.Argument(..., help="Checkpoint (.npz)."),
+    def saliency(checkpoint: Path = typer.Argument(..., help=CHECKPOINT_HELP),
                  image: str = typer.Argument(..., help=IMAGE_HELP),
                  target: Optional[int] = typer.Option(None, "--class", help="Class index.", show_default="predicted"),
                  model: Optional[str] = typer.Option(None, help=MODEL_HELP),
@@ -159,7 +160,7 @@ def register(app: typer.Typer) -> None:
             _wrote(path)
 
     @viz.command()
-    def occlusion(checkpoint: Path = typer.Argument(..., help="Checkpoint (.npz)."),
+    def occlusion(checkpoint: Path = typer.Argument(..., help=CHECKPOINT_HELP),
                   image: str = typer.Argument(..., help=IMAGE_HELP),
                   patch: int = typer.Option(8, help="Side of the occluding patch in pixels."),
                   fill: str = typer.Option("mean", help="Patch colour: 'mean' (the dataset's mean colour, "
@@ -189,7 +190,7 @@ def register(app: typer.Typer) -> None:
             _wrote(path)
 
     @viz.command()
-    def embed(checkpoint: Path = typer.Argument(..., help="Checkpoint (.npz)."),
+    def embed(checkpoint: Path = typer.Argument(..., help=CHECKPOINT_HELP),
               method: str = typer.Option("tsne", help="pca|tsne"),
               n: int = typer.Option(1000, help="Number of test images."),
               perplexity: float = typer.Option(30.0, help="t-SNE perplexity."),
@@ -224,7 +225,7 @@ def register(app: typer.Typer) -> None:
             _wrote(path)
 
     @viz.command()
-    def neighbors(checkpoint: Path = typer.Argument(..., help="Checkpoint (.npz)."),
+    def neighbors(checkpoint: Path = typer.Argument(..., help=CHECKPOINT_HELP),
                   k: int = typer.Option(6, help="Neighbours per query."),
                   queries: int = typer.Option(6, help="Number of query images (the first of the split)."),
                   n: int = typer.Option(2000, help="Images searched."),
@@ -252,7 +253,7 @@ def register(app: typer.Typer) -> None:
             _wrote(path)
 
     @viz.command()
-    def patches(checkpoint: Path = typer.Argument(..., help="Checkpoint (.npz)."),
+    def patches(checkpoint: Path = typer.Argument(..., help=CHECKPOINT_HELP),
                 layer: str = typer.Option(..., help="Convolutional layer."),
                 units: int = typer.Option(8, help="Number of units (the first channels)."),
                 k: int = typer.Option(8, help="Patches per unit."),
@@ -276,7 +277,7 @@ def register(app: typer.Typer) -> None:
             _wrote(path)
 
     @viz.command()
-    def deconvnet(checkpoint: Path = typer.Argument(..., help="Checkpoint (.npz)."),
+    def deconvnet(checkpoint: Path = typer.Argument(..., help=CHECKPOINT_HELP),
                   image: str = typer.Argument(..., help=IMAGE_HELP),
                   layer: str = typer.Option(..., help="Layer holding the activation."),
                   unit: int = typer.Option(..., help="Channel (feature map) of that layer."),
@@ -298,7 +299,7 @@ def register(app: typer.Typer) -> None:
             _wrote(path)
 
     @viz.command()
-    def dream(checkpoint: Path = typer.Argument(..., help="Checkpoint (.npz)."),
+    def dream(checkpoint: Path = typer.Argument(..., help=CHECKPOINT_HELP),
               image: str = typer.Argument(..., help=IMAGE_HELP),
               layer: str = typer.Option(..., help="Layer whose activation is amplified."),
               steps: int = typer.Option(20, help="Ascent steps per octave."),

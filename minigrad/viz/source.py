@@ -185,7 +185,8 @@ def load_dataset_images(vm: VizModel, dataset: str | None = None, split: str | N
 
     name = dataset or vm.data.get("name") or vm.config.get("dataset")
     if not name or name == "auto":
-        raise ValueError(f"viz: {vm.path} does not record its dataset; pass --dataset NAME")
+        raise ValueError(f"viz: {vm.path} does not record its dataset: give an image file "
+                         "(or --dataset NAME, for the commands that take a dataset)")
     split = split or vm.config.get("test_split") or "test"
     root = data_dir or vm.config.get("data_dir")
     ds = load_dataset(name, split=split, root=root, limit=limit, seed=int(vm.config.get("seed", 0)) + 1)
