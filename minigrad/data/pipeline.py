@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..train import TrainConfig
+    from ..train_config import TrainConfig
 
 __all__ = ["resolve_dataset", "build_transform", "load_datasets", "make_loaders", "PadOrResize"]
 
