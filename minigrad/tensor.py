@@ -60,6 +60,26 @@ def _as_array(data, dtype) -> np.ndarray:
     return array
 
 
+class _Size(int):
+    """An int (the element count) that PyTorch code can also call: ``x.size()`` is the shape and
+    ``x.size(d)`` its size along dimension ``d``, so ``x.view(x.size(0), -1)`` ports unchanged."""
+
+    def __new__(cls, shape):
+        obj = super().__new__(cls, int(np.prod(shape, dtype=np.int64)))
+        obj.shape = shape
+        return obj
+
+    def __call__(self, dim=None):
+        if dim is None:
+            return self.shape
+        ndim = len(self.shape)
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not -max(ndim, 1) <= dim < max(ndim, 1):
+            raise ValueError(f"size: dim {dim!r} out of range for a tensor of {ndim} dimensions")
+        if ndim == 0:
+            raise ValueError("size: a 0-d tensor has no dimension to ask about")
+        return self.shape[dim]
+
+
 class Tensor:
     """A multi-dimensional array with reverse-mode gradients.
 
@@ -127,8 +147,9 @@ class Tensor:
         return len(self.data.shape)
 
     @property
-    def size(self) -> int:
-        return int(np.prod(self.data.shape, dtype=np.int64))
+    def size(self) -> "_Size":
+        """The element count (NumPy's ``a.size``); called, PyTorch's ``size()`` / ``size(dim)``."""
+        return _Size(tuple(self.data.shape))
 
     def numel(self) -> int:
         return self.size
@@ -349,7 +370,28 @@ class Tensor:
     def sub(self, other, *, alpha=1): return _F.sub(self, other, alpha=alpha)
     def mul(self, other): return _F.mul(self, other)
     def div(self, other, *, rounding_mode=None): return _F.div(self, other, rounding_mode=rounding_mode)
+    def neg(self): return _F.neg(self)
     def maximum(self, other): return _F.maximum(self, other)
+    def eq(self, other): return _F.eq(self, other)
+    def ne(self, other): return _F.ne(self, other)
+    def lt(self, other): return _F.lt(self, other)
+    def le(self, other): return _F.le(self, other)
+    def gt(self, other): return _F.gt(self, other)
+    def ge(self, other): return _F.ge(self, other)
+    def where(self, condition, other): return _F.where(condition, self, other)
+    def t(self):
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor of at most 2 dimensions, got shape {self.shape}; use transpose")
+        return self.T if self.ndim == 2 else self
+    def mm(self, other): return _F.mm(self, other)
+    def contiguous(self): return self  # CPU arrays are read in any layout; device arrays are always contiguous
+    def long(self): return self.to(dtype=np.int64)
+    def int(self): return self.to(dtype=np.int32)
+    def bool(self): return self.to(dtype=np.bool_)
+    def type_as(self, other): return self.to(dtype=other.dtype)
+    def view_as(self, other): return _F.reshape(self, other.shape)
+    def reshape_as(self, other): return _F.reshape(self, other.shape)
+    def expand_as(self, other): return _F.expand(self, other.shape)
     def minimum(self, other): return _F.minimum(self, other)
     def sum(self, dim=None, keepdim=False, *, dtype=None): return _F.sum(self, dim, keepdim, dtype=dtype)
     def mean(self, dim=None, keepdim=False, *, dtype=None): return _F.mean(self, dim, keepdim, dtype=dtype)

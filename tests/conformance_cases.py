@@ -219,7 +219,18 @@ case("lrn[empty]", lambda m, F, x: F.local_response_norm(x, 2), lambda g: [np.ze
 case("softmax[empty_dim]", lambda m, F, x: F.softmax(x, 1), lambda g: [np.zeros((2, 0), g.dtype)], cuda=True)
 
 # -------------------------------------------------------------- shape ops
+case("view_size0", lambda m, F, x: x.view(x.size(0), -1), lambda g: [g.n(2, 3, 2)])
+case("size_calls", lambda m, F, x: x.reshape(x.size(-1), *x.size()[:-1]), lambda g: [g.n(2, 3, 2)])
 case("reshape", lambda m, F, x: x.reshape(3, -1), lambda g: [g.n(2, 3, 2)])
+for fname, fn in [
+    ("method_neg", lambda m, F, x: x.neg()), ("method_t", lambda m, F, x: x.t()), ("method_contiguous", lambda m, F, x: x.contiguous()),
+    ("method_view_as", lambda m, F, x: x.view_as(x.reshape(-1))), ("method_reshape_as", lambda m, F, x: x.T.reshape_as(x)),
+    ("method_expand_as", lambda m, F, x: x[:1].expand_as(x)), ("method_type_as", lambda m, F, x: x.type_as(x.double())),
+    ("method_long", lambda m, F, x: x.long()), ("method_int", lambda m, F, x: x.int()), ("method_bool", lambda m, F, x: x.bool()),
+    ("method_eq", lambda m, F, x: x.eq(x.T.T)), ("method_gt", lambda m, F, x: x.gt(0)), ("method_le", lambda m, F, x: x.le(0.1)),
+    ("method_where", lambda m, F, x: x.where(x > 0, -x)), ("method_mm", lambda m, F, x: x.mm(x.T)),
+]:
+    case(fname, fn, lambda g: [g.nc(3, 4)])
 case("reshape_tuple", lambda m, F, x: m.reshape(x, (2, 6)), lambda g: [g.nc(3, 4)])
 case("reshape_0d", lambda m, F, x: x.reshape(1, 1), lambda g: [g.n()])
 case("view", lambda m, F, x: x.view(-1), lambda g: [g.n(2, 3)])
@@ -400,6 +411,26 @@ for kwargs in [
     key = ",".join(f"{k}={v}" for k, v in kwargs.items())
     case(f"interpolate1d[{key}]", (lambda kw: lambda m, F, x: F.interpolate(x, **kw))(kwargs), lambda g: [g.n(2, 3, 6)],
          cuda=kwargs.get("mode") == "linear" and "size" in kwargs)
+# Empty batches and empty feature dimensions.
+for fname, fn, shapes in [
+    ("conv2d", lambda m, F, x, w: F.conv2d(x, w, padding=1), [(0, 3, 5, 5), (4, 3, 3, 3)]),
+    ("conv_transpose2d", lambda m, F, x, w: F.conv_transpose2d(x, w, stride=2), [(0, 3, 3, 3), (3, 2, 2, 2)]),
+    ("max_pool2d", lambda m, F, x: F.max_pool2d(x, 2), [(0, 3, 4, 4)]),
+    ("avg_pool2d", lambda m, F, x: F.avg_pool2d(x, 2), [(0, 3, 4, 4)]),
+    ("adaptive_max_pool2d", lambda m, F, x: F.adaptive_max_pool2d(x, 2), [(0, 3, 4, 4)]),
+    ("adaptive_avg_pool2d", lambda m, F, x: F.adaptive_avg_pool2d(x, 2), [(0, 3, 4, 4)]),
+    ("max_unpool2d", lambda m, F, x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2), [(0, 2, 4, 4)]),
+    ("interpolate_bicubic", lambda m, F, x: F.interpolate(x, scale_factor=2, mode="bicubic"), [(0, 3, 4, 4)]),
+    ("interpolate_nearest", lambda m, F, x: F.interpolate(x, scale_factor=2), [(0, 3, 4, 4)]),
+    ("linear", lambda m, F, x, w: F.linear(x, w), [(0, 4), (3, 4)]),
+    ("linear_no_features", lambda m, F, x, w: F.linear(x, w), [(2, 0), (3, 0)]),
+    ("matmul_k0", lambda m, F, a, b: a @ b, [(2, 0), (0, 3)]),
+    ("mse_loss", lambda m, F, a, b: F.mse_loss(a, b), [(0, 3), (0, 3)]),
+    ("bce_logits", lambda m, F, a, b: F.binary_cross_entropy_with_logits(a, b), [(0,), (0,)]),
+    ("cross_entropy", lambda m, F, x: F.cross_entropy(x, m.zeros(0, dtype=m.int64), reduction="sum"), [(0, 5)]),
+]:
+    case(f"empty_{fname}", fn, (lambda shapes: lambda g: [g.n(*s) for s in shapes])(shapes),
+         cuda=fname in ("max_pool2d", "linear", "interpolate_bicubic"))
 case("batch_norm_eval", lambda m, F, x, rm, rv, w, b: F.batch_norm(x, rm, rv, w, b),
      lambda g: [g.n(3, 2, 2, 2), g.n(2), g.pos(2), g.n(2), g.n(2)], const=(1, 2))
 case("batch_norm_train_2d", lambda m, F, x, w, b: F.batch_norm(x, None, None, w, b, training=True, eps=1e-3),

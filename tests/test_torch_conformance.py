@@ -87,3 +87,47 @@ def test_max_unpool_layer_takes_unbatched_input(batched):
     np.testing.assert_array_equal(idx_m.numpy(), idx_t.numpy())
     np.testing.assert_array_equal(mg.nn.MaxUnpool2d(2)(pooled_m, idx_m).numpy(),
                                   torch.nn.MaxUnpool2d(2)(pooled_t, idx_t).numpy())
+
+
+CREATION = [
+    ("zeros", lambda m: m.zeros(2, 3)), ("zeros_tuple_dtype", lambda m: m.zeros((2, 3), dtype=m.int64)),
+    ("zeros_list", lambda m: m.zeros([2])), ("zeros_0d", lambda m: m.zeros(())),
+    ("ones_dtype", lambda m: m.ones(2, dtype=m.float64)), ("empty", lambda m: m.empty(2, 0)),
+    ("full_int", lambda m: m.full((2,), 3)), ("full_float", lambda m: m.full((2,), 3.5)),
+    ("full_bool", lambda m: m.full((2,), True)), ("full_dtype", lambda m: m.full([2, 2], 1, dtype=m.float32)),
+    ("arange_int", lambda m: m.arange(5)), ("arange_float", lambda m: m.arange(0, 1, 0.25)),
+    ("arange_neg", lambda m: m.arange(5, 0, -2)), ("arange_dtype", lambda m: m.arange(3, dtype=m.float64)),
+    ("arange_float_end", lambda m: m.arange(2.5)), ("eye", lambda m: m.eye(3)), ("eye_nm", lambda m: m.eye(2, 3)),
+    ("eye_dtype", lambda m: m.eye(2, dtype=m.int64)), ("zeros_like", lambda m: m.zeros_like(m.ones(2, dtype=m.int64))),
+    ("ones_like_dtype", lambda m: m.ones_like(m.ones(2), dtype=m.float64)), ("full_like", lambda m: m.full_like(m.ones(2), 7)),
+    ("full_like_int", lambda m: m.full_like(m.ones(2, dtype=m.int64), 2.7)), ("rand", lambda m: m.rand(2, 3)),
+    ("randn_tuple", lambda m: m.randn((2, 3))), ("randn_dtype", lambda m: m.randn(2, dtype=m.float64)),
+    ("tensor_int", lambda m: m.tensor([1, 2])), ("tensor_float", lambda m: m.tensor([1.0, 2])),
+    ("tensor_bool", lambda m: m.tensor([True])), ("tensor_float64_array", lambda m: m.tensor(np.zeros(2))),
+    ("tensor_scalar", lambda m: m.tensor(3.0)), ("tensor_dtype", lambda m: m.tensor([1, 2], dtype=m.float32)),
+    ("tensor_int32_array", lambda m: m.tensor(np.zeros(2, np.int32))),
+]
+
+
+@pytest.mark.parametrize("name, make", CREATION, ids=[n for n, _ in CREATION])
+def test_creation_matches_torch(name, make):
+    import torch
+
+    import minigrad as mg
+
+    ours, theirs = make(mg), make(torch)
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "") and ours.shape == tuple(theirs.shape)
+    if not name.startswith(("rand", "empty")):  # random and uninitialised values differ by design
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+@pytest.mark.parametrize("layer", ["Softmax", "LogSoftmax"])
+@pytest.mark.parametrize("shape", [(5,), (2, 3), (2, 3, 4), (2, 3, 2, 2)])
+def test_softmax_layers_default_dim_as_torch(layer, shape):
+    import torch
+
+    import minigrad as mg
+
+    x = np.random.default_rng(0).standard_normal(shape)
+    np.testing.assert_allclose(getattr(mg.nn, layer)()(mg.Tensor(x)).numpy(),
+                               getattr(torch.nn, layer)()(torch.tensor(x)).numpy(), rtol=1e-10)

@@ -77,13 +77,14 @@ class Softmax(Module):
     """``exp(x_i) / sum_j exp(x_j)`` along ``dim``.
 
     Args:
-        dim: the dimension that sums to 1 (default -1; PyTorch's implicit choice is deprecated).
+        dim: the dimension that sums to 1; None is PyTorch's implicit (deprecated) choice: 0 for
+            0-, 1- and 3-D inputs, else 1.
 
     Shape:
         - Input: (*) ; Output: (*), same shape.
     """
 
-    def __init__(self, dim: int = -1):
+    def __init__(self, dim=None):
         super().__init__()
         self.dim = dim
 
@@ -98,13 +99,13 @@ class LogSoftmax(Module):
     """``x_i - log(sum_j exp(x_j))`` along ``dim``.
 
     Args:
-        dim: the dimension normalised over.
+        dim: the dimension normalised over (None as ``Softmax``).
 
     Shape:
         - Input: (*) ; Output: (*), same shape.
     """
 
-    def __init__(self, dim: int = -1):
+    def __init__(self, dim=None):
         super().__init__()
         self.dim = dim
 

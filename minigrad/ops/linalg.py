@@ -110,9 +110,11 @@ class Linear(Function):
         x, weight = ctx.saved_tensors
         gx = _gemm(grad, weight) if ctx.needs_input_grad[0] else None
         gw = gb = None
-        g2 = grad.reshape(-1, grad.shape[-1])
+        # Rows spelled out: -1 cannot be inferred when in_features or out_features is 0.
+        rows = int(np.prod(grad.shape[:-1], dtype=np.int64))
+        g2 = grad.reshape(rows, grad.shape[-1])
         if ctx.needs_input_grad[1]:
-            gw = _gemm(g2.T, x.reshape(-1, x.shape[-1]))
+            gw = _gemm(g2.T, x.reshape(rows, x.shape[-1]))
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
             gb = g2.sum(axis=0)
         return gx, gw, gb

@@ -86,7 +86,9 @@ class _IndexedPool(Function):
         P = N * C
         backend = get_backend(ctx.device)
         dx = backend.empty((P, H * W), grad.dtype)
-        backend.scatter_add_planes(dx, _contiguous(grad).reshape(P, -1), indices.reshape(P, -1))
+        # Sizes spelled out: -1 cannot be inferred for an empty batch.
+        cells = grad.shape[2] * grad.shape[3]
+        backend.scatter_add_planes(dx, _contiguous(grad).reshape(P, cells), indices.reshape(P, cells))
         return dx.reshape(N, C, H, W), None, None
 
 
@@ -297,7 +299,7 @@ class MaxUnpool2d(Function):
         P = N * C
         backend = get_backend(ctx.device)
         dx = backend.empty((P, H * W), grad.dtype)
-        backend.gather_planes(dx, _contiguous(grad).reshape(P, -1), idx)
+        backend.gather_planes(dx, _contiguous(grad).reshape(P, grad.shape[2] * grad.shape[3]), idx)
         return dx.reshape(N, C, H, W), None, None, None
 
 

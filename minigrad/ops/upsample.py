@@ -294,7 +294,7 @@ class _BedOfNails(Function):
         (N, C, H, W), index = ctx.args
         backend = get_backend(ctx.device)
         dx = backend.empty((N * C, H * W), grad.dtype)
-        backend.gather_planes(dx, _contiguous(grad).reshape(N * C, -1), index)
+        backend.gather_planes(dx, _contiguous(grad).reshape(N * C, grad.shape[2] * grad.shape[3]), index)
         return dx.reshape(N, C, H, W), None, None
 
 
