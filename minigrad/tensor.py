@@ -351,10 +351,8 @@ class Tensor:
     def __ne__(self, other): return _F.ne(self, other)
 
     def __setitem__(self, index, value):
-        if self.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError("setitem: in-place assignment into a tensor that requires grad; use mg.no_grad()")
-        value = value.data if isinstance(value, Tensor) else value
-        self.data[index] = value
+        # An in-place op (minigrad.ops.inplace): refused on a leaf that requires grad, differentiable otherwise.
+        _inplace().setitem(self, index, value)
 
     # ------------------------------------------------------ method spellings
     def exp(self): return _F.exp(self)

@@ -218,6 +218,21 @@ case("logsumexp[empty_all]", lambda m, F, x: m.logsumexp(x, 0), lambda g: [np.ze
 case("lrn[empty]", lambda m, F, x: F.local_response_norm(x, 2), lambda g: [np.zeros((0, 3, 2, 2), g.dtype)])
 case("softmax[empty_dim]", lambda m, F, x: F.softmax(x, 1), lambda g: [np.zeros((2, 0), g.dtype)], cuda=True)
 
+# ------------------------------------------------------- setitem (in place)
+def _set(y, index, value):
+    y[index] = value
+    return y
+
+
+case("setitem_slice_tensor", lambda m, F, x, v: _set(x * 2, (slice(None), 1), v), lambda g: [g.n(2, 3), g.n(2)],
+     cuda=True)
+case("setitem_broadcast_row", lambda m, F, x, v: _set(x + 0, 0, v), lambda g: [g.n(2, 3), g.n(3)])
+case("setitem_scalar_mask", lambda m, F, x: _set(x * 1, x > 0, 0.5), lambda g: [g.n(3, 4)], cuda=True)
+case("setitem_int_array", lambda m, F, x, i, v: _set(x * 1, i, v), lambda g: [g.n(4, 3), np.array([0, 2]), g.n(2, 3)])
+case("setitem_ellipsis", lambda m, F, x: _set(x * 1, (..., -1), -1.0), lambda g: [g.n(2, 3, 4)])
+case("setitem_then_reduce", lambda m, F, x, v: _set(x * 3, (slice(1, None), slice(None, 2)), v).sum(1),
+     lambda g: [g.n(3, 4), g.n(2, 2)])
+
 # -------------------------------------------------------------- shape ops
 case("view_size0", lambda m, F, x: x.view(x.size(0), -1), lambda g: [g.n(2, 3, 2)])
 case("size_calls", lambda m, F, x: x.reshape(x.size(-1), *x.size()[:-1]), lambda g: [g.n(2, 3, 2)])

@@ -76,7 +76,8 @@ def test_inplace_values_and_dtype_are_kept():
 
 def test_leaf_that_requires_grad_is_refused_outside_no_grad():
     w = mg.Tensor(X.copy(), requires_grad=True)
-    for op in (lambda: w.zero_(), lambda: w.add_(1), lambda: w.normal_(), lambda: w.copy_(mg.zeros(3))):
+    for op in (lambda: w.zero_(), lambda: w.add_(1), lambda: w.normal_(), lambda: w.copy_(mg.zeros(3)),
+               lambda: w.__setitem__(0, 1.0)):
         with pytest.raises(RuntimeError, match="leaf tensor that requires grad .* in-place"):
             op()
     with mg.no_grad():

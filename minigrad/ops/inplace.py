@@ -25,7 +25,7 @@ from ..tensor import Tensor, default_rng
 from .device import cast, to_device
 from .elementwise import add, clamp, div, mul, sub, unbroadcast
 
-__all__ = ["zero_", "fill_", "add_", "sub_", "mul_", "div_", "clamp_", "copy_", "normal_", "uniform_"]
+__all__ = ["setitem", "zero_", "fill_", "add_", "sub_", "mul_", "div_", "clamp_", "copy_", "normal_", "uniform_"]
 
 
 class Overwrite(Function):
@@ -55,6 +55,25 @@ class CopyFrom(Function):
         shape, dtype = ctx.src
         gsrc = unbroadcast(grad, shape).astype(dtype) if ctx.needs_input_grad[1] else None
         return np.zeros_like(grad), gsrc
+
+
+class SetItem(Function):
+    """``x[index] = value`` as a new array: ``x``'s gradient is zero at ``index``, ``value`` gets the rest."""
+
+    @staticmethod
+    def forward(ctx, x, value, index):
+        ctx.args = (index, value.shape)
+        out = x.copy()
+        out[index] = value
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        index, shape = ctx.args
+        gx = grad.copy()
+        gx[index] = 0
+        gv = unbroadcast(grad[index], shape) if ctx.needs_input_grad[1] else None
+        return gx, gv, None
 
 
 def _commit(name, t, compute):
@@ -104,6 +123,28 @@ def _constant(t, values):
     if t.device != "cpu":
         values = get_backend(t.device).from_numpy(values)
     return Overwrite.apply(t, values)
+
+
+def setitem(t, index, value):
+    """``t[index] = value`` (``Tensor.__setitem__``), by the rules of the other in-place ops."""
+    from .shape import _raw_index
+
+    raw, _ = _raw_index(index)
+    try:
+        t.data[raw]
+    except IndexError as exc:
+        raise ValueError(f"setitem: index {index!r} is invalid for a tensor of shape {t.shape}: {exc}") from None
+    if not isinstance(value, Tensor):
+        value = Tensor(np.asarray(value, dtype=t.dtype if np.asarray(value).dtype.kind in "fiub" else None),
+                       device=t.device)
+
+    def compute():
+        v = to_device(value, t.device)
+        if v.dtype != t.dtype:
+            v = cast(v, t.dtype)
+        return SetItem.apply(t, v, raw)
+
+    return _commit("setitem", t, compute)
 
 
 def zero_(t):
