@@ -90,6 +90,10 @@ for fname, fn, domain in [
     ("pow_zero", lambda m, F, x: m.pow(x, 0), "n"), ("rpow", lambda m, F, x: 2.0 ** x, "n"),
     ("softmax_method", lambda m, F, x: x.softmax(-1), "n"),
     ("dropout_eval", lambda m, F, x: F.dropout(x, 0.5, training=False), "n"),
+    ("relu_inplace", lambda m, F, x: (lambda y: (F.relu(y, inplace=True), y)[1])(x * 1), "n"),
+    ("relu_", lambda m, F, x: F.relu_(x + 0), "n"),
+    ("leaky_relu_inplace", lambda m, F, x: (lambda y: (F.leaky_relu(y, 0.1, True), y)[1])(x * 2), "n"),
+    ("dropout_inplace_eval", lambda m, F, x: F.dropout(x * 1, 0.3, False, True), "n"),
     ("dropout_p0", lambda m, F, x: F.dropout(x, p=0.0), "n"),
 ]:
     for sname, shape in UNARY_SHAPES.items():

@@ -14,7 +14,7 @@ from ..tensor import default_rng
 from .elementwise import _DEFAULT_FLOAT, _floating, _tensor
 from .layout import in_layout_of, restore, stored
 
-__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "dropout"]
+__all__ = ["relu", "relu_", "leaky_relu", "sigmoid", "tanh", "dropout"]
 
 
 def _kernel(device, name):
@@ -103,14 +103,31 @@ class Tanh(Function):
         return grad * (1 - out * out)
 
 
-def relu(x):
-    """``max(x, 0)``; the gradient at 0 is 0."""
-    return Relu.apply(_tensor(x))
+def _in_place(name, x, compute):
+    from .inplace import commit
+
+    return commit(name, x, compute)
 
 
-def leaky_relu(x, negative_slope: float = 0.01):
-    """``x`` where ``x > 0``, else ``negative_slope * x``."""
-    return LeakyRelu.apply(_tensor(x), float(negative_slope))
+def relu(x, inplace: bool = False):
+    """``max(x, 0)``; the gradient at 0 is 0. ``inplace=True`` writes the result into ``x`` (see ``inplace``)."""
+    x = _tensor(x)
+    if inplace:
+        return _in_place("relu", x, lambda: Relu.apply(x))
+    return Relu.apply(x)
+
+
+def relu_(x):
+    """``relu(x, inplace=True)``."""
+    return relu(x, inplace=True)
+
+
+def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False):
+    """``x`` where ``x > 0``, else ``negative_slope * x`` (``inplace`` as ``relu``)."""
+    x = _tensor(x)
+    if inplace:
+        return _in_place("leaky_relu", x, lambda: LeakyRelu.apply(x, float(negative_slope)))
+    return LeakyRelu.apply(x, float(negative_slope))
 
 
 def sigmoid(x):
@@ -145,7 +162,7 @@ def _dropout_seed() -> int:
     return int(default_rng().integers(0, 2**64, dtype=np.uint64))
 
 
-def dropout(x, p: float = 0.5, training: bool = True):
+def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False):
     """Inverted dropout: zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
 
     On the CPU the mask comes from ``mg.default_rng()``. On a GPU it is drawn on the device by the
@@ -157,6 +174,7 @@ def dropout(x, p: float = 0.5, training: bool = True):
         x: input tensor.
         p: drop probability in [0, 1].
         training: identity when False.
+        inplace: write the result into ``x`` (the rules of ``minigrad.ops.inplace``).
 
     Returns:
         A tensor of ``x``'s shape; its expectation equals ``x``.
@@ -166,6 +184,8 @@ def dropout(x, p: float = 0.5, training: bool = True):
     x = _tensor(x)
     if not training or p == 0:
         return x
+    if inplace:
+        return _in_place("dropout", x, lambda: dropout(x, p, training))
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(_DEFAULT_FLOAT)
     if x.device != "cpu":
         backend = get_backend(x.device)

@@ -25,7 +25,7 @@ from ..tensor import Tensor, default_rng
 from .device import cast, to_device
 from .elementwise import add, clamp, div, mul, sub, unbroadcast
 
-__all__ = ["setitem", "zero_", "fill_", "add_", "sub_", "mul_", "div_", "clamp_", "copy_", "normal_", "uniform_"]
+__all__ = ["commit", "setitem", "zero_", "fill_", "add_", "sub_", "mul_", "div_", "clamp_", "copy_", "normal_", "uniform_"]
 
 
 class Overwrite(Function):
@@ -76,7 +76,7 @@ class SetItem(Function):
         return gx, gv, None
 
 
-def _commit(name, t, compute):
+def commit(name, t, compute):
     """Make ``t`` hold ``compute()``'s result in place, by the rules in the module docstring."""
     if not isinstance(t, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
@@ -144,12 +144,12 @@ def setitem(t, index, value):
             v = cast(v, t.dtype)
         return SetItem.apply(t, v, raw)
 
-    return _commit("setitem", t, compute)
+    return commit("setitem", t, compute)
 
 
 def zero_(t):
     """Fill ``t`` with zeros in place; returns ``t``."""
-    return _commit("zero_", t, lambda: _constant(t, np.zeros(t.shape)))
+    return commit("zero_", t, lambda: _constant(t, np.zeros(t.shape)))
 
 
 def fill_(t, value):
@@ -162,32 +162,32 @@ def fill_(t, value):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
         raise TypeError(f"fill_: value must be a number, got {type(value).__name__}")
-    return _commit("fill_", t, lambda: _constant(t, np.full(t.shape, value)))
+    return commit("fill_", t, lambda: _constant(t, np.full(t.shape, value)))
 
 
 def add_(t, other, *, alpha=1):
     """``t += alpha * other`` in place; returns ``t``."""
-    return _commit("add_", t, lambda: add(t, other, alpha=alpha))
+    return commit("add_", t, lambda: add(t, other, alpha=alpha))
 
 
 def sub_(t, other, *, alpha=1):
     """``t -= alpha * other`` in place; returns ``t``."""
-    return _commit("sub_", t, lambda: sub(t, other, alpha=alpha))
+    return commit("sub_", t, lambda: sub(t, other, alpha=alpha))
 
 
 def mul_(t, other):
     """``t *= other`` in place; returns ``t``."""
-    return _commit("mul_", t, lambda: mul(t, other))
+    return commit("mul_", t, lambda: mul(t, other))
 
 
 def div_(t, other, *, rounding_mode=None):
     """``t /= other`` in place (``rounding_mode`` as ``div``); returns ``t``."""
-    return _commit("div_", t, lambda: div(t, other, rounding_mode=rounding_mode))
+    return commit("div_", t, lambda: div(t, other, rounding_mode=rounding_mode))
 
 
 def clamp_(t, min=None, max=None):
     """Clamp ``t`` to ``[min, max]`` in place; returns ``t``."""
-    return _commit("clamp_", t, lambda: clamp(t, min, max))
+    return commit("clamp_", t, lambda: clamp(t, min, max))
 
 
 def copy_(t, src, non_blocking: bool = False):
@@ -209,7 +209,7 @@ def copy_(t, src, non_blocking: bool = False):
             raise RuntimeError(f"copy_: cannot copy a tensor that requires grad into a {t.dtype} tensor")
         return CopyFrom.apply(t, moved)
 
-    return _commit("copy_", t, compute)
+    return commit("copy_", t, compute)
 
 
 def _random_dtype(name, t):
@@ -222,7 +222,7 @@ def normal_(t, mean: float = 0.0, std: float = 1.0):
     _random_dtype("normal_", t)
     if std < 0:
         raise ValueError(f"normal_: std must be non-negative, got {std}")
-    return _commit("normal_", t, lambda: _constant(t, default_rng().normal(mean, std, t.shape)))
+    return commit("normal_", t, lambda: _constant(t, default_rng().normal(mean, std, t.shape)))
 
 
 def uniform_(t, a: float = 0.0, b: float = 1.0):
@@ -230,4 +230,4 @@ def uniform_(t, a: float = 0.0, b: float = 1.0):
     _random_dtype("uniform_", t)
     if a > b:
         raise ValueError(f"uniform_: a must be at most b, got a={a}, b={b}")
-    return _commit("uniform_", t, lambda: _constant(t, default_rng().uniform(a, b, t.shape)))
+    return commit("uniform_", t, lambda: _constant(t, default_rng().uniform(a, b, t.shape)))
