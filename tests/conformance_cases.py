@@ -209,7 +209,8 @@ for fname, fn, shapes in [
         make = (lambda shape: lambda g: [g.distinct(*shape)])(shape)
         grad = not any(k in fname for k in ("indices", "argm"))
         case(f"{fname}[{sname}]", fn, make, cuda=sname == "3d" and fname in (
-            "sum_dims", "mean_neg_keep", "logsumexp_dims", "var_correction", "max_dim", "softmax", "log_softmax"),
+            "sum_dims", "mean_neg_keep", "logsumexp_dims", "var_correction", "max_dim", "softmax", "log_softmax",
+            "argmax_dim", "argmax"),
              grad=grad)
 for fname, fn in [("max_all", lambda m, F, x: m.max(x)), ("min_all", lambda m, F, x: m.min(x)),
                   ("max_dim", lambda m, F, x: m.max(x, 0)[0]), ("softmax", lambda m, F, x: m.softmax(x, 0)),
@@ -276,7 +277,7 @@ case("getitem_slices", lambda m, F, x: x[:, 1::2, None], lambda g: [g.n(3, 5)], 
 case("getitem_ellipsis", lambda m, F, x: x[..., -1], lambda g: [g.n(2, 3, 4)])
 case("getitem_negative_step_free", lambda m, F, x: x[1:, :2], lambda g: [g.nc(3, 4)])
 case("getitem_int_array", lambda m, F, x, i: x[i], lambda g: [g.n(4, 3), np.array([0, 2, 2, 3])])
-case("getitem_mask", lambda m, F, x, k: x[k], lambda g: [g.n(3, 4), g.mask(3, 4)])
+case("getitem_mask", lambda m, F, x, k: x[k], lambda g: [g.n(3, 4), g.mask(3, 4)], cuda=True)
 case("cat", lambda m, F, a, b: m.cat([a, b], 1), lambda g: [g.n(2, 3), g.n(2, 1)], cuda=True)
 case("cat_neg_dim", lambda m, F, a, b: m.cat((a, b), dim=-1), lambda g: [g.n(2, 3), g.nc(2, 2)])
 case("cat_empty", lambda m, F, a, b: m.cat([a, b]), lambda g: [g.n(0, 3), g.n(2, 3)])
@@ -286,7 +287,7 @@ case("stack_0d", lambda m, F, a, b: m.stack([a, b]), lambda g: [g.n(), g.n()])
 for mode in ("constant", "reflect", "replicate", "circular"):
     for pad in [(1, 2), (2, 1, 1, 0), (-1, 2), (1, -2, -1, 1)]:
         case(f"pad_{mode}{pad}", (lambda pad, mode: lambda m, F, x: F.pad(x, pad, mode=mode))(pad, mode),
-             lambda g: [g.n(2, 3, 4)], cuda=mode == "constant" and min(pad) < 0)
+             lambda g: [g.n(2, 3, 4)], cuda=min(pad) < 0 and (mode == "constant" or pad == (-1, 2)))
 case("pad_value", lambda m, F, x: F.pad(x, (1, 1), "constant", 2.5), lambda g: [g.n(2, 3)])
 case("pad_value_kw", lambda m, F, x: F.pad(x, [0, 1, 2, 0], value=-1.0), lambda g: [g.nc(3, 4)])
 case("pad_crop_to_empty", lambda m, F, x: F.pad(x, (-2, -2)), lambda g: [g.n(2, 4)])
@@ -335,7 +336,7 @@ for red in ("mean", "sum", "none"):
          (lambda red: lambda m, F, x, p: F.cross_entropy(x, p, reduction=red))(red),
          lambda g: [g.n(2, 3, 2, 2), g.probs(2, 3, 2, 2)])
     case(f"nll_loss[{red}]", (lambda red: lambda m, F, x, t, w: F.nll_loss(x, t, w, reduction=red))(red),
-         lambda g: [g.n(4, 5), g.ints(5, 4), g.pos(5)], const=(2,))
+         lambda g: [g.n(4, 5), g.ints(5, 4), g.pos(5)], const=(2,), cuda=red == "mean")
     case(f"mse_loss[{red}]", (lambda red: lambda m, F, a, b: F.mse_loss(a, b, reduction=red))(red),
          lambda g: [g.n(3, 4), g.n(3, 4)])
     case(f"l1_loss[{red}]", (lambda red: lambda m, F, a, b: F.l1_loss(a, b, reduction=red))(red),

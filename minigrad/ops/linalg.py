@@ -255,7 +255,8 @@ def _on_host(device, arrays):
 
 
 def _to_device(device, array):
-    return array if device == "cpu" else get_backend(device).from_numpy(np.ascontiguousarray(array))
+    # np.asarray(order="C"), not np.ascontiguousarray, which turns a 0-d result into shape (1,).
+    return array if device == "cpu" else get_backend(device).from_numpy(np.asarray(array, order="C"))
 
 
 class Einsum(Function):

@@ -265,7 +265,7 @@ class NLLLoss(Function):
         if reduction == "mean":
             with np.errstate(invalid="ignore", divide="ignore"):
                 g = g / ctx.denom
-        rows = np.zeros((tc.shape[0], shape[1]), dtype=grad.dtype)
+        rows = np.zeros_like(grad, shape=(tc.shape[0], shape[1]))  # on grad's device
         rows[np.arange(tc.shape[0]), tc] = -g * wt
         return _class_first(rows, shape), None, None, None, None
 

@@ -167,13 +167,13 @@ def _arg(name, fn, x, dim, keepdim):
     if x.size == 0:
         raise ValueError(f"{name}: empty tensor of shape {x.shape}")
     if dim is None:
-        out = np.asarray(fn(x.data), dtype=np.int64)
+        out = _zero_dim(fn(x.data), np.int64)
         if keepdim:
             out = out.reshape((1,) * x.ndim)
         return Tensor._wrap(out, x.device, False, None)
     axis = normalize_dim(name, dim, x.ndim)
-    out = fn(x.data, axis=axis, keepdims=keepdim) if x.ndim else np.zeros((), dtype=np.int64)
-    return Tensor._wrap(np.asarray(out, dtype=np.int64), x.device, False, None)
+    out = fn(x.data, axis=axis, keepdims=keepdim) if x.ndim else np.zeros_like(x.data, dtype=np.int64, shape=())
+    return Tensor._wrap(_zero_dim(out, np.int64), x.device, False, None)
 
 
 def argmax(x, dim=None, keepdim: bool = False):

@@ -246,7 +246,8 @@ def getitem(x, index):
     # Checked with the masks as given: np.nonzero of a mask of the wrong length is a valid index.
     given = tuple(i.numpy() if isinstance(i, Tensor) else i for i in (index if isinstance(index, tuple) else (index,)))
     try:
-        x.data[given if isinstance(index, tuple) else given[0]]
+        # On a zero-strided stand-in of x's shape: works for every device and copies nothing.
+        np.broadcast_to(np.False_, x.shape)[given if isinstance(index, tuple) else given[0]]
     except IndexError as exc:
         raise ValueError(f"getitem: index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
     return GetItem.apply(x, raw, advanced)
@@ -312,25 +313,39 @@ def stack(tensors, dim: int = 0):
 _NUMPY_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
+def _pad_sources(in_shape, widths, mode):
+    """Flat index of the input element that each output element of a non-constant pad copies."""
+    size = int(np.prod(in_shape, dtype=np.int64))
+    return np.pad(np.arange(size).reshape(in_shape), widths, mode=_NUMPY_MODE[mode])
+
+
 class Pad(Function):
     @staticmethod
     def forward(ctx, x, widths, mode, value):
         ctx.in_shape, ctx.widths, ctx.mode = x.shape, widths, mode
         if mode == "constant":
             return np.pad(x, widths, mode="constant", constant_values=value)
-        return np.pad(x, widths, mode=_NUMPY_MODE[mode])
+        if isinstance(x, np.ndarray):
+            return np.pad(x, widths, mode=_NUMPY_MODE[mode])
+        # A device array: gather from the flat input (the GPU has no reflect/edge/wrap pad).
+        source = _pad_sources(x.shape, widths, mode)
+        return x.reshape(x.size)[source.ravel()].reshape(source.shape)
 
     @staticmethod
     def backward(ctx, grad):
         if ctx.mode == "constant":
             inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(ctx.widths, ctx.in_shape))
             return grad[inner], None, None, None
-        # Pad an array of flat source indices the same way: each output element then names the
-        # input element it copies, and a bincount sums the gradients that share a source.
+        # Each output element names the input element it copies (the padded index array); the
+        # gradients that share a source are summed: a bincount on the CPU, add.at on a device.
+        source = _pad_sources(ctx.in_shape, ctx.widths, ctx.mode).ravel()
         size = int(np.prod(ctx.in_shape, dtype=np.int64))
-        source = np.pad(np.arange(size).reshape(ctx.in_shape), ctx.widths, mode=_NUMPY_MODE[ctx.mode])
-        flat = np.bincount(source.ravel(), weights=grad.ravel().astype(np.float64), minlength=size)
-        return flat.astype(grad.dtype).reshape(ctx.in_shape), None, None, None
+        if isinstance(grad, np.ndarray):
+            flat = np.bincount(source, weights=grad.ravel().astype(np.float64), minlength=size).astype(grad.dtype)
+        else:
+            flat = np.zeros_like(grad, shape=(size,))
+            np.add.at(flat, source, grad.reshape(grad.size))
+        return flat.reshape(ctx.in_shape), None, None, None
 
 
 def pad(x, pad, mode: str = "constant", value: float = 0.0):
