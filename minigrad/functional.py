@@ -6,6 +6,7 @@ accepted wherever PyTorch accepts a number. The implementations live in ``minigr
 
 from .ops.device import *  # noqa: F401,F403
 from .ops.elementwise import *  # noqa: F401,F403
+from .ops.clamp import *  # noqa: F401,F403
 from .ops.activation import *  # noqa: F401,F403
 from .ops.reduce import *  # noqa: F401,F403
 from .ops.shape import *  # noqa: F401,F403

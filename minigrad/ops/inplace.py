@@ -23,7 +23,8 @@ from ..autograd import Function, is_grad_enabled
 from ..backends import get_backend
 from ..tensor import Tensor, default_rng
 from .device import cast, to_device
-from .elementwise import add, clamp, div, mul, sub, unbroadcast
+from .clamp import clamp
+from .elementwise import add, div, mul, sub, unbroadcast
 
 __all__ = ["commit", "setitem", "zero_", "fill_", "add_", "sub_", "mul_", "div_", "clamp_", "copy_", "normal_", "uniform_"]
 

@@ -14,7 +14,8 @@ from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import abs as _abs
 from .activation import relu
-from .elementwise import clamp, exp, log
+from .clamp import clamp
+from .elementwise import exp, log
 from .reduce import _zero_dim
 from .reduce import mean as _mean
 from .reduce import sum as _sum
