@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import activation, conv, conv_direct, conv_transpose, device, elementwise, linalg
+from ..ops import activation, clamp, conv, conv_direct, conv_transpose, device, elementwise, linalg
 from ..ops import normalization, pooling, reduce, shape, upsample
 from .errors import OnnxError
 
@@ -270,7 +270,7 @@ EXPORTERS = {
     elementwise.Exp: _unary("Exp"),
     elementwise.Log: _unary("Log"),
     elementwise.Sqrt: _unary("Sqrt"),
-    elementwise.Clamp: _clamp,
+    clamp.Clamp: _clamp,
     reduce.Softmax: _softmax("Softmax"),
     reduce.LogSoftmax: _softmax("LogSoftmax"),
     shape.Cat: _cat,
