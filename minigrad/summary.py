@@ -31,14 +31,14 @@ input: size = the input's size, jump and start are None. Depth is the number of 
 layers (Conv2d, ConvTranspose2d, Linear) on that main path (VGG-16: 16, ResNet-18: 18,
 GoogLeNet: 22, U-Net: 23).
 
-The tracing wraps ``Function.apply`` and the functional window ops for the duration of
-the one forward pass and restores them afterwards, also when the pass fails.
+The pass is observed through the supported hook points only: module forward hooks name the
+layers, and ``autograd.function_hook`` sees every ``Function.apply`` (so a window op counts
+however it was imported, and a summary in one thread never sees another thread's ops).
+Nothing is patched.
 """
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import json
 import math
 import sys
@@ -47,7 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .autograd import Function, no_grad
+from .autograd import function_hook, no_grad
+from .ops import conv, conv_direct, conv_transpose, pooling, upsample
 from .tensor import Tensor
 
 __all__ = ["LayerSummary", "Summary", "InputTooSmallError", "summary"]
@@ -308,27 +309,6 @@ def _tensors(values):
             yield from _tensors(v)
 
 
-@contextlib.contextmanager
-def _trace_ops(on_op):
-    """Temporarily route every ``Function.apply`` through ``on_op(inputs, output)``.
-
-    This is how the receptive field crosses the ops between layers (``+``, ``cat``, ``relu``);
-    the original ``apply`` is restored on exit.
-    """
-    original = Function.__dict__["apply"]
-
-    def apply(cls, *args, **kwargs):
-        out = original.__func__(cls, *args, **kwargs)
-        on_op(args, out[0] if isinstance(out, tuple) else out)
-        return out
-
-    Function.apply = classmethod(apply)
-    try:
-        yield
-    finally:
-        Function.apply = original
-
-
 def _window_output(kind, module, size) -> tuple:
     """Output height/width of a conv/pool layer from the formula, to name the layer that reaches zero."""
     k, s, p, d = _window_params(module, kind)
@@ -340,57 +320,56 @@ def _window_output(kind, module, size) -> tuple:
     return tuple(out)
 
 
-# Functional ops that move the receptive field, and the layer each one behaves as.
-_FUNCTIONAL = {"conv2d": "Conv2d", "conv_transpose2d": "ConvTranspose2d", "max_pool2d": "MaxPool2d",
-               "avg_pool2d": "AvgPool2d", "min_pool2d": "MinPool2d", "adaptive_avg_pool2d": "AdaptiveAvgPool2d",
-               "adaptive_max_pool2d": "AdaptiveMaxPool2d", "interpolate": "Upsample"}
+def _geometry_layer(geometry, **extra):
+    """A stand-in layer with the attributes of an op's geometry ``(KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)``."""
+    KH, KW, sh, sw, ph, pw, dh, dw = geometry[:8]
+    return types.SimpleNamespace(kernel_size=(KH, KW), stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw), **extra)
 
 
-def _as_layer(arguments):
-    """A stand-in carrying the layer attributes that a functional call's arguments give."""
-    weight = arguments.get("weight")
-    layer = types.SimpleNamespace(**{k: v for k, v in arguments.items() if k != "input"})
-    if weight is not None:
-        layer.kernel_size = tuple(weight.shape[2:])
-    return layer
+def _window_call(function, args):
+    """``(op name, layer kind, stand-in layer)`` of a ``Function`` that moves the receptive field, else None.
 
-
-@contextlib.contextmanager
-def _trace_functional(on_call):
-    """Temporarily wrap the functional window ops (``F.max_pool2d`` ...) so that calls outside layers count.
-
-    LeNet-5, for example, pools with ``F.max_pool2d`` rather than a ``MaxPool2d`` module.
+    The op is recognised where it runs (``Function.apply``), so every spelling of the call counts:
+    ``F.max_pool2d``, ``mg.max_pool2d`` or a name imported with ``from minigrad.functional import``.
+    The stand-in carries what the op's arguments say about its window, as a layer's attributes would.
     """
-    from . import functional
+    if function is conv.Conv2d or function is conv_direct.DirectConv2d:
+        weight, geometry, flip = args[1], args[3], args[-1]
+        return ("convolve2d" if flip else "conv2d"), "Conv2d", _geometry_layer(geometry, weight=weight)
+    if function is conv_transpose.ConvTranspose2d:
+        return "conv_transpose2d", "ConvTranspose2d", _geometry_layer(args[3], weight=args[1])
+    if function is pooling.MaxPool2d:
+        names = ("min_pool2d", "MinPool2d") if args[2] else ("max_pool2d", "MaxPool2d")
+        return names + (_geometry_layer(args[1]),)
+    if function is pooling.AvgPool2d:
+        return "avg_pool2d", "AvgPool2d", _geometry_layer(args[1])
+    if function is pooling.AdaptiveAvgPool2d:
+        return "adaptive_avg_pool2d", "AdaptiveAvgPool2d", types.SimpleNamespace()
+    if function is pooling.AdaptiveMaxPool2d:
+        return "adaptive_max_pool2d", "AdaptiveMaxPool2d", types.SimpleNamespace()
+    if function is upsample._Upsample:
+        return "interpolate", "Upsample", types.SimpleNamespace(mode=args[1])
+    if function is upsample._Bicubic:
+        return "interpolate", "Upsample", types.SimpleNamespace(mode="bicubic")
+    return None
 
-    targets = [m for m in (functional, sys.modules.get("minigrad")) if m is not None]
-    saved = []
-    for op, kind in _FUNCTIONAL.items():
-        original = getattr(functional, op, None)
-        if original is None:
-            continue
-        signature = inspect.signature(original)
 
-        def wrapper(*args, _op=op, _kind=kind, _original=original, _signature=signature, **kwargs):
-            bound = _signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            return on_call(_op, _kind, bound.arguments, lambda: _original(*args, **kwargs))
-
-        for target in targets:
-            if getattr(target, op, None) is original:
-                saved.append((target, op, original))
-                setattr(target, op, wrapper)
-    try:
-        yield
-    finally:
-        for target, op, original in saved:
-            setattr(target, op, original)
+#: The op names of ``_window_call``: a ``ValueError`` an op raises starts with its name.
+_WINDOW_OPS = ("conv2d", "convolve2d", "conv_transpose2d", "max_pool2d", "min_pool2d", "avg_pool2d",
+               "adaptive_avg_pool2d", "adaptive_max_pool2d", "interpolate")
 
 
 def _too_small(model, input_size, name, kind, x, out) -> InputTooSmallError:
     return InputTooSmallError(
         f"summary: input {'x'.join(map(str, input_size))} is too small for {type(model).__name__}: "
         f"layer '{name}' ({kind}) turns {x.shape[2]}x{x.shape[3]} into {out[0]}x{out[1]}; "
+        f"use the small-input variant (small_input=True, CLI --small-input) or a larger input size")
+
+
+def _too_small_op(model, input_size, name, error) -> InputTooSmallError:
+    return InputTooSmallError(
+        f"summary: input {'x'.join(map(str, input_size))} is too small for {type(model).__name__}: "
+        f"'{name}' fails ({error}); "
         f"use the small-input variant (small_input=True, CLI --small-input) or a larger input size")
 
 
@@ -442,28 +421,25 @@ def summary(model, input_size, dtype=np.float32, device: str = "cpu") -> Summary
         rows.append(LayerSummary(name, type_name, out.shape, params, _macs(kind, layer, in_shape, out.shape),
                                  out.size * out.dtype.itemsize, new.public(), new.depth))
 
-    def on_op(args, out):
+    def on_function(function, args, kwargs, result):
+        out = result[0] if isinstance(result, tuple) else result
+        if not isinstance(out, Tensor):
+            return
+        window = None if stack and stack[-1][1] else _window_call(function, args)
+        if window is not None:
+            # A window op outside a leaf layer (LeNet-5's F.max_pool2d) is a row of its own.
+            op, kind, layer = window
+            owner = stack[-1][0] if stack else ""
+            op_counts[(owner, op)] = count = op_counts.get((owner, op), 0) + 1
+            x = args[0] if isinstance(args[0], Tensor) else None
+            record(f"{owner}.{op}_{count}" if owner else f"{op}_{count}", kind, f"F.{op}", layer, x, out, 0)
+            return
+        # Any other op (``+``, ``cat``, ``relu`` ..., and the ops inside a leaf layer, whose hook
+        # records the layer afterwards) passes on the largest receptive field among its inputs.
         inputs = [fields[id(t)] for t in _tensors(args) if id(t) in fields]
-        if inputs and isinstance(out, Tensor):
+        if inputs:
             best = max(inputs, key=_Field.key)
             remember(out, best if out.ndim == 4 else _Field(image_size, None, None, best.depth))
-
-    def on_call(op, kind, arguments, run):
-        if stack and stack[-1][1]:
-            return run()  # inside a layer: its own hook records it
-        owner = stack[-1][0] if stack else ""
-        op_counts[(owner, op)] = count = op_counts.get((owner, op), 0) + 1
-        name = f"{owner}.{op}_{count}" if owner else f"{op}_{count}"
-        layer, x = _as_layer(arguments), arguments.get("input")
-        if kind in _WINDOW_LAYERS and isinstance(x, Tensor) and x.ndim == 4:
-            size = _window_output(kind, layer, x.shape[2:])
-            if min(size) < 1:
-                raise _too_small(model, input_size, name, op, x, size)
-        result = run()
-        out = result[0] if isinstance(result, tuple) else result
-        if isinstance(out, Tensor):
-            record(name, kind, f"F.{op}", layer, x if isinstance(x, Tensor) else None, out, 0)
-        return result
 
     def pre_hook(module, inputs):
         name = name_of.get(id(module), "")
@@ -497,11 +473,17 @@ def summary(model, input_size, dtype=np.float32, device: str = "cpu") -> Summary
     remember(x, image_field)
     model.eval()
     try:
-        with no_grad(), _trace_ops(on_op), _trace_functional(on_call):
+        with no_grad(), function_hook(on_function):
             model(x)
     except InputTooSmallError:
         raise
     except ValueError as error:
+        op = str(error).split(":", 1)[0]
+        if op in _WINDOW_OPS and stack and not stack[-1][1]:
+            # A functional window op failed: name it as its row would have been named.
+            owner = stack[-1][0]
+            name = f"{op}_{op_counts.get((owner, op), 0) + 1}"
+            raise _too_small_op(model, input_size, f"{owner}.{name}" if owner else name, error) from error
         where = f"layer '{stack[-1][0]}'" if stack else "the model"
         raise InputTooSmallError(
             f"summary: {type(model).__name__} failed in {where} on input {'x'.join(map(str, input_size))} ({error}); "
@@ -530,7 +512,13 @@ def summary(model, input_size, dtype=np.float32, device: str = "cpu") -> Summary
 
 
 class _CallableModule(types.ModuleType):
-    """Lets ``minigrad.summary(model, input_size)`` work while ``minigrad.summary`` stays this module."""
+    """Lets ``minigrad.summary(model, input_size)`` work while ``minigrad.summary`` stays this module.
+
+    Assigning a ``ModuleType`` subclass to ``__class__`` is the language reference's own way to
+    customise a module (section "Customizing module attribute access"). Binding the function over
+    the module in ``minigrad/__init__.py`` instead would break ``import minigrad.summary as s``
+    (which then yields the function) and ``minigrad.summary.Summary``.
+    """
 
     def __call__(self, model, input_size, **kwargs) -> Summary:
         return summary(model, input_size, **kwargs)

@@ -80,14 +80,21 @@ def test_gradient_and_guided_backprop_follow_their_relu_rules(functional_relu):
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_relu_swap_is_undone_when_the_block_raises():
-    model = nn.Sequential(nn.ReLU())
+def test_relu_rule_is_undone_when_the_block_raises():
+    x = mg.Tensor(np.array([-1.0, 2.0, 3.0]), requires_grad=True)
+    seed = np.array([1.0, -1.0, 1.0])
     original = mg.functional.relu
     with pytest.raises(RuntimeError, match="boom"):
-        with guided.guided_relu(model):
-            assert mg.functional.relu is not original and mg.relu is mg.functional.relu
+        with guided.guided_relu():
+            assert mg.functional.relu is original and mg.relu is original  # nothing is rebound
+            inside = mg.relu(x)
             raise RuntimeError("boom")
-    assert mg.functional.relu is original and mg.relu is original and "forward" not in model[0].__dict__
+    # The ReLU that ran in the block keeps the guided rule; one run after it has the plain rule.
+    inside.backward(seed)
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 1.0])
+    x.grad = None
+    mg.relu(x).backward(seed)
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, -1.0, 1.0])
 
 
 def test_saliency_rejects_bad_class_and_shape():

@@ -2,9 +2,15 @@
 
 ReLU runs through the backend's ``relu_forward``/``relu_backward`` kernels (measured ~8x faster
 than ``np.maximum`` on LeNet-sized activations); the others are NumPy expressions.
+
+``relu_backward(rule)`` is the hook point for visualisations that change how a signal crosses
+a ReLU on its way back (guided backpropagation, the DeconvNet; see ``minigrad.viz.guided``).
 """
 
 from __future__ import annotations
+
+import contextlib
+import threading
 
 import numpy as np
 
@@ -14,7 +20,31 @@ from ..tensor import default_rng
 from .elementwise import _DEFAULT_FLOAT, _floating, _tensor
 from .layout import in_layout_of, restore, stored
 
-__all__ = ["relu", "relu_", "leaky_relu", "sigmoid", "tanh", "dropout"]
+__all__ = ["relu", "relu_", "leaky_relu", "sigmoid", "tanh", "dropout"]  # relu_backward: imported by name (viz)
+
+_rule = threading.local()
+
+
+@contextlib.contextmanager
+def relu_backward(rule):
+    """Inside the block, ReLUs that run forward in this thread backpropagate with ``rule``.
+
+    ``rule(grad, out)`` gets the incoming gradient and the ReLU's output (raw arrays) and returns
+    the gradient of its input; the plain rule is ``grad * (out > 0)``. A ReLU keeps the rule that
+    was in effect when its forward ran, so the backward may run after the block. Every spelling of
+    ReLU is covered (``nn.ReLU``, ``F.relu``, ``Tensor.relu``, a ``relu`` imported by name), since
+    the rule is read by the op itself; other threads never see it. Blocks nest.
+
+    Example:
+        >>> with relu_backward(lambda grad, out: grad * ((out > 0) & (grad > 0))):
+        ...     model(x)[0, k].backward()   # guided backpropagation
+    """
+    previous = getattr(_rule, "backward", None)
+    _rule.backward = rule
+    try:
+        yield rule
+    finally:
+        _rule.backward = previous
 
 
 def _kernel(device, name):
@@ -44,11 +74,17 @@ class Relu(Function):
             out = backend.empty(x.shape, x.dtype)
             kernel(out, x)
         ctx.save_for_backward(out)
+        rule = getattr(_rule, "backward", None)
+        if rule is not None:
+            ctx.rule = rule
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
+        rule = ctx.__dict__.get("rule")
+        if rule is not None:
+            return rule(grad, out)
         backend, kernel = _kernel(ctx.device, "relu_backward")
         if kernel is None:
             return np.where(out <= 0, grad.dtype.type(0), grad)

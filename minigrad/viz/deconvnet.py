@@ -11,7 +11,7 @@ rest of the layer, and walks back to the input through
 The first and third rules are exactly the backward passes autograd already computes for
 max pooling and convolution (d conv2d / d input is ``conv_transpose2d`` with the same weights,
 d max_pool2d / d input is ``max_unpool2d`` with the indices). Only the ReLU rule differs from
-backpropagation, so the projection is a backward pass with ``DeconvReLU`` swapped in. This
+backpropagation, so the projection is a backward pass under ``deconv_relu()``. This
 works for models that call ``F.relu`` / ``F.max_pool2d`` in their ``forward`` as well as for
 ``nn.Sequential`` stacks, and ``tests/test_viz_deconvnet.py`` checks it against the explicit
 unpool / ReLU / transposed-convolution pipeline.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Tensor
-from .guided import DeconvReLU, swap_relu
+from .guided import deconv_relu
 from .layers import forward_collect, frozen, get_layer
 from .figure import Panel, compose, prediction_text
 from .render import chw_to_hwc, normalize, save_png
@@ -49,7 +49,7 @@ def deconvnet(model, x: np.ndarray, layer: str, unit: int, position=None) -> dic
     if x.ndim != 3:
         raise ValueError(f"deconvnet: expected one image (C, H, W), got shape {x.shape}")
     inp = Tensor(x[None].copy(), requires_grad=True)
-    with frozen(model), swap_relu(model, DeconvReLU):
+    with frozen(model), deconv_relu():
         act = forward_collect(model, inp, {layer: module})[layer]
         values = act.numpy()[0]
         if not 0 <= unit < values.shape[0]:

@@ -1,4 +1,4 @@
-"""Modified ReLU backward rules, swapped in for the duration of a ``with`` block.
+"""Modified ReLU backward rules, in effect for the duration of a ``with`` block.
 
 Backpropagation, the DeconvNet and guided backpropagation differ only in how a signal crosses
 a ReLU on its way back to the pixels (Springenberg et al., 2015):
@@ -7,35 +7,50 @@ a ReLU on its way back to the pixels (Springenberg et al., 2015):
 - DeconvNet (Zeiler & Fergus, 2014): ``max(grad, 0)`` (a ReLU applied to the signal itself);
 - guided backpropagation: ``grad * [x > 0] * [grad > 0]`` (both), which discards negative
   evidence and leaves sharp, image-like maps.
+
+The rules reach the ReLU op through its own hook point (``ops.activation.relu_backward``),
+thread-locally: nothing is rebound, so ``nn.ReLU``, ``F.relu``, ``Tensor.relu`` and a ``relu``
+imported by name all follow the rule, and a guided pass in one thread leaves another's alone.
 """
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from ..autograd import Function
+from ..ops.activation import relu_backward
 
-__all__ = ["GuidedReLU", "DeconvReLU", "swap_relu", "guided_relu", "guided_backprop"]
+__all__ = ["guided_rule", "deconv_rule", "GuidedReLU", "DeconvReLU", "guided_relu", "deconv_relu",
+           "guided_backprop"]
+
+
+def guided_rule(grad, out):
+    """Guided backpropagation across a ReLU with output ``out``: ``grad * [out > 0] * [grad > 0]``."""
+    return grad * ((out > 0) & (grad > 0))
+
+
+def deconv_rule(grad, out):
+    """The DeconvNet's ReLU backward: ``max(grad, 0)``, whatever the forward input was."""
+    return np.maximum(grad, 0)
 
 
 class GuidedReLU(Function):
-    """``max(x, 0)`` forward; backward ``grad * [x > 0] * [grad > 0]``."""
+    """``max(x, 0)`` forward; backward ``guided_rule`` (for use as an op of its own)."""
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x > 0)
-        return np.maximum(x, 0)
+        out = np.maximum(x, 0)
+        ctx.save_for_backward(out)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (positive,) = ctx.saved_tensors
-        return grad * (positive & (grad > 0))
+        (out,) = ctx.saved_tensors
+        return guided_rule(grad, out)
 
 
 class DeconvReLU(Function):
-    """``max(x, 0)`` forward; backward ``max(grad, 0)``, whatever the forward input was."""
+    """``max(x, 0)`` forward; backward ``deconv_rule`` (for use as an op of its own)."""
 
     @staticmethod
     def forward(ctx, x):
@@ -43,48 +58,17 @@ class DeconvReLU(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return np.maximum(grad, 0)
+        return deconv_rule(grad, None)
 
 
-@contextlib.contextmanager
-def swap_relu(model, function):
-    """Inside the block, every ReLU of ``model`` is ``function.apply`` (a ``Function`` subclass).
-
-    Both spellings of ReLU are covered: ``nn.ReLU`` modules get an instance-level ``forward``
-    (removed afterwards, so the class is untouched), and ``minigrad.functional.relu`` (used by
-    models that call ``F.relu`` and by ``Tensor.relu``) and ``mg.relu`` are rebound for the
-    block and restored even when the block raises.
-    """
-    from .. import functional, nn
-
-    def relu(x, inplace=False):
-        return function.apply(x)
-
-    relu_type = getattr(nn, "ReLU", None)
-    swapped = []
-    for _, module in model.named_modules():
-        if relu_type is not None and isinstance(module, relu_type) and "forward" not in module.__dict__:
-            object.__setattr__(module, "forward", relu)
-            swapped.append(module)
-    import minigrad
-
-    original = getattr(functional, "relu", None)
-    # ``mg.relu`` is the same function re-exported at the top level: rebind it too.
-    namespaces = [ns for ns in (functional, minigrad) if original is not None and getattr(ns, "relu", None) is original]
-    for ns in namespaces:
-        ns.relu = relu
-    try:
-        yield model
-    finally:
-        for ns in namespaces:
-            ns.relu = original
-        for module in swapped:
-            object.__delattr__(module, "forward")
+def guided_relu():
+    """Inside the block, every ReLU run forward in this thread uses the guided-backpropagation rule."""
+    return relu_backward(guided_rule)
 
 
-def guided_relu(model):
-    """Inside the block, every ReLU of ``model`` uses the guided-backpropagation rule."""
-    return swap_relu(model, GuidedReLU)
+def deconv_relu():
+    """Inside the block, every ReLU run forward in this thread uses the DeconvNet rule."""
+    return relu_backward(deconv_rule)
 
 
 def guided_backprop(model, x: np.ndarray, target: int | None = None):
@@ -100,5 +84,5 @@ def guided_backprop(model, x: np.ndarray, target: int | None = None):
     """
     from .saliency import input_gradient
 
-    with guided_relu(model):
+    with guided_relu():
         return input_gradient(model, x, target)
