@@ -22,7 +22,6 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import minigrad as mg  # noqa: E402
-from minigrad.ops import conv as conv_ops  # noqa: E402
 from common import median_time, print_table, sgemm_gflops, write_json  # noqa: E402
 
 # (name, C, H, O, kernel, stride, padding): square inputs of size H.
@@ -56,13 +55,13 @@ def bench_conv(name, n, c, h, o, k, s, p, repeats, sgemm_size):
     """Forward (recording the graph, as in training) and backward (dX, dW, db) of one layer.
 
     The input and the output gradient are stored as they arrive inside a network: channels-last
-    when they have ``CHANNELS_LAST_MIN`` channels or more (a previous conv's result, see
+    when they have ``mg.config.channels_last_min`` channels or more (a previous conv's result, see
     ``minigrad/ops/layout.py``), NCHW otherwise (an image, or a small layer's result).
     """
     sgemm = sgemm_gflops(sgemm_size, repeats=3)
     rng = np.random.default_rng(0)
     data = rng.standard_normal((n, c, h, h), dtype=np.float32)
-    if c >= conv_ops.CHANNELS_LAST_MIN:
+    if c >= mg.config.channels_last_min:
         data = np.ascontiguousarray(data.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     x = mg.Tensor(data, requires_grad=True)
     w = mg.Tensor(rng.standard_normal((o, c, k, k), dtype=np.float32) * 0.1, requires_grad=True)
@@ -155,8 +154,7 @@ def main(argv=None):
                ("of_sgemm", "of sgemm", "{:.0%}")]
     results = {"batch": n, "repeats": repeats, "sgemm_gflops": sgemm, "save_columns": {}}
     for save in (True, False):
-        previous = conv_ops.set_save_columns(save)
-        try:
+        with mg.config.using(save_columns=save):
             label = "save columns" if save else "recompute columns"
             groups = {}
             for group, layers in (("lenet5", LENET5), ("resnet18_3x3", RESNET18_3x3), ("resnet18_1x1", RESNET18_1x1)):
@@ -171,8 +169,6 @@ def main(argv=None):
                       f"of sgemm ({tot['sgemm_gflops']:.1f} GFLOP/s)")
             print()
             results["save_columns"][label] = {"layers": groups, "summary": summary}
-        finally:
-            conv_ops.set_save_columns(previous)
 
     pool_rows = bench_pool(n, repeats)
     print("pooling / unpooling")

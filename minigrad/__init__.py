@@ -9,6 +9,7 @@
 
 __version__ = "0.1.0"
 
+from .configuration import config  # noqa: F401  (mg.config: switches and tunables, see configuration.py)
 from .autograd import Context, Function, enable_grad, is_grad_enabled, no_grad  # noqa: F401
 from .tensor import Tensor, default_rng, manual_seed, tensor  # noqa: F401
 from . import functional  # noqa: F401

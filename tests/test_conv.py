@@ -10,8 +10,6 @@ from hypothesis import strategies as st
 import minigrad as mg
 import minigrad.nn as nn
 from minigrad import reference as R
-from minigrad.ops import conv as conv_ops
-from minigrad.ops import conv_direct
 
 
 class lowering:
@@ -21,10 +19,11 @@ class lowering:
         self.direct = direct
 
     def __enter__(self):
-        self.previous = conv_direct.set_direct(self.direct)
+        self.block = mg.config.using(direct_conv=self.direct)
+        self.block.__enter__()
 
     def __exit__(self, *exc):
-        conv_direct.set_direct(self.previous)
+        self.block.__exit__(*exc)
 
 
 def assert_close(actual, expected, dtype):
@@ -151,13 +150,9 @@ def test_conv2d_gradcheck(case, save_columns, direct):
     rng = np.random.default_rng(1)
     x, w, b = rng.standard_normal(case["x"]), rng.standard_normal(case["w"]), rng.standard_normal(case["w"][0])
     args = (case["stride"], case["padding"], case["dilation"], case["groups"])
-    previous = conv_ops.set_save_columns(save_columns)
-    try:
-        with lowering(direct):
-            assert mg.gradcheck(lambda x, w, b: mg.conv2d(x, w, b, *args), [x, w, b])
-            assert mg.gradcheck(lambda x, w, b: mg.convolve2d(x, w, b, *args), [x, w, b])
-    finally:
-        conv_ops.set_save_columns(previous)
+    with mg.config.using(save_columns=save_columns), lowering(direct):
+        assert mg.gradcheck(lambda x, w, b: mg.conv2d(x, w, b, *args), [x, w, b])
+        assert mg.gradcheck(lambda x, w, b: mg.convolve2d(x, w, b, *args), [x, w, b])
 
 
 @pytest.mark.parametrize("case", [
@@ -187,13 +182,10 @@ def test_save_columns_choice_gives_identical_gradients():
     x, w = rng.standard_normal((2, 3, 7, 7)).astype(np.float32), rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     grads = []
     for flag in (True, False):
-        previous = conv_ops.set_save_columns(flag)
-        try:
+        with mg.config.using(save_columns=flag):
             xt, wt = mg.Tensor(x, requires_grad=True), mg.Tensor(w, requires_grad=True)
             mg.conv2d(xt, wt, stride=2, padding=1).backward(gradient=np.ones((2, 4, 4, 4), np.float32))
             grads.append((xt.grad.numpy(), wt.grad.numpy()))
-        finally:
-            conv_ops.set_save_columns(previous)
     np.testing.assert_array_equal(grads[0][0], grads[1][0])
     np.testing.assert_array_equal(grads[0][1], grads[1][1])
 

@@ -1,4 +1,4 @@
-"""conv2d split into chunks of images (``CHUNK_BYTES``): same values and gradients as the references.
+"""conv2d split into chunks of images (``mg.config.chunk_bytes``): same values and gradients as the references.
 
 The default chunk size is larger than any test batch, so the multi-chunk path is forced here
 by shrinking it until every chunk holds one or two images.
@@ -12,25 +12,19 @@ from hypothesis import strategies as st
 import minigrad as mg
 from minigrad import reference
 from minigrad.ops import conv as conv_ops
-from minigrad.ops import conv_direct
 
 
 @pytest.fixture(params=[True, False], ids=["save-columns", "recompute"])
-def tiny_chunks(request, monkeypatch):
-    monkeypatch.setattr(conv_ops, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(conv_direct, "DIRECT", False)  # chunks are the im2row path's
-    previous = conv_ops.set_save_columns(request.param)
-    yield
-    conv_ops.set_save_columns(previous)
+def tiny_chunks(request):
+    # direct_conv off: chunks are the im2row path's.
+    with mg.config.using(chunk_bytes=1, direct_conv=False, save_columns=request.param):
+        yield
 
 
 def test_chunks_cover_the_batch():
     for N, per_image, budget in [(7, 10, 25), (64, 1, 1 << 20), (5, 100, 1), (3, 0, 8)]:
-        conv_ops.CHUNK_BYTES, saved = budget, conv_ops.CHUNK_BYTES
-        try:
+        with mg.config.using(chunk_bytes=budget):
             chunks = conv_ops._image_chunks(N, per_image, "cpu")
-        finally:
-            conv_ops.CHUNK_BYTES = saved
         assert chunks[0][0] == 0 and chunks[-1][1] == N
         assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
         assert all(e > s for s, e in chunks)
@@ -67,20 +61,19 @@ def test_chunked_conv2d_gradcheck(tiny_chunks, args):
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 1 << 30], ids=["chunks", "whole-batch"])
-def test_chunked_and_whole_batch_match_reference(monkeypatch, chunk_bytes):
-    monkeypatch.setattr(conv_ops, "CHUNK_BYTES", chunk_bytes)
-    monkeypatch.setattr(conv_ops, "SAVE_COLUMNS", False)
-    rng = np.random.default_rng(3)
-    for groups, stride, padding, dilation in [(1, 1, 1, 1), (2, 2, 0, 1), (3, 1, 2, 2)]:
-        x = rng.standard_normal((3, 3 * groups, 8, 7))
-        w = rng.standard_normal((4 * groups, 3, 3, 2))
-        b = rng.standard_normal(4 * groups)
-        out = mg.conv2d(mg.Tensor(x.astype(np.float32)), mg.Tensor(w.astype(np.float32)),
-                        mg.Tensor(b.astype(np.float32)), stride, padding, dilation, groups)
-        expected = reference.conv2d(x, w, b, stride, padding, dilation, groups)
-        np.testing.assert_allclose(out.numpy(), expected, rtol=1e-4, atol=1e-4)
-        args = (stride, padding, dilation, groups)
-        assert mg.gradcheck(lambda x, w, b: mg.conv2d(x, w, b, *args), [x, w, b])
+def test_chunked_and_whole_batch_match_reference(chunk_bytes):
+    with mg.config.using(chunk_bytes=chunk_bytes, save_columns=False):
+        rng = np.random.default_rng(3)
+        for groups, stride, padding, dilation in [(1, 1, 1, 1), (2, 2, 0, 1), (3, 1, 2, 2)]:
+            x = rng.standard_normal((3, 3 * groups, 8, 7))
+            w = rng.standard_normal((4 * groups, 3, 3, 2))
+            b = rng.standard_normal(4 * groups)
+            out = mg.conv2d(mg.Tensor(x.astype(np.float32)), mg.Tensor(w.astype(np.float32)),
+                            mg.Tensor(b.astype(np.float32)), stride, padding, dilation, groups)
+            expected = reference.conv2d(x, w, b, stride, padding, dilation, groups)
+            np.testing.assert_allclose(out.numpy(), expected, rtol=1e-4, atol=1e-4)
+            args = (stride, padding, dilation, groups)
+            assert mg.gradcheck(lambda x, w, b: mg.conv2d(x, w, b, *args), [x, w, b])
 
 
 @given(w=st.integers(9, 24), stride=st.integers(1, 3), padding=st.integers(0, 3), dilation=st.integers(1, 2),

@@ -139,8 +139,8 @@ def test_nan_and_inf_propagate():
     ((3, 3, 1, 1, 1, 1, 1, 1, 8, 8), 1, (3, 32), False),     # wide enough for the GEMM
 ])
 def test_direct_applies_to_stride1_single_group_layers_with_few_channels(geometry, groups, channels, expected):
-    assert conv_direct.direct_applies("cpu", geometry, groups, channels, conv_ops.CHANNELS_LAST_MIN) == expected
-    assert not conv_direct.direct_applies("cuda", geometry, groups, channels, conv_ops.CHANNELS_LAST_MIN)
+    assert conv_direct.direct_applies("cpu", geometry, groups, channels, mg.config.channels_last_min) == expected
+    assert not conv_direct.direct_applies("cuda", geometry, groups, channels, mg.config.channels_last_min)
 
 
 @pytest.mark.parametrize("padding,dilation", [(2, 1), (0, 2), ("same", 1), (3, 1)])
@@ -149,6 +149,6 @@ def test_lenet_like_layer_gradients_by_finite_differences(padding, dilation):
     r = np.random.default_rng(7)
     x, w, b = r.standard_normal((2, 2, 6, 5)), r.standard_normal((3, 2, 3, 3)), r.standard_normal(3)
     geometry = conv_ops._conv_geometry("conv2d", x.shape, w.shape, 1, padding, dilation, 1)
-    assert conv_direct.direct_applies("cpu", geometry, 1, (2, 3), conv_ops.CHANNELS_LAST_MIN)
+    assert conv_direct.direct_applies("cpu", geometry, 1, (2, 3), mg.config.channels_last_min)
     assert mg.gradcheck(lambda x, w, b: mg.conv2d(x, w, b, 1, padding, dilation), [x, w, b])
     assert mg.gradcheck(lambda x, w, b: mg.convolve2d(x, w, b, 1, padding, dilation), [x, w, b])

@@ -122,18 +122,18 @@ def test_empty_cache_forgets_free_blocks_only(cpu, allocator):
     del kept
 
 
-def test_a_miss_forgets_free_blocks_of_other_sizes_beyond_the_limit(monkeypatch, cpu, allocator):
-    monkeypatch.setattr(allocator, "FREE_MAX_BYTES", 1 << 20)
-    before = allocator.memory_reserved()
-    arrays = [cpu.empty(LARGE, np.float32) for _ in range(4)]  # 4 x 512 KiB
-    del arrays
-    assert allocator.memory_reserved() == before + (2 << 20)
-    other = cpu.empty((1024, 1024), np.float32)  # 4 MiB: no free block of that size
-    # Two of the four free blocks are forgotten (1 MiB of free blocks remains), the new one is added.
-    assert allocator.memory_reserved() == before + (1 << 20) + (4 << 20)
-    kept = [cpu.empty(LARGE, np.float32) for _ in range(2)]  # the two kept blocks serve these
-    assert allocator.memory_reserved() == before + (5 << 20)
-    del other, kept
+def test_a_miss_forgets_free_blocks_of_other_sizes_beyond_the_limit(cpu, allocator):
+    with mg.config.using(cpu_free_max_bytes=1 << 20):
+        before = allocator.memory_reserved()
+        arrays = [cpu.empty(LARGE, np.float32) for _ in range(4)]  # 4 x 512 KiB
+        del arrays
+        assert allocator.memory_reserved() == before + (2 << 20)
+        other = cpu.empty((1024, 1024), np.float32)  # 4 MiB: no free block of that size
+        # Two of the four free blocks are forgotten (1 MiB of free blocks remains), the new one is added.
+        assert allocator.memory_reserved() == before + (1 << 20) + (4 << 20)
+        kept = [cpu.empty(LARGE, np.float32) for _ in range(2)]  # the two kept blocks serve these
+        assert allocator.memory_reserved() == before + (5 << 20)
+        del other, kept
 
 
 def test_caching_can_be_turned_off():

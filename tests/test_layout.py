@@ -10,14 +10,14 @@ import pytest
 
 import minigrad as mg
 from minigrad import reference as ref
-from minigrad.ops import conv as conv_ops
 from minigrad.ops import layout
 
 
 @pytest.fixture(autouse=True)
-def channels_last_from_one_channel(monkeypatch):
+def channels_last_from_one_channel():
     """Small test shapes, so every convolution result (of 2+ channels) stays channels-last."""
-    monkeypatch.setattr(conv_ops, "CHANNELS_LAST_MIN", 2)
+    with mg.config.using(channels_last_min=2):
+        yield
 
 
 def rng(seed=0):
@@ -25,11 +25,11 @@ def rng(seed=0):
 
 
 @pytest.mark.parametrize("out_channels,channels_last", [(4, False), (32, True)])
-def test_only_results_of_many_channels_stay_channels_last(monkeypatch, out_channels, channels_last):
-    monkeypatch.setattr(conv_ops, "CHANNELS_LAST_MIN", 32)
+def test_only_results_of_many_channels_stay_channels_last(out_channels, channels_last):
     x = mg.Tensor(rng(0).standard_normal((1, 3, 4, 4)).astype(np.float32))
     w = mg.Tensor(rng(1).standard_normal((out_channels, 3, 3, 3)).astype(np.float32))
-    out = mg.conv2d(x, w, padding=1).numpy()
+    with mg.config.using(channels_last_min=32):
+        out = mg.conv2d(x, w, padding=1).numpy()
     assert (layout.channels_last_view(out) is not None) == channels_last
     np.testing.assert_allclose(out, ref.conv2d(x.numpy(), w.numpy(), padding=1), rtol=1e-4, atol=1e-4)
 

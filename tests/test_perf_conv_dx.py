@@ -13,15 +13,13 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad.ops import conv as conv_ops
-from minigrad.ops import conv_direct
 
 
 @pytest.fixture(autouse=True)
 def im2row_only():
     """These layers have few channels: keep them off the direct kernels, on the path tested here."""
-    previous = conv_direct.set_direct(False)
-    yield
-    conv_direct.set_direct(previous)
+    with mg.config.using(direct_conv=False):
+        yield
 
 
 def reference_input_grad(dy, w, x_shape, padding, dilation):
@@ -65,12 +63,8 @@ def test_stride1_input_grad_matches_the_formula(n, c, o, hw, k, dilation, pad, c
     geometry = (k, k, 1, 1, pad, pad, dilation, dilation, out_hw, out_hw)
     expected = pad <= span and o * hw * hw <= c * out_hw * out_hw and not (k == 1 and pad == 0)
     assert conv_ops._correlation_applies("cpu", geometry, 1, (c, o), (hw, hw)) == expected
-    saved = conv_ops.CHUNK_BYTES
-    conv_ops.CHUNK_BYTES = 1 if chunked else saved
-    try:
+    with mg.config.using(chunk_bytes=1 if chunked else mg.config.chunk_bytes):
         got = conv_input_grad(x, w, dy, pad, dilation)
-    finally:
-        conv_ops.CHUNK_BYTES = saved
     np.testing.assert_allclose(got, reference_input_grad(dy, w, x.shape, (pad,) * 4, dilation), rtol=1e-4, atol=1e-4)
 
 

@@ -22,6 +22,7 @@ import os
 
 import numpy as np
 
+from ..backends.cpu.threads import threads_from_env
 from . import comm
 from .broadcast import broadcast_buffers, broadcast_parameters
 from .optimizer import DEFAULT_BUCKET_MB, DistributedOptimizer
@@ -101,7 +102,7 @@ class DistributedContext(LocalContext):
             raise comm.DistributedError(single_process_message())
         self.rank, self.world_size, self.is_main = comm.rank(), comm.world_size(), comm.is_main()
         self.sync_bn, self.bucket_cap_mb = sync_bn, bucket_cap_mb
-        if threads is None and not os.environ.get("MINIGRAD_NUM_THREADS"):
+        if threads is None and threads_from_env() is None:
             threads = max(1, (os.cpu_count() or 1) // comm.local_size())
         if threads is not None:
             import minigrad

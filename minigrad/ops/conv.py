@@ -16,7 +16,7 @@ the weight is taken channels-last too, ``W_rows`` of shape (O, KH*KW*C). Then::
 
 Why channels-last: each kernel tap copies C contiguous floats, where im2col copies spans of
 an image row (4-32 floats on CIFAR ResNet planes), and the GEMM writes channels-last output.
-On the CPU a result of ``CHANNELS_LAST_MIN`` channels or more is returned stored that way (a
+On the CPU a result of ``mg.config.channels_last_min`` channels or more is returned stored that way (a
 transposed view, shape still (N, C, H, W); see ``minigrad.ops.layout``), so the next
 convolution reads it without a transpose; batch norm and ReLU keep the format.
 
@@ -25,7 +25,7 @@ Stride-1 layers with few channels (LeNet-5's) skip the lowering: ``minigrad.ops.
 With groups, each group is its own GEMM on its own (positions, C/groups*KH*KW) matrix.
 A layer with one input channel per group lowers with im2col's columns instead (see ``_rows_of``).
 
-``SAVE_COLUMNS`` chooses what the forward keeps for the backward: the row matrix
+``mg.config.save_columns`` chooses what the forward keeps for the backward: the row matrix
 (KH*KW times the input's size; backward skips one im2row) or only the input (backward
 recomputes the rows). ``benchmarks/kernels.py`` measures both.
 """
@@ -36,34 +36,21 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
+from ..configuration import config
 from .conv_direct import DirectConv2d, direct_applies
 from .layout import channels_last, channels_last_view
 from .layout import contiguous as _contiguous
 
 __all__ = ["conv2d", "convolve2d"]
 
-#: Keep im2col's columns for the backward instead of the input (see ``set_save_columns``).
-#: Off by default: CIFAR ResNet-18 at batch 64 peaks at 1962 MiB with saved columns and 678 MiB
-#: with recomputed, chunked ones (PyTorch: 589 MiB), for a step time within the load noise
-#: (2.9 vs 3.0 s); ``benchmarks/vs_torch.py`` measures it.
-SAVE_COLUMNS = False
-
-#: Bytes of im2col columns per chunk of images (see ``_image_chunks``): fits the 32 MiB L3
-#: next to the chunk's output; 4 MiB chunks were slower on a loaded 2-core machine (more
-#: GEMM calls, each a thread synchronisation).
-CHUNK_BYTES = 16 << 20
-
-def set_save_columns(flag: bool) -> bool:
-    """Choose what conv2d saves for its backward; returns the previous choice.
-
-    Args:
-        flag: True keeps the im2col columns (KH*KW times the input's memory, no second
-            im2col in the backward); False keeps only the input and recomputes them, except
-            for column matrices of at most ``CHUNK_BYTES``, which are always kept.
-    """
-    global SAVE_COLUMNS
-    previous, SAVE_COLUMNS = SAVE_COLUMNS, bool(flag)
-    return previous
+# Two switches of ``mg.config`` (``minigrad/configuration.py``) steer this module:
+# - ``save_columns`` (default off): keep the im2row matrix for the backward instead of the
+#   input. CIFAR ResNet-18 at batch 64 peaks at 1962 MiB with saved columns and 678 MiB with
+#   recomputed, chunked ones (PyTorch: 589 MiB), for a step time within the load noise
+#   (2.9 vs 3.0 s); ``benchmarks/vs_torch.py`` measures it. Matrices of one chunk are always kept.
+# - ``chunk_bytes`` (16 MiB): bytes of im2row rows per chunk of images (``_image_chunks``):
+#   fits the 32 MiB L3 next to the chunk's output; 4 MiB chunks were slower on a loaded
+#   2-core machine (more GEMM calls, each a thread synchronisation).
 
 
 # ---------------------------------------------------------------- argument handling
@@ -184,7 +171,7 @@ def _grouped_matmul(a, b, groups, out=None):
 
 # ------------------------------------------------------------------------ conv2d
 def _image_chunks(N: int, column_bytes_per_image: int, device: str) -> list[tuple[int, int]]:
-    """Split the batch into runs of images whose im2col columns take about ``CHUNK_BYTES``.
+    """Split the batch into runs of images whose im2col columns take about ``config.chunk_bytes``.
 
     The columns of a chunk are still in cache when its GEMM (forward) or col2im (backward)
     reads them; the full column matrix of a ResNet layer (150 MB at batch 64) would make
@@ -192,7 +179,7 @@ def _image_chunks(N: int, column_bytes_per_image: int, device: str) -> list[tupl
     """
     if device != "cpu":
         return [(0, N)]
-    step = max(1, min(N, CHUNK_BYTES // max(1, column_bytes_per_image)))
+    step = max(1, min(N, config.chunk_bytes // max(1, column_bytes_per_image)))
     return [(s, min(N, s + step)) for s in range(0, N, step)]
 
 
@@ -201,20 +188,17 @@ def _images(a, s, e, N):
     return a if (s, e) == (0, N) else a[s:e]
 
 
-#: Convolution results with at least this many channels stay stored channels-last on the CPU.
-#: With a handful of channels (LeNet-5's 6 and 16) the pooling after them wants NCHW anyway,
-#: and a LeNet-5 step took 15 instead of 12 ms with channels-last results.
-CHANNELS_LAST_MIN = 32
-
-
+# ``config.channels_last_min`` (32): results with at least this many channels stay stored
+# channels-last on the CPU. With a handful of channels (LeNet-5's 6 and 16) the pooling after
+# them wants NCHW anyway, and a LeNet-5 step took 15 instead of 12 ms with channels-last results.
 def _from_channels_last(backend, last, bias, device):
     """A channels-last (N, H, W, C) result as the (N, C, H, W) tensor array, plus a per-channel bias.
 
-    On the CPU a result of ``CHANNELS_LAST_MIN`` channels or more stays stored channels-last
+    On the CPU a result of ``config.channels_last_min`` channels or more stays stored channels-last
     (a transposed view, see ``layout``): the next convolution reads it as it is. Other
     results are transposed to NCHW.
     """
-    if device == "cpu" and last.shape[3] >= CHANNELS_LAST_MIN:
+    if device == "cpu" and last.shape[3] >= config.channels_last_min:
         if bias is not None:
             last += bias
         return last.transpose(0, 3, 1, 2)
@@ -285,7 +269,7 @@ class Conv2d(Function):
     multiplied by the weight as ``(O, KH*KW*C)`` rows; the result, (positions, O), is NHWC and
     is returned as it is or transposed to NCHW (``_from_channels_last``), with the bias added.
 
-    Row matrices larger than one chunk (``CHUNK_BYTES``) are, unless ``SAVE_COLUMNS``, computed
+    Row matrices larger than one chunk (``config.chunk_bytes``) are, unless ``config.save_columns``, computed
     in chunks of images (``_image_chunks``): im2row, then the GEMM of that chunk, so that the
     rows never leave the cache; the backward redoes them chunk by chunk from the saved input.
     Smaller row matrices are kept for the backward.
@@ -312,7 +296,7 @@ class Conv2d(Function):
         chunks = _image_chunks(N, C * KH * KW * P * x.dtype.itemsize, ctx.device)
         # Rows that fit in one chunk are kept (cheaper than a second im2row, and small);
         # saved rows must outlive the step, so they always come in one (pooled) piece.
-        save = weight_grad and (SAVE_COLUMNS or len(chunks) == 1)
+        save = weight_grad and (config.save_columns or len(chunks) == 1)
         if save:
             chunks = [(0, N)]
         out_last = backend.empty((N * P, O), x.dtype)
@@ -476,7 +460,7 @@ def _conv2d(op, input, weight, bias, stride, padding, dilation, groups, flip):
     geometry = _conv_geometry(op, input.shape, weight.shape, stride, padding, dilation, groups)
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"{op}: bias must have shape ({weight.shape[0]},) for weight {weight.shape}, got {bias.shape}")
-    if direct_applies(input.device, geometry, groups, (input.shape[1], weight.shape[0]), CHANNELS_LAST_MIN):
+    if direct_applies(input.device, geometry, groups, (input.shape[1], weight.shape[0]), config.channels_last_min):
         return unbatch(DirectConv2d.apply(input, weight, bias, geometry, flip), unbatched)
     return unbatch(Conv2d.apply(input, weight, bias, geometry, int(groups), flip), unbatched)
 

@@ -20,27 +20,17 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backends import get_backend
+from ..configuration import config
 from .layout import contiguous
 
-__all__ = ["DirectConv2d", "direct_applies", "set_direct"]
-
-#: Whether ``conv2d`` may use the direct kernels at all (``set_direct``).
-DIRECT = True
-
-
-def set_direct(flag: bool) -> bool:
-    """Allow or forbid the direct path (the tests run both lowerings); returns the previous choice.
-
-    Args:
-        flag: False sends every convolution through im2row + GEMM.
-    """
-    global DIRECT
-    previous, DIRECT = DIRECT, bool(flag)
-    return previous
+__all__ = ["DirectConv2d", "direct_applies"]
 
 
 def direct_applies(device: str, geometry, groups: int, channels: tuple[int, int], max_channels: int) -> bool:
     """Whether ``DirectConv2d`` computes this convolution: CPU, stride 1, one group, few channels.
+
+    ``mg.config.using(direct_conv=False)`` sends every convolution through im2row + GEMM
+    (the tests run both lowerings).
 
     Args:
         device: the tensors' device. The GPU keeps im2row + its tiled GEMM: the CUDA twins of the
@@ -50,12 +40,12 @@ def direct_applies(device: str, geometry, groups: int, channels: tuple[int, int]
         groups: number of groups.
         channels: (C, O), input and output channels.
         max_channels: both C and O must be below this. ``conv2d`` passes its
-            ``CHANNELS_LAST_MIN``: layers with more channels have outputs wide enough for
+            ``config.channels_last_min``: layers with more channels have outputs wide enough for
             im2row's GEMM to run near the BLAS peak, and results stored channels-last, which
             the direct kernels do not produce.
     """
     sh, sw = geometry[2], geometry[3]
-    return DIRECT and device == "cpu" and groups == 1 and sh == sw == 1 and max(channels) < max_channels
+    return config.direct_conv and device == "cpu" and groups == 1 and sh == sw == 1 and max(channels) < max_channels
 
 
 class DirectConv2d(Function):

@@ -17,20 +17,25 @@ gone serves the next request of its size: after the first step, a step faults no
   pool's own reference (and the scan's, counted once at import by ``_calibrate``).
 - Each size keeps as many blocks as were in use at once, and free blocks of one size
   cannot serve another: a request that finds no free block of its size first forgets
-  free blocks of other sizes, largest first, beyond ``FREE_MAX_BYTES`` in all.
+  free blocks of other sizes, largest first, beyond ``mg.config.cpu_free_max_bytes`` in all
+  (32 MiB: each size keeps as many blocks as were ever in use at once, and those peaks come
+  at different moments of a step; uncapped, the pool held 640 MiB for a ResNet-18 step, batch
+  64, whose arrays never took more than 530 MiB at once).
 - Smaller requests go to ``np.empty``: glibc serves those from its heap without faults.
 - ``empty_cache()`` forgets the free blocks (PyTorch's ``torch.cuda.empty_cache``);
-  blocks in use stay with their arrays. ``MINIGRAD_CPU_CACHING=0`` turns caching off.
+  blocks in use stay with their arrays. ``mg.config.cpu_caching`` (default: off when
+  ``MINIGRAD_CPU_CACHING=0``) turns caching on or off.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import sys
 import threading
 
 import numpy as np
+
+from ...configuration import config
 
 __all__ = ["empty_cache", "memory_reserved"]
 
@@ -38,15 +43,9 @@ __all__ = ["empty_cache", "memory_reserved"]
 POOL_MIN_BYTES = 128 << 10
 #: Pooled sizes are multiples of this many bytes.
 ROUND = 64 << 10
-#: A request that no free block serves first forgets free blocks of other sizes beyond this
-#: many bytes. Each size keeps as many blocks as were ever in use at once, and those peaks
-#: come at different moments of a step: uncapped, the pool held 640 MiB for a ResNet-18
-#: step (batch 64) whose arrays never took more than 530 MiB at once.
-FREE_MAX_BYTES = 32 << 20
 
 _blocks: dict[int, list[np.ndarray]] = {}
 _lock = threading.Lock()
-_enabled = os.environ.get("MINIGRAD_CPU_CACHING", "1") != "0"
 
 
 def _first_free(blocks: list, free_refs: int) -> int:
@@ -84,14 +83,14 @@ def pooled_empty(shape, dtype):
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     nbytes = math.prod(shape) * dtype.itemsize
     # Object arrays hold references, which raw recycled bytes must never pose as.
-    if nbytes < POOL_MIN_BYTES or not _enabled or dtype.hasobject:
+    if nbytes < POOL_MIN_BYTES or not config.cpu_caching or dtype.hasobject:
         return np.empty(shape, dtype)
     rounded = -(-nbytes // ROUND) * ROUND
     with _lock:
         blocks = _blocks.setdefault(rounded, [])
         i = _first_free(blocks, _FREE_REFS)
         if i < 0:
-            _trim(FREE_MAX_BYTES)
+            _trim(config.cpu_free_max_bytes)
             blocks.append(np.empty(rounded, np.uint8))
         return blocks[i][:nbytes].view(dtype).reshape(shape)
 

@@ -16,20 +16,23 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["im2col", "col2im", "serial_when_small", "SERIAL_BELOW"]
+from ...configuration import config
 
-#: Kernels touching fewer elements than this run on one thread: waking the thread pool
-#: costs more than the work, and on a loaded machine a parallel region can stall for ms.
-SERIAL_BELOW = 1 << 15
+__all__ = ["im2col", "col2im", "serial_when_small"]
 
 
 def serial_when_small(kernel):
-    """Wrap a parallel kernel so that small calls run single-threaded (same signature and result)."""
+    """Wrap a parallel kernel so that small calls run single-threaded (same signature and result).
+
+    Calls touching fewer than ``mg.config.serial_below`` elements run on one thread: waking
+    the thread pool costs more than the work, and on a loaded machine a parallel region can
+    stall for ms.
+    """
 
     @functools.wraps(kernel)
     def launch(*args):
         work = max(a.size for a in args if isinstance(a, np.ndarray))
-        if work >= SERIAL_BELOW:
+        if work >= config.serial_below:
             return kernel(*args)
         threads = numba.get_num_threads()
         numba.set_num_threads(1)

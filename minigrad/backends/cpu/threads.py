@@ -32,6 +32,8 @@ import os
 import numba
 import numpy as np
 
+from ...configuration import config
+
 # No __all__ entries: these are not kernels (the backends' kernel lists must match, and the
 # CUDA backend has no thread pools to size); the package imports them by name.
 __all__: list[str] = []
@@ -42,10 +44,9 @@ _ENV = "MINIGRAD_NUM_THREADS"
 _SETTERS = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads")
 _GETTERS = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads")
 
-#: GEMMs of fewer floating-point operations run on one OpenBLAS thread. Measured on 2 cores
-#: (idle): 64x400x120 70 vs 67 us, 6400x150x16 445 vs 430 us, 2048x64x576 (151 MFLOP)
-#: 1.7 vs 1.6 ms, 8192x64x576 (604 MFLOP) 7.6 vs 4.3 ms on 1 vs 2 threads.
-BLAS_SERIAL_BELOW = 50_000_000
+# GEMMs of fewer than ``mg.config.blas_serial_below`` (50 M) floating-point operations run on
+# one OpenBLAS thread. Measured on 2 cores (idle): 64x400x120 70 vs 67 us, 6400x150x16 445 vs
+# 430 us, 2048x64x576 (151 MFLOP) 1.7 vs 1.6 ms, 8192x64x576 (604 MFLOP) 7.6 vs 4.3 ms on 1 vs 2 threads.
 
 _threads = None  # the count chosen by set_num_threads, restored after a serial GEMM
 _blas = None  # (setter, getter) once looked up; (None, None) when no OpenBLAS was found
@@ -139,7 +140,7 @@ def matmul(a, b, out=None):
     if setter is None or _threads is None or _threads == 1 or a.ndim < 2 or b.ndim < 2:
         return np.matmul(a, b, out=out)
     flops = 2 * max(a.size * b.shape[-1], b.size * a.shape[-2])
-    if flops >= BLAS_SERIAL_BELOW:
+    if flops >= config.blas_serial_below:
         return np.matmul(a, b, out=out)
     setter(1)
     try:
@@ -148,7 +149,8 @@ def matmul(a, b, out=None):
         setter(_threads)
 
 
-def _threads_from_env() -> int | None:
+def threads_from_env() -> int | None:
+    """``$MINIGRAD_NUM_THREADS`` as a positive int, None when unset or empty (the one place that reads it)."""
     value = os.environ.get(_ENV)
     if value is None or value.strip() == "":
         return None
@@ -178,4 +180,4 @@ def _start_threading_layer() -> None:
 def configure() -> None:
     """Apply the policy above; called once when the CPU backend is imported."""
     _start_threading_layer()
-    set_num_threads(_threads_from_env() or numba.config.NUMBA_NUM_THREADS)
+    set_num_threads(threads_from_env() or numba.config.NUMBA_NUM_THREADS)

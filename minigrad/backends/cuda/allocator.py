@@ -23,18 +23,20 @@ device memory at all.
   is retried once.
 
 ``empty_cache()``, ``memory_allocated()``, ``memory_reserved()`` and ``memory_stats()``
-carry PyTorch's ``torch.cuda`` names. ``MINIGRAD_CUDA_CACHING=0`` in the environment turns
-caching off (every request a fresh ``cuda.device_array``), for debugging memory errors.
+carry PyTorch's ``torch.cuda`` names. ``mg.config.set(cuda_caching=False)`` (default: off when
+``MINIGRAD_CUDA_CACHING=0`` is in the environment) turns caching off (every request a fresh
+``cuda.device_array``), for debugging memory errors.
 """
 
 from __future__ import annotations
 
 import gc
-import os
 import threading
 
 import numpy as np
 from numba import cuda
+
+from ...configuration import config
 
 __all__ = ["empty_cache", "memory_allocated", "memory_reserved", "max_memory_allocated", "memory_stats"]
 
@@ -120,7 +122,7 @@ class CachingAllocator:
         """
         dtype = np.dtype(dtype)
         nbytes = int(size) * dtype.itemsize
-        if nbytes == 0 or not self.enabled:
+        if nbytes == 0 or not (self.enabled and config.cuda_caching):
             return cuda.device_array(int(size), dtype=dtype), None
         rounded = round_size(nbytes)
         with self._lock:
@@ -163,7 +165,7 @@ def _flush_deallocations():
 
 
 #: The process-wide allocator used by ``CudaArray.empty``.
-allocator = CachingAllocator(enabled=os.environ.get("MINIGRAD_CUDA_CACHING", "1") != "0")
+allocator = CachingAllocator()
 
 
 def empty_cache() -> None:
