@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 
 import numpy as np
@@ -303,11 +304,11 @@ class Module:
 class HookHandle:
     """Returned by ``register_forward_hook``; ``remove()`` unregisters the hook."""
 
-    _next_id = 0
+    # next() on a count is one C call: two threads registering hooks never get the same id.
+    _ids = itertools.count(1)
 
     def __init__(self, table, hook):
-        HookHandle._next_id += 1
-        self._table, self._id = table, HookHandle._next_id
+        self._table, self._id = table, next(HookHandle._ids)
         table[self._id] = hook
 
     def remove(self) -> None:
