@@ -31,9 +31,8 @@ def bench(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
 ) -> None:
     """Time the kernels (reference, CPU, GPU) and a training step; print one table. Progress goes to stderr."""
-    from rich.console import Console
-
     from minigrad import bench as lib
+    from minigrad.bench_report import table_console
     from minigrad.models import list_models
 
     if model not in list_models():
@@ -54,7 +53,7 @@ def bench(
         fail(str(exc))
     if not result.rows:
         fail(f"no benchmark row matches --only {only!r}")
-    lib.print_table(result, Console(stderr=True) if to_stdout else None)
+    lib.print_table(result, table_console(stderr=True) if to_stdout else None)
     if to_stdout:
         typer.echo(lib.json_text(result))
     elif json_out is not None:

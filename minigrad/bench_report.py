@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -42,12 +43,21 @@ def table_rows(result: BenchResult) -> list[dict]:
     return out
 
 
+def table_console(stderr: bool = False):
+    """A rich Console for the table: 160 columns when writing to a file or pipe (unless $COLUMNS says)."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, width=160)  # rich's 80 would crop the table in a log file
+    return console
+
+
 def print_table(result: BenchResult, console=None) -> None:
     """Print the one table (rich), preceded by the notes (e.g. "no GPU found: ...")."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    console = console or table_console()
     for note in result.notes:
         console.print(note, markup=False, highlight=False)
     rows = table_rows(result)

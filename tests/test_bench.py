@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import time
 
-from typer.testing import CliRunner
+from test_cuda_bench import run  # the bench command in a CliRunner
 
 from minigrad import bench as lib
 from minigrad.bench_kernels import RESNET18, time_cpu
-from minigrad.cli.bench import register
 
 DEFAULT_ROWS = [
     *(f"conv2d {d} {layer}" for layer in ("lenet5.c1 1->6 5x5", "lenet5.c3 6->16 5x5", "resnet18.conv1 3->64",
@@ -25,23 +24,6 @@ DEFAULT_ROWS = [
     "upsample bilinear 2x", "batch_norm fwd (train)", "batch_norm bwd",
     "train step lenet5 (batch 32, 28x28)",
 ]
-
-
-def _app():
-    import typer
-
-    app = typer.Typer()
-    register(app)
-
-    @app.command()
-    def other():  # a second command, so typer keeps "bench" as a subcommand name
-        pass
-
-    return app
-
-
-def run(*args):
-    return CliRunner().invoke(_app(), ["bench", *map(str, args)], env={"COLUMNS": "200"})
 
 
 def test_default_plan_is_the_listed_bounded_set():
