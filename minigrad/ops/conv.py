@@ -159,14 +159,18 @@ def _conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
 
 
 def _grouped_matmul(a, b, groups, out=None):
-    """``a[g] @ b[g]`` for each group; a single GEMM when there is one group.
+    """``a[g] @ b[g]`` for each group, into ``out`` (allocated when None); a 2-D GEMM when there is one group.
 
-    On the CPU the backend runs small products on one BLAS thread (see its ``threads.py``).
+    On the CPU the backend runs small products on one BLAS thread (see its ``gemm.py``).
     """
-    matmul = get_backend("cpu").blas_matmul if isinstance(a, np.ndarray) else np.matmul
+    backend = get_backend("cpu" if isinstance(a, np.ndarray) else "cuda")
+    if out is None:
+        out = backend.empty((a.shape[0], a.shape[1], b.shape[2]), a.dtype)
     if groups == 1:
-        return matmul(a[0], b[0], out=None if out is None else out[0])
-    return matmul(a, b, out=out)
+        backend.gemm(out[0], a[0], b[0])
+    else:
+        backend.gemm(out, a, b)
+    return out
 
 
 # ------------------------------------------------------------------------ conv2d
@@ -444,7 +448,7 @@ def _input_grad_by_correlation(dy_last, weight, geometry, input_hw):
         L = (e - s) * H * W
         rows = backend.empty((L, K), dy_last.dtype)
         backend.im2row(rows, _images(dy_last, s, e, N), KH, KW, 1, 1, dh * (KH - 1) - ph, dw * (KW - 1) - pw, dh, dw, H, W)
-        backend.blas_matmul(rows, w_flip.T, out=_images(dx_last, s, e, N).reshape(L, C))
+        backend.gemm(_images(dx_last, s, e, N).reshape(L, C), rows, w_flip.T)
         del rows  # the next chunk reuses this (cache-warm) buffer
     return dx_last.transpose(0, 3, 1, 2)
 

@@ -18,10 +18,20 @@ __all__ = ["matmul", "mm", "linear", "einsum"]
 
 # ------------------------------------------------------------------- matmul
 def _gemm(a, b):
-    """``np.matmul(a, b)``; on the CPU through the backend, which runs small products on one thread."""
+    """``np.matmul(a, b)``; on the CPU by the backend's ``gemm``, which runs small products on one thread."""
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        return get_backend("cpu").blas_matmul(a, b)
+        backend = get_backend("cpu")
+        out = backend.empty(_product_shape(a.shape, b.shape), np.result_type(a.dtype, b.dtype))
+        backend.gemm(out, a, b)
+        return out
     return np.matmul(a, b)
+
+
+def _product_shape(a_shape, b_shape):
+    """The shape of ``np.matmul``'s result: broadcast batch axes, a 1-D operand's axis dropped."""
+    rows = a_shape[-2:-1]  # () for a 1-D a
+    cols = b_shape[-1:] if len(b_shape) > 1 else ()
+    return np.broadcast_shapes(a_shape[:-2], b_shape[:-2]) + rows + cols
 
 
 def _swap(a):

@@ -15,8 +15,8 @@ from .pool import *  # noqa: F401,F403
 from .upsample import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
+from .gemm import *  # noqa: F401,F403
 from .threads import configure as _configure_threads, get_num_threads, set_num_threads  # noqa: F401
-from .threads import matmul as blas_matmul  # noqa: F401
 
 # Thread counts and Numba's waiting policy before the first parallel kernel (see threads.py).
 _configure_threads()

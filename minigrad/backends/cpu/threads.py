@@ -18,7 +18,7 @@ The policy:
 - Both pools get the same thread count: ``MINIGRAD_NUM_THREADS`` if set, else every core
   that Numba sees. ``set_num_threads(n)`` changes it at any time.
 - Small kernel calls run single-threaded regardless (``serial_when_small`` in ``conv.py``),
-  and so do small GEMMs (``matmul`` below): a second thread saves microseconds on them when
+  and so do small GEMMs (``gemm`` in ``gemm.py``): a second thread saves microseconds on them when
   the machine is idle, but when another process holds the other core the caller waits for
   a worker that cannot run - 4-5 ms per LeNet-5 linear layer instead of 15-70 us.
 """
@@ -32,7 +32,6 @@ import os
 import numba
 import numpy as np
 
-from ...configuration import config
 
 # No __all__ entries: these are not kernels (the backends' kernel lists must match, and the
 # CUDA backend has no thread pools to size); the package imports them by name.
@@ -43,10 +42,6 @@ _ENV = "MINIGRAD_NUM_THREADS"
 # scipy-openblas with 64-bit integers and a prefix; older wheels and system builds don't.
 _SETTERS = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads")
 _GETTERS = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads")
-
-# GEMMs of fewer than ``mg.config.blas_serial_below`` (50 M) floating-point operations run on
-# one OpenBLAS thread. Measured on 2 cores (idle): 64x400x120 70 vs 67 us, 6400x150x16 445 vs
-# 430 us, 2048x64x576 (151 MFLOP) 1.7 vs 1.6 ms, 8192x64x576 (604 MFLOP) 7.6 vs 4.3 ms on 1 vs 2 threads.
 
 _threads = None  # the count chosen by set_num_threads, restored after a serial GEMM
 _blas = None  # (setter, getter) once looked up; (None, None) when no OpenBLAS was found
@@ -125,28 +120,14 @@ def set_num_threads(n: int) -> int:
     return previous
 
 
-def matmul(a, b, out=None):
-    """``np.matmul(a, b, out=out)``, on one OpenBLAS thread when the product is small.
-
-    Args:
-        a: (..., M, K) array.
-        b: (..., K, N) array.
-        out: optional preallocated result.
+def blas_threads():
+    """(OpenBLAS's thread-count setter, the count ``set_num_threads`` chose), for ``gemm.py``'s policy.
 
     Returns:
-        The product (``out`` when given).
+        ``(setter, n)``; the setter is None when NumPy's BLAS is not an OpenBLAS we can
+        reach, and ``n`` is None before the first ``set_num_threads``.
     """
-    setter = _blas[0] if _blas is not None else _blas_functions()[0]
-    if setter is None or _threads is None or _threads == 1 or a.ndim < 2 or b.ndim < 2:
-        return np.matmul(a, b, out=out)
-    flops = 2 * max(a.size * b.shape[-1], b.size * a.shape[-2])
-    if flops >= config.blas_serial_below:
-        return np.matmul(a, b, out=out)
-    setter(1)
-    try:
-        return np.matmul(a, b, out=out)
-    finally:
-        setter(_threads)
+    return (_blas[0] if _blas is not None else _blas_functions()[0]), _threads
 
 
 def threads_from_env() -> int | None:

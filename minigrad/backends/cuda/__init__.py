@@ -56,6 +56,9 @@ def _namespace() -> dict:
         for mod in _MODULES:
             module = importlib.import_module(f"{__name__}.{mod}")
             names.update({n: getattr(module, n) for n in module.__all__})
+        # Importing a submodule binds its name here (``gemm`` the module); the kernel of the
+        # same name wins, as in the CPU package's star imports, and later lookups skip __getattr__.
+        globals().update(names)
         _names = names
     return _names
 

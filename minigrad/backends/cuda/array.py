@@ -26,7 +26,7 @@ from numba import cuda
 
 from . import elementwise as ew
 from .allocator import allocator as _allocator
-from .gemm import gemm
+from .gemm import tiled_gemm
 from .reduce import arg_rows, reduce_rows
 
 __all__ = ["CudaArray", "empty", "zeros", "ones_like", "copy", "from_numpy", "to_numpy", "full", "synchronize"]
@@ -549,7 +549,7 @@ def _matmul(a, b, out=None):
     b3 = b2.reshape(1, K, N) if b2.ndim == 2 else b2.broadcast_to(batch + (K, N)).reshape(B, K, N)
     shape = batch + (M, N)
     result = CudaArray.empty(shape, a.dtype)
-    gemm(result.reshape(max(B, 1), M, N), a3, b3)
+    tiled_gemm(result.reshape(max(B, 1), M, N), a3, b3)
     if a.ndim == 1:
         shape = shape[:-2] + (N,)
     if b.ndim == 1:

@@ -21,14 +21,15 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, from_dtype
 
-from .launch import SIMULATED
+from .launch import SIMULATED, dev, dev_out
 
+# ``tiled_gemm`` is the same product with an explicit tiling (benchmarks, tests); not a backend kernel.
 __all__ = ["gemm"]
 
 #: (tile, bk, r): a tile x tile output block per thread block, k-steps of bk, r x r outputs per
 #: thread, so (tile/r)^2 threads. The simulator runs the same kernel with few threads and few
 #: k-steps (each simulated thread is a Python thread and each barrier a Python barrier);
-#: ``gemm(..., config=GPU_CONFIG)`` runs the GPU's tiling there too.
+#: ``tiled_gemm(..., config=GPU_CONFIG)`` runs the GPU's tiling there too.
 GPU_CONFIG = (64, 16, 4)
 #: 128x128 tiles, 8x8 outputs per thread (twice the arithmetic per shared-memory load; more
 #: registers): the usual choice for large matrices. ``minigrad bench`` times both on a GPU.
@@ -99,8 +100,24 @@ def _make(nbtype, TILE, BK, R):
     return gemm_kernel
 
 
-def gemm(out, a, b, config=None):
-    """Batched matrix product ``out[z] = a[z or 0] @ b[z or 0]``.
+def gemm(out, a, b) -> None:
+    """``out[...] = a @ b``: 2-D operands, or batched 3-D ones where a batch of one broadcasts.
+
+    Args:
+        out: output, shape (M, N) or (B, M, N); device memory (a ``CudaArray`` is always
+            C-contiguous, so the kernel writes it in place).
+        a: shape (M, K) or (B or 1, M, K), same dtype.
+        b: shape (K, N) or (B or 1, K, N), same dtype.
+
+    Shape:
+        (B, M, K) @ (B, K, N) -> (B, M, N); 2*B*M*N*K floating-point operations.
+    """
+    # The kernel indexes (batch, row, column): 2-D operands are batches of one (reshapes are views).
+    tiled_gemm(*(v.reshape((1,) + tuple(v.shape)) if v.ndim == 2 else v for v in (out, a, b)))
+
+
+def tiled_gemm(out, a, b, config=None):
+    """Batched matrix product ``out[z] = a[z or 0] @ b[z or 0]`` with a chosen tiling.
 
     Args:
         out: output, shape (B, M, N).
@@ -111,9 +128,7 @@ def gemm(out, a, b, config=None):
     Shape:
         (B, M, K) @ (B, K, N) -> (B, M, N); 2*B*M*N*K floating-point operations.
     """
-    from .launch import dev
-
-    o, x, y = dev(out), dev(a), dev(b)
+    o, x, y = dev_out(out, "gemm"), dev(a), dev(b)
     B, M, N = o.shape
     K = x.shape[2]
     if x.shape[1] != M or y.shape[1] != K or y.shape[2] != N or x.dtype != y.dtype or o.dtype != x.dtype:
