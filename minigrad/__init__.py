@@ -7,7 +7,7 @@
     tensor([[2., 4.]])
 """
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401
 
 from .configuration import config  # noqa: F401  (mg.config: switches and tunables, see configuration.py)
 from .autograd import Context, Function, enable_grad, is_grad_enabled, no_grad  # noqa: F401

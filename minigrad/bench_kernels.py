@@ -401,8 +401,10 @@ def step_job(model_name: str, batch: int, notes: list) -> BenchJob:
 
 
 def _step_row(name, model_name, in_size, timing: Timing, notes) -> BenchRow:
-    import minigrad as mg
-    from minigrad import models
+    from . import models
+    from .functional import cross_entropy
+    from .optim import SGD
+    from .tensor import Tensor, manual_seed
 
     kwargs = {"num_classes": 10, "in_channels": in_size[0]}
     if model_name.startswith("resnet"):
@@ -413,14 +415,14 @@ def _step_row(name, model_name, in_size, timing: Timing, notes) -> BenchRow:
     y = rng.integers(0, 10, timing.batch)
     for dev in timing.backends:
         try:
-            mg.manual_seed(0)
+            manual_seed(0)
             model = models.get_model(model_name, **kwargs).to(dev)
-            opt = mg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-            X = mg.Tensor(x).to(dev)
+            opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
+            X = Tensor(x).to(dev)
 
             def step(model=model, opt=opt, X=X):
                 opt.zero_grad()
-                loss = mg.functional.cross_entropy(model(X), y)
+                loss = cross_entropy(model(X), y)
                 loss.backward()
                 opt.step()
                 return loss

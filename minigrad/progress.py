@@ -9,7 +9,7 @@ kernels to compile; the display says so instead of showing a frozen bar.
 
 from __future__ import annotations
 
-from .train import Callback
+from .callbacks import Callback
 
 __all__ = ["ProgressBar", "COLD_START_SECONDS"]
 
@@ -19,7 +19,7 @@ COLD_START_SECONDS = 20
 
 
 class ProgressBar(Callback):
-    """A ``minigrad.train.Callback`` printing the run's header, one line per epoch and, on a terminal, a bar.
+    """A ``minigrad.train.Callback`` (``callbacks.py``) printing the run's header, one line per epoch and, on a terminal, a bar.
 
     Args:
         quiet: no bar even on a terminal (the lines are still printed).

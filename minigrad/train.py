@@ -24,6 +24,7 @@ from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 
 
+from .callbacks import Callback
 from .checkpoint import CheckpointError, save_checkpoint
 from .data.pipeline import build_transform, load_datasets, make_loaders, resolve_dataset  # noqa: F401
 # fit looks criterion and evaluate up here at call time (tests patch them on this module).
@@ -77,25 +78,6 @@ class FitResult:
     dataset: str
     config: TrainConfig
     start_epoch: int = 0  # epochs already done by the checkpoint resumed (0 for a new run)
-
-
-class Callback:
-    """Hooks called by ``fit``; override the ones you need (the CLI draws its progress bar here)."""
-
-    def note(self, message: str) -> None:
-        """A one-line remark (dataset fallback, input resizing, resume position)."""
-
-    def train_begin(self, info: dict) -> None:
-        """``info``: model, dataset, sizes, parameters, device, out_dir, start epoch."""
-
-    def epoch_begin(self, epoch: int, epochs: int, num_batches: int) -> None:
-        """Before the first batch of ``epoch`` (0-based)."""
-
-    def batch_end(self, epoch: int, batch: int, num_batches: int, loss: float, images: int) -> None:
-        """After the optimizer step of ``batch`` (1-based count within the epoch)."""
-
-    def epoch_end(self, row: dict) -> None:
-        """``row``: the metrics.csv row of the finished epoch."""
 
 
 # ------------------------------------------------------------------- fitting

@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from ..backends.cpu.threads import threads_from_env
+from ..backends.cpu.threads import set_num_threads, threads_from_env
 from . import comm
 from .broadcast import broadcast_buffers, broadcast_parameters
 from .optimizer import DEFAULT_BUCKET_MB, DistributedOptimizer
@@ -105,9 +105,7 @@ class DistributedContext(LocalContext):
         if threads is None and threads_from_env() is None:
             threads = max(1, (os.cpu_count() or 1) // comm.local_size())
         if threads is not None:
-            import minigrad
-
-            minigrad.set_num_threads(threads)
+            set_num_threads(threads)
 
     def describe_batch(self, batch_size: int) -> str:
         return f"batch {batch_size} = {self.world_size} processes x {batch_size // self.world_size}"

@@ -22,8 +22,5 @@ from .errors import OnnxError
 
 __all__ = ["export", "trace", "load", "OnnxError", "SUPPORTED_OPSETS"]
 
-#: Opsets that ``export`` writes.
-SUPPORTED_OPSETS = range(13, 22)
-
-from .exporting import export, trace  # noqa: E402  (they read SUPPORTED_OPSETS)
-from .loading import load  # noqa: E402
+from .exporting import SUPPORTED_OPSETS, export, trace
+from .loading import load

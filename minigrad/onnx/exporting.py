@@ -19,7 +19,11 @@ import numpy as np
 
 from ..autograd import function_hook, no_grad
 from ..tensor import Tensor
+from ..version import __version__
 from .errors import OnnxError, require_onnx
+
+#: Opsets that ``export`` writes.
+SUPPORTED_OPSETS = range(13, 22)
 
 __all__ = ["export", "GraphBuilder"]
 
@@ -154,7 +158,6 @@ def trace(model, example_input, opset: int = 17, input_names=("input",), output_
         OnnxError: an unsupported opset, an op without an ONNX mapping (naming op and layer),
             or an output that does not depend on the input.
     """
-    from . import SUPPORTED_OPSETS
 
     onnx = require_onnx()
     if opset not in SUPPORTED_OPSETS:
@@ -200,7 +203,6 @@ def trace(model, example_input, opset: int = 17, input_names=("input",), output_
     # An explicit IR version, the lowest that carries this opset, so that older runtimes load the file.
     onnx_model = onnx.helper.make_model(proto, opset_imports=opsets, producer_name="minigrad",
                                         ir_version=onnx.helper.find_min_ir_version_for(opsets))
-    from .. import __version__
 
     onnx_model.producer_version = __version__
     # Integer counters (BatchNorm's num_batches_tracked) take no part in inference; kept as metadata
