@@ -170,9 +170,6 @@ class DistributedOptimizer(Optimizer):
     def load_state_dict(self, state_dict: dict) -> None:
         self.optimizer.load_state_dict(state_dict)
 
-    def _update(self, param, grad, state, group) -> None:
-        self.optimizer._update(param, grad, state, group)
-
     def __repr__(self) -> str:
         return f"DistributedOptimizer({comm.world_size()} processes, {len(self._buckets.buckets)} buckets) of " \
                + repr(self.optimizer)

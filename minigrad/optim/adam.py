@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -22,8 +20,8 @@ class Adam(Optimizer):
         v_max = max(v_max, v)                   if amsgrad (and v_max is used below)
         p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
 
-    On a GPU the moments stay on the device and one fused kernel (``adam_update``)
-    applies the whole rule to each parameter in place.
+    The moments live on the parameter's device, and one fused backend kernel (``adam_update``,
+    on every device) applies the whole rule to each parameter in place.
 
     Args:
         params: parameters or parameter groups.
@@ -49,39 +47,6 @@ class Adam(Optimizer):
             raise ValueError(f"{type(self).__name__}: betas must be two numbers in [0, 1), got {betas}")
         if not 0 <= group["eps"] < math.inf:
             raise ValueError(f"{type(self).__name__}: invalid eps {group['eps']}")
-
-    def _update(self, param, grad, state, group):
-        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        if group["maximize"]:
-            np.negative(grad, out=grad)
-        if wd != 0:
-            if self._decoupled:
-                param *= 1 - lr * wd
-            else:
-                grad += wd * param
-        if "step" not in state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(param)
-            state["exp_avg_sq"] = np.zeros_like(param)
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(param)
-        state["step"] += 1
-        step = state["step"]
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        # m += (1 - beta1) * (g - m) is torch's lerp, the same value as beta1*m + (1-beta1)*g.
-        exp_avg += (1 - beta1) * (grad - exp_avg)
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
-        step_size = lr / (1 - beta1**step)
-        bias_correction2_sqrt = math.sqrt(1 - beta2**step)
-        if group["amsgrad"]:
-            np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
-            second = state["max_exp_avg_sq"]
-        else:
-            second = exp_avg_sq
-        denom = np.sqrt(second) / bias_correction2_sqrt
-        denom += eps
-        param -= step_size * exp_avg / denom
 
     def _update_device(self, backend, param, grad, state, group):
         lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]

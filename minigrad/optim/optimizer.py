@@ -1,11 +1,12 @@
 """``Optimizer``: the base class holding parameter groups and per-parameter state.
 
-On the CPU, updates are in-place NumPy operations on the parameters' arrays. On a GPU the
-state buffers (momentum, Adam's moments) live on the parameter's device and each
-parameter is updated in place by one fused kernel (``sgd_momentum_update``,
-``adam_update``), so a training step copies nothing between host and device. A subclass
-that only writes the NumPy rule (``_update``) still works on a GPU: its default
-``_update_device`` copies through the host and puts the state back on the device.
+The state buffers (momentum, Adam's moments) live on the parameter's device, and SGD and
+Adam update each parameter in place by one fused backend kernel (``sgd_momentum_update``,
+``adam_update``), the same call on every device: a step copies nothing between host and
+device, and on the CPU it makes one pass over the arrays instead of one per NumPy operation.
+A subclass may instead write only its NumPy rule (``_update``): the default
+``_update_device`` runs it in place on the CPU, and through host copies on a GPU (putting the
+state back on the device).
 
 ``state_dict()`` always returns host NumPy arrays (checkpoints are ``.npz`` files);
 ``load_state_dict`` puts the state on each parameter's device, and a parameter moved to
@@ -14,7 +15,6 @@ another device after some steps takes its state along at the next ``step``.
 
 from __future__ import annotations
 
-import abc
 import copy
 import math
 
@@ -26,8 +26,10 @@ from ..tensor import Tensor
 __all__ = ["Optimizer"]
 
 
-class Optimizer(abc.ABC):
+class Optimizer:
     """Base class: ``param_groups`` (list of dicts with "params" and hyperparameters) and ``state``.
+
+    A subclass defines ``_update`` (the NumPy rule) or overrides ``_update_device`` (backend kernels).
 
     Args:
         params: an iterable of tensors, or of dicts ``{"params": [...], <hyperparameter overrides>}``.
@@ -35,6 +37,9 @@ class Optimizer(abc.ABC):
     """
 
     def __init__(self, params, defaults: dict):
+        if not hasattr(self, "_update") and type(self)._update_device is Optimizer._update_device:
+            raise TypeError(f"{type(self).__name__}: an optimizer defines _update (its NumPy rule) or overrides "
+                            f"_update_device")
         self.defaults = dict(defaults)
         self.state: dict = {}
         self.param_groups: list[dict] = []
@@ -116,33 +121,31 @@ class Optimizer(abc.ABC):
                                      f"of shape {p.shape}")
                 state = self.state.setdefault(p, {})
                 _state_to_device(state, p)
-                if p.device == "cpu":
-                    self._update(p.data, np.array(p.grad.numpy(), dtype=p.dtype, copy=True), state, group)
-                else:
-                    backend = p._backend()
-                    grad = p.grad.data if p.grad.device == p.device else backend.from_numpy(p.grad.numpy())
-                    if grad.dtype != p.dtype:
-                        grad = grad.astype(p.dtype)
-                    self._update_device(backend, p.data, grad, state, group)
+                backend = p._backend()
+                grad = p.grad.data if p.grad.device == p.device else backend.from_numpy(p.grad.numpy())
+                if grad.dtype != p.dtype:
+                    grad = grad.astype(p.dtype)
+                self._update_device(backend, p.data, grad, state, group)
         return loss
 
-    @abc.abstractmethod
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
-        """Update ``param`` in place from ``grad`` (a fresh array the rule may overwrite)."""
-
     def _update_device(self, backend, param, grad, state: dict, group: dict) -> None:
-        """Update a device parameter in place; ``state``'s arrays live on the device.
+        """Update a parameter in place on its device (the CPU included); ``state``'s arrays live there too.
 
-        Subclasses override this with fused kernels. This default runs ``_update`` on host
-        copies of the parameter, the gradient and the state, and writes them back.
+        SGD and Adam override this with their fused backend kernels. This default runs the
+        subclass's NumPy rule ``_update(param, grad, state, group)`` (``grad`` a fresh array the
+        rule may overwrite): directly on the CPU, on host copies of the parameter, the gradient
+        and the state elsewhere, writing them back.
 
         Args:
             backend: the parameter's backend module.
-            param: the parameter's device array (updated in place).
-            grad: the gradient, a device array of ``param``'s dtype (must not be modified).
+            param: the parameter's array (updated in place).
+            grad: the gradient, an array of ``param``'s dtype on its device (must not be modified).
             state: the parameter's state dict.
             group: the parameter's group.
         """
+        if isinstance(param, np.ndarray):
+            self._update(param, np.array(grad, copy=True), state, group)
+            return
         host = backend.to_numpy(param).copy()
         host_state = {k: _to_host(v) for k, v in state.items()}
         self._update(host, backend.to_numpy(grad).copy(), host_state, group)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .optimizer import Optimizer
 
 __all__ = ["SGD"]
@@ -22,8 +20,8 @@ class SGD(Optimizer):
             g = g + momentum * b             if nesterov, else g = b
         p = p - lr * g
 
-    On a GPU the momentum buffer stays on the device and one fused kernel
-    (``sgd_momentum_update``) applies the whole rule to each parameter in place.
+    The momentum buffer lives on the parameter's device, and one fused backend kernel
+    (``sgd_momentum_update``, on every device) applies the whole rule to each parameter in place.
 
     Args:
         params: parameters or parameter groups.
@@ -48,25 +46,6 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(f"SGD: nesterov momentum needs momentum > 0 and dampening = 0, got momentum "
                              f"{group['momentum']}, dampening {group['dampening']}")
-
-    def _update(self, param, grad, state, group):
-        if group["maximize"]:
-            np.negative(grad, out=grad)
-        if group["weight_decay"] != 0:
-            grad += group["weight_decay"] * param
-        momentum = group["momentum"]
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = grad.copy()
-            else:
-                buf *= momentum
-                buf += (1 - group["dampening"]) * grad
-            if group["nesterov"]:
-                grad += momentum * buf
-            else:
-                grad = buf
-        param -= group["lr"] * grad
 
     def _update_device(self, backend, param, grad, state, group):
         momentum = group["momentum"]

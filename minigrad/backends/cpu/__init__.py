@@ -6,7 +6,7 @@ knowing which device they run on.
 
 import numpy as np
 
-from .arrays import *  # noqa: F401,F403
+from .array import *  # noqa: F401,F403
 from .allocator import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .channels_last import *  # noqa: F401,F403
@@ -14,7 +14,8 @@ from .direct_conv import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .upsample import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
-from .elementwise import *  # noqa: F401,F403
+from .activation import *  # noqa: F401,F403
+from .fused import *  # noqa: F401,F403
 from .gemm import *  # noqa: F401,F403
 from .threads import configure as _configure_threads, get_num_threads, set_num_threads  # noqa: F401
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from numba import cuda
 
-from .elementwise import launch
-from .launch import dev, dev_out
+from .launch import dev, dev_out, launch
 
 __all__ = ["relu_forward", "relu_backward"]
 

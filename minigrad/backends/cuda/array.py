@@ -27,6 +27,7 @@ from numba import cuda
 from . import elementwise as ew
 from .allocator import allocator as _allocator
 from .gemm import tiled_gemm
+from .launch import launch
 from .reduce import arg_rows, reduce_rows
 
 __all__ = ["CudaArray", "empty", "zeros", "ones_like", "copy", "from_numpy", "to_numpy", "full", "synchronize"]
@@ -179,7 +180,7 @@ class CudaArray:
     def _strided(self, shape, strides, offset=0):
         """A contiguous copy of the strided view ``(shape, strides, offset)`` of this buffer."""
         out = CudaArray.empty(shape, self.dtype)
-        ew.launch(ew.gather_strided, out.size, out._buf, self._buf, _pad(shape, 1), _pad(strides, 0), int(offset))
+        launch(ew.gather_strided, out.size, out._buf, self._buf, _pad(shape, 1), _pad(strides, 0), int(offset))
         return out
 
     def transpose(self, *axes):
@@ -216,7 +217,7 @@ class CudaArray:
             return self.copy() if copy else self
         out = CudaArray.empty(self.shape, dtype)
         kernel = ew.cast_bool if dtype == np.bool_ else ew.cast
-        ew.launch(kernel, self.size, out._buf, self._buf)
+        launch(kernel, self.size, out._buf, self._buf)
         return out
 
     def copy(self):
@@ -226,7 +227,7 @@ class CudaArray:
         return out
 
     def fill(self, value):
-        ew.launch(ew.fill, self.size, self._buf, self.dtype.type(value))
+        launch(ew.fill, self.size, self._buf, self.dtype.type(value))
 
     # --------------------------------------------------------------- indexing
     def _basic_view(self, key):
@@ -295,7 +296,7 @@ class CudaArray:
         if self._is_fancy(key):
             rows, shape, inner = self._fancy(key)
             out = CudaArray.empty(shape, self.dtype)
-            ew.launch(ew.take_rows, out.size, out._buf, self._buf, rows._buf, inner)
+            launch(ew.take_rows, out.size, out._buf, self._buf, rows._buf, inner)
             return out
         shape, strides, offset = self._basic_view(key)
         size = int(np.prod(shape, dtype=np.int64))
@@ -312,7 +313,7 @@ class CudaArray:
             rows, shape, inner = self._fancy(key)
             src = value if isinstance(value, CudaArray) else full((), value, self.dtype)
             src = src.astype(self.dtype, copy=False).broadcast_to(shape)
-            ew.launch(ew.put_rows, src.size, self._buf, src._buf, rows._buf, inner)
+            launch(ew.put_rows, src.size, self._buf, src._buf, rows._buf, inner)
             return
         shape, strides, offset = self._basic_view(key)
         if not isinstance(value, CudaArray):
@@ -323,7 +324,7 @@ class CudaArray:
         except ValueError:
             raise ValueError(f"setitem: value of shape {value.shape} cannot fill a slice of shape {tuple(shape)}") from None
         size = int(np.prod(shape, dtype=np.int64))
-        ew.launch(ew.scatter_strided, size, self._buf, value._buf, _pad(shape, 1), _pad(strides, 0), int(offset),
+        launch(ew.scatter_strided, size, self._buf, value._buf, _pad(shape, 1), _pad(strides, 0), int(offset),
                   _pad(_bcast_strides(value.shape, tuple(shape)), 0))
 
     # ------------------------------------------------------------- reductions
@@ -494,7 +495,7 @@ def _binary(name, a, b, out=None):
         compute = np.result_type(arr.dtype, s) if dtype == np.bool_ else dtype
         s = compute.type(s) if compute.kind in "fiub" else s
         o = _output(out, arr.shape, dtype, name)
-        ew.launch(scalar, o.size, o._buf, arr._buf, s, swap)
+        launch(scalar, o.size, o._buf, arr._buf, s, swap)
         return o
     try:
         shape = np.broadcast_shapes(a.shape, b.shape)
@@ -502,9 +503,9 @@ def _binary(name, a, b, out=None):
         raise ValueError(f"{name}: operands of shapes {a.shape} and {b.shape} cannot be broadcast together") from None
     o = _output(out, shape, dtype, name)
     if a.shape == b.shape:
-        ew.launch(same, o.size, o._buf, a._buf, b._buf)
+        launch(same, o.size, o._buf, a._buf, b._buf)
     else:
-        ew.launch(bcast, o.size, o._buf, a._buf, b._buf, _pad(shape, 1),
+        launch(bcast, o.size, o._buf, a._buf, b._buf, _pad(shape, 1),
                   _pad(_bcast_strides(a.shape, shape), 0), _pad(_bcast_strides(b.shape, shape), 0))
     return o
 
@@ -516,7 +517,7 @@ def _unary(name, a, out=None, dtype=None):
     with np.errstate(all="ignore"):
         rdtype = np.dtype(dtype) if dtype else getattr(np, name)(_probe(a)).dtype
     o = _output(out, a.shape, rdtype, name)
-    ew.launch(ew.unary(name), o.size, o._buf, a._buf)
+    launch(ew.unary(name), o.size, o._buf, a._buf)
     return o
 
 
@@ -527,7 +528,7 @@ def _clip(a, lo=None, hi=None, out=None, **kwargs):
         return x if hi is None else _binary("minimum", x, hi, out)
     o = _output(out, a.shape, a.dtype, "clip")
     t = a.dtype.type
-    ew.launch(ew.clip, o.size, o._buf, a._buf, t(0 if lo is None else lo), t(0 if hi is None else hi),
+    launch(ew.clip, o.size, o._buf, a._buf, t(0 if lo is None else lo), t(0 if hi is None else hi),
               lo is not None, hi is not None)
     return o
 
@@ -567,7 +568,7 @@ def _add_at(a, index, values):
     values = _as_operand(values)
     src = values if isinstance(values, CudaArray) else full((), values, a.dtype)
     src = src.astype(a.dtype, copy=False).broadcast_to(shape)
-    ew.launch(ew.add_rows, src.size, a._buf, src._buf, rows._buf, inner)
+    launch(ew.add_rows, src.size, a._buf, src._buf, rows._buf, inner)
 
 
 def _copy_into(dst, src):
@@ -602,7 +603,7 @@ def _where(cond, a=None, b=None):
     c, a, b = (v if isinstance(v, CudaArray) else full((), v, dtype if v is not c else np.bool_) for v in (c, a, b))
     shape = np.broadcast_shapes(c.shape, a.shape, b.shape)
     out = CudaArray.empty(shape, dtype)
-    ew.launch(ew.where, out.size, out._buf, c._buf, a._buf, b._buf, _pad(shape, 1),
+    launch(ew.where, out.size, out._buf, c._buf, a._buf, b._buf, _pad(shape, 1),
               *(_pad(_bcast_strides(v.shape, shape), 0) for v in (c, a, b)))
     return out
 
@@ -625,7 +626,7 @@ def _concatenate(arrays, axis=0, out=None, dtype=None):
     for a in arrays:
         a = a.astype(dtype, copy=False)
         if a.size:
-            ew.launch(ew.scatter_strided, a.size, result._buf, a._buf, _pad(a.shape, 1), _pad(strides, 0),
+            launch(ew.scatter_strided, a.size, result._buf, a._buf, _pad(a.shape, 1), _pad(strides, 0),
                       start * strides[axis], _pad(_contiguous_strides(a.shape), 0))
         start += a.shape[axis]
     return result
@@ -690,7 +691,7 @@ def _along_axis_offsets(shape, indices, axis, name):
     for d in range(ndim):
         if d != axis:
             grid = CudaArray.empty(shape[d], np.int64)
-            ew.launch(ew.arange, shape[d], grid._buf, 0, strides[d])
+            launch(ew.arange, shape[d], grid._buf, 0, strides[d])
             lin = lin + grid.reshape([shape[d] if e == d else 1 for e in range(ndim)])
     return lin.broadcast_to(bshape) if lin.shape != bshape else lin
 
@@ -698,7 +699,7 @@ def _along_axis_offsets(shape, indices, axis, name):
 def _take_along_axis(arr, indices, axis):
     lin = _along_axis_offsets(arr.shape, indices, axis, "take_along_axis")
     out = CudaArray.empty(lin.shape, arr.dtype)
-    ew.launch(ew.take_rows, out.size, out._buf, arr._buf, lin._buf, 1)
+    launch(ew.take_rows, out.size, out._buf, arr._buf, lin._buf, 1)
     return out
 
 
@@ -707,7 +708,7 @@ def _put_along_axis(arr, indices, values, axis):
     values = _as_operand(values)
     src = values if isinstance(values, CudaArray) else full((), values, arr.dtype)
     src = src.astype(arr.dtype, copy=False).broadcast_to(lin.shape)
-    ew.launch(ew.put_rows, src.size, arr._buf, src._buf, lin._buf, 1)
+    launch(ew.put_rows, src.size, arr._buf, src._buf, lin._buf, 1)
 
 
 def _split(a, indices_or_sections, axis=0):

@@ -11,8 +11,7 @@ from __future__ import annotations
 from numba import cuda
 
 from ..index import cuda_functions
-from .elementwise import launch
-from .launch import dev, dev_out
+from .launch import dev, dev_out, launch
 
 __all__ = ["conv2d_direct", "conv2d_direct_weight_grad"]
 

@@ -18,8 +18,6 @@ import math
 
 from numba import cuda
 
-from .launch import THREADS, blocks
-
 __all__ = []
 
 MAXDIM = 8
@@ -282,12 +280,6 @@ def unary(name):
     if key not in _cache:
         _cache[key] = _unary_kernel(UNARY[name])
     return _cache[key]
-
-
-def launch(kernel, n, *args):
-    """Run a grid-stride ``kernel`` over ``n`` items."""
-    if n:
-        kernel[blocks(n), THREADS](*args)
 
 
 # ---------------------------------------------------------------- fixed kernels

@@ -17,8 +17,7 @@ import math
 import numpy as np
 from numba import cuda, uint64
 
-from .elementwise import launch
-from .launch import dev, dev_out
+from .launch import dev, dev_out, launch
 
 __all__ = [
     "dropout_mask", "dropout_mask_reference", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",

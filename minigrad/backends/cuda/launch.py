@@ -1,4 +1,4 @@
-"""Launch helpers shared by the CUDA kernel modules: grid sizes and argument unwrapping."""
+"""Launch helpers shared by the CUDA kernel modules: grid sizes, ``launch`` and argument unwrapping."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ MAX_BLOCKS = 4 if SIMULATED else 65535
 def blocks(n: int, threads: int = THREADS) -> int:
     """Blocks for a grid-stride loop over ``n`` items."""
     return max(1, min(MAX_BLOCKS, (int(n) + threads - 1) // threads))
+
+
+def launch(kernel, n, *args):
+    """Run a grid-stride ``kernel`` over ``n`` items."""
+    if n:
+        kernel[blocks(n), THREADS](*args)
 
 
 def dev(x):

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from numba import cuda, float64
 
-from .elementwise import launch
-from .launch import MAX_BLOCKS, REDUCE_THREADS
+from .launch import MAX_BLOCKS, REDUCE_THREADS, dev, dev_out, launch
 
-from .launch import dev, dev_out
 
 __all__ = ["batch_norm_stats", "batch_norm_normalize", "batch_norm_backward", "batch_norm_stats_last",
            "batch_norm_normalize_last", "batch_norm_backward_last", "lrn_forward", "lrn_backward"]

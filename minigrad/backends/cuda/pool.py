@@ -12,8 +12,8 @@ import math
 from numba import cuda
 
 from ..index import cuda_functions
-from .elementwise import fill, launch
-from .launch import dev, dev_out
+from .elementwise import fill
+from .launch import dev, dev_out, launch
 
 __all__ = [
     "max_pool2d_forward", "avg_pool2d_forward", "avg_pool2d_backward", "adaptive_avg_pool2d_forward",

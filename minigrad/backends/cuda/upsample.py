@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from numba import cuda
 
-from .elementwise import fill, launch
-from .launch import dev, dev_out
+from .elementwise import fill
+from .launch import dev, dev_out, launch
 
 __all__ = ["nearest_forward", "nearest_backward", "bilinear_forward", "bilinear_backward"]
 

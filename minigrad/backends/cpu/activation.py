@@ -1,4 +1,4 @@
-"""Elementwise CPU kernels that beat NumPy on training-sized activations.
+"""ReLU forward and backward on the CPU: fused loops that beat NumPy on training-sized activations.
 
 Measured on 64x6x28x28 float32 activations (LeNet's first layer), 2-core machine:
 ``np.maximum(x, 0)`` takes ~190-270 us because it checks every element for NaN through
