@@ -26,9 +26,9 @@ Options (name, default, what reads it):
 - ``direct_conv`` (True): stride-1 layers with few channels use the direct kernels instead of
   im2row + GEMM (``ops/conv_direct.py``).
 - ``serial_below`` (32768): parallel CPU kernels touching fewer elements run on one thread
-  (``backends/cpu/conv.py``, ``serial_when_small``).
+  (``backends/cpu/threads.py``, ``serial_when_small``).
 - ``blas_serial_below`` (50,000,000): GEMMs of fewer floating-point operations run on one
-  OpenBLAS thread (``backends/cpu/threads.py``).
+  OpenBLAS thread (``backends/cpu/gemm.py``).
 - ``cpu_caching`` (True, or ``$MINIGRAD_CPU_CACHING != "0"``): large CPU arrays come from the
   caching allocator (``backends/cpu/allocator.py``).
 - ``cpu_free_max_bytes`` (32 MiB): free pooled CPU blocks of other sizes kept beyond this many

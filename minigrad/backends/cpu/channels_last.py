@@ -21,7 +21,7 @@ kernels' NHWC one (the latter adds the convolution's bias on the way).
 from numba import njit, prange
 
 from ..index import cpu as _ix
-from .conv import serial_when_small
+from .threads import serial_when_small
 
 __all__ = ["im2row", "row2im", "to_channels_last", "to_channels_first"]
 

@@ -10,39 +10,11 @@ so that ``out[o, (n, oh, ow)] = W[o, (c, kh, kw)] @ cols`` is a plain row-major 
 operands need no transposed copy, and a group's rows are one contiguous block.
 """
 
-import functools
-
-import numba
-import numpy as np
 from numba import njit, prange
 
-from ...configuration import config
+from .threads import serial_when_small
 
-__all__ = ["im2col", "col2im", "serial_when_small"]
-
-
-def serial_when_small(kernel):
-    """Wrap a parallel kernel so that small calls run single-threaded (same signature and result).
-
-    Calls touching fewer than ``mg.config.serial_below`` elements run on one thread: waking
-    the thread pool costs more than the work, and on a loaded machine a parallel region can
-    stall for ms.
-    """
-
-    @functools.wraps(kernel)
-    def launch(*args):
-        work = max(a.size for a in args if isinstance(a, np.ndarray))
-        if work >= config.serial_below:
-            return kernel(*args)
-        threads = numba.get_num_threads()
-        numba.set_num_threads(1)
-        try:
-            return kernel(*args)
-        finally:
-            numba.set_num_threads(threads)
-
-    launch.kernel = kernel
-    return launch
+__all__ = ["im2col", "col2im"]
 
 
 @njit(cache=True, inline="always")

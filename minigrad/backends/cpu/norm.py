@@ -8,7 +8,7 @@ independent); LRN kernels over images (the channel window never crosses images).
 import numpy as np
 from numba import njit, prange
 
-from .conv import serial_when_small
+from .threads import serial_when_small
 
 __all__ = ["batch_norm_stats", "batch_norm_normalize", "batch_norm_backward", "batch_norm_stats_last",
            "batch_norm_normalize_last", "batch_norm_backward_last", "lrn_forward", "lrn_backward"]

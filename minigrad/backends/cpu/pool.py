@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..index import cpu as _ix
-from .conv import serial_when_small
+from .threads import serial_when_small
 
 __all__ = [
     "max_pool2d_forward", "avg_pool2d_forward", "avg_pool2d_backward", "adaptive_avg_pool2d_forward",

@@ -17,7 +17,7 @@ The policy:
   policy it started with.)
 - Both pools get the same thread count: ``MINIGRAD_NUM_THREADS`` if set, else every core
   that Numba sees. ``set_num_threads(n)`` changes it at any time.
-- Small kernel calls run single-threaded regardless (``serial_when_small`` in ``conv.py``),
+- Small kernel calls run single-threaded regardless (``serial_when_small`` below),
   and so do small GEMMs (``gemm`` in ``gemm.py``): a second thread saves microseconds on them when
   the machine is idle, but when another process holds the other core the caller waits for
   a worker that cannot run - 4-5 ms per LeNet-5 linear layer instead of 15-70 us.
@@ -26,11 +26,14 @@ The policy:
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
 import os
 
 import numba
 import numpy as np
+
+from ...configuration import config
 
 
 # No __all__ entries: these are not kernels (the backends' kernel lists must match, and the
@@ -128,6 +131,30 @@ def blas_threads():
         reach, and ``n`` is None before the first ``set_num_threads``.
     """
     return (_blas[0] if _blas is not None else _blas_functions()[0]), _threads
+
+
+def serial_when_small(kernel):
+    """Wrap a parallel kernel so that small calls run single-threaded (same signature and result).
+
+    Calls touching fewer than ``mg.config.serial_below`` elements run on one thread: waking
+    the thread pool costs more than the work, and on a loaded machine a parallel region can
+    stall for ms.
+    """
+
+    @functools.wraps(kernel)
+    def launch(*args):
+        work = max(a.size for a in args if isinstance(a, np.ndarray))
+        if work >= config.serial_below:
+            return kernel(*args)
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return kernel(*args)
+        finally:
+            numba.set_num_threads(threads)
+
+    launch.kernel = kernel
+    return launch
 
 
 def threads_from_env() -> int | None:

@@ -7,7 +7,7 @@ apply the tables. Parallel over planes, so the backward scatters are race-free.
 
 from numba import njit, prange
 
-from .conv import serial_when_small
+from .threads import serial_when_small
 
 __all__ = ["nearest_forward", "nearest_backward", "bilinear_forward", "bilinear_backward"]
 
