@@ -115,8 +115,6 @@ def _cases():
               ("lrn", norm._lrn, (A(3), A(3), A(3), 1, 1.0, 1.0, 1.0)), ("lrn_bwd", norm._lrn_backward, (A(3), A(3), A(3), A(3), 1, 1.0, 1.0)),
               ("relu", activation._relu, (A(1), A(1))), ("relu_bwd", activation._relu_backward, (A(1), A(1), A(1))),
               ("dropout", fused._dropout, (A(1), np.uint64(1), 0.5, 2.0)),
-              ("xent_fwd", fused._xent_forward, (A(2), A(1), A(2), A(1, i64), -100)),
-              ("xent_bwd", fused._xent_backward, (A(2), A(2), A(1, i64), A(1), -100)),
               ("sgd", fused._sgd, (A(1), A(1), A(1), f32(1), f32(1), f32(1), f32(0), False, False, True)),
               ("adam", fused._adam, (A(1),) * 5 + (f32(1),) * 6 + (True, True, False) + (f32(1),) * 2)]
     return cases

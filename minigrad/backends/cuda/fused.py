@@ -1,5 +1,6 @@
-"""Fused GPU kernels with no CPU twin: dropout masks from a counter-based RNG, softmax
-cross-entropy forward/backward, and the optimizer updates (SGD with momentum, Adam).
+"""Fused GPU kernels: dropout masks from a counter-based RNG (no CPU twin: CPU dropout draws
+from ``mg.default_rng()``) and the optimizer updates (SGD with momentum, Adam; twins in
+``cpu/fused.py``).
 
 Fusing saves the launches and the round trips through memory of the equivalent chain
 of elementwise kernels; each kernel is one pass over its arrays.
@@ -19,10 +20,8 @@ from numba import cuda, uint64
 
 from .launch import dev, dev_out, launch
 
-__all__ = [
-    "dropout_mask", "dropout_mask_reference", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
-    "sgd_momentum_update", "adam_update",
-]
+# ``dropout_mask_reference`` is public (tests compare with it) but is a host function, not a kernel.
+__all__ = ["dropout_mask", "sgd_momentum_update", "adam_update"]
 
 _GOLDEN = 0x9E3779B97F4A7C15
 _MIX1 = 0xBF58476D1CE4E5B9
@@ -75,73 +74,6 @@ def dropout_mask_reference(shape, seed, p, dtype=np.float32):
         h = mix(key + np.arange(int(np.prod(shape)), dtype=np.uint64))
     u = (h >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
     return np.where(u >= p, 1.0 / (1.0 - p), 0.0).astype(dtype).reshape(shape)
-
-
-@cuda.jit(cache=True)
-def _xent_forward(logp, loss, x, target, ignore_index):
-    M, C = x.shape
-    for i in range(cuda.grid(1), M, cuda.gridsize(1)):
-        top = x[i, 0]
-        for c in range(1, C):
-            if x[i, c] > top or x[i, c] != x[i, c]:
-                top = x[i, c]
-        total = 0.0
-        for c in range(C):
-            total += math.exp(x[i, c] - top)
-        lse = top + math.log(total)
-        for c in range(C):
-            logp[i, c] = x[i, c] - lse
-        t = target[i]
-        loss[i] = 0.0 if t == ignore_index else -logp[i, t]
-
-
-@cuda.jit(cache=True)
-def _xent_backward(dx, logp, target, grad, ignore_index):
-    M, C = dx.shape
-    for k in range(cuda.grid(1), dx.size, cuda.gridsize(1)):
-        i = k // C
-        c = k % C
-        t = target[i]
-        if t == ignore_index:
-            dx[i, c] = 0.0
-        else:
-            dx[i, c] = grad[i] * (math.exp(logp[i, c]) - (1.0 if c == t else 0.0))
-
-
-def softmax_cross_entropy_forward(logp, loss, x, target, ignore_index):
-    """Log-softmax of each row and the negative log-likelihood of its target, one thread per row.
-
-    Formula::
-
-        logp[i, c] = x[i, c] - log(sum_c' exp(x[i, c'] - max_i)) - max_i
-        loss[i]    = -logp[i, target[i]]   (0 where target[i] == ignore_index)
-
-    Args:
-        logp: output, shape (M, C).
-        loss: output, shape (M,).
-        x: logits, shape (M, C).
-        target: int64 class indices, shape (M,).
-        ignore_index: target value that contributes nothing.
-    """
-    x = dev(x)
-    launch(_xent_forward, x.shape[0], dev_out(logp, "softmax_cross_entropy_forward"),
-           dev_out(loss, "softmax_cross_entropy_forward"), x, dev(target), int(ignore_index))
-
-
-def softmax_cross_entropy_backward(dx, logp, target, grad, ignore_index):
-    """Gradient of ``loss[i]`` with respect to the logits, scaled per row.
-
-    Formula: ``dx[i, c] = grad[i] * (softmax[i, c] - [c == target[i]])`` (0 for ignored rows).
-
-    Args:
-        dx: output, shape (M, C).
-        logp: the forward's log-probabilities, shape (M, C).
-        target: int64 class indices, shape (M,).
-        grad: per-row upstream gradient, shape (M,) (e.g. 1/M for a mean).
-        ignore_index: as the forward.
-    """
-    d = dev_out(dx, "softmax_cross_entropy_backward")
-    launch(_xent_backward, d.size, d, dev(logp), dev(target), dev(grad), int(ignore_index))
 
 
 @cuda.jit(cache=True)
