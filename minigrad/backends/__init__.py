@@ -1,22 +1,26 @@
 """Kernel backends. ``get_backend("cpu")`` is ``minigrad.backends.cpu``; CUDA is imported lazily.
 
-Both backends expose the same kernel names with the same signatures: a kernel fills a
-preallocated output and returns nothing, ``kernel(out, inputs..., integer parameters)``.
-Besides kernels, each backend offers the array helpers that ops and autograd need:
-``empty, zeros, ones_like, copy, from_numpy, to_numpy``.
+Both backends implement one contract, ``contract.Backend`` (``contract.py``): the same kernel
+names with the same signatures in the same file names (``cpu/pool.py``, ``cuda/pool.py``),
+each filling a preallocated output, ``kernel(out, inputs..., integer parameters)``, plus the
+array helpers ops and autograd need (``empty``, ``zeros``, ``from_numpy``, ...).
+``contract.py`` is the one list of those names; ``tests/test_backend_contract.py`` checks
+both packages against it.
 """
 
 from __future__ import annotations
 
 import importlib
 
+from .contract import Backend
+
 __all__ = ["get_backend", "cuda_available"]
 
 _loaded = {}
 
 
-def get_backend(device: str):
-    """The backend module for ``device`` ("cpu" or "cuda")."""
+def get_backend(device: str) -> Backend:
+    """The backend module for ``device`` ("cpu" or "cuda"), an implementation of ``contract.Backend``."""
     backend = _loaded.get(device)
     if backend is None:
         if device == "cpu":

@@ -11,15 +11,16 @@ import importlib
 import os
 import pkgutil
 
-__all__ = ["kernels_cached"]
+# No __all__ entries: a probe for progress reporting, not a kernel (see ``backends/contract.py``);
+# ``minigrad.progress`` imports it by name.
+__all__: list[str] = []
 
 
 def _index_paths():
     from numba.core.registry import CPUDispatcher
 
-    from . import __name__ as package, __path__ as path
-
-    for info in pkgutil.iter_modules(path):
+    package = __name__.rsplit(".", 1)[0]  # this backend's package, without importing it from here
+    for info in pkgutil.iter_modules([os.path.dirname(__file__)]):
         module = importlib.import_module(f"{package}.{info.name}")
         for value in vars(module).values():
             cache_file = getattr(getattr(value, "_cache", None), "_cache_file", None)

@@ -1,0 +1,224 @@
+"""The backend contract: what ``minigrad.backends.cpu`` and ``minigrad.backends.cuda`` both provide.
+
+``Backend`` lists every kernel and array helper of the contract with its signature; the
+two backend packages are its implementations (modules satisfy a ``typing.Protocol``
+structurally), and ``get_backend`` returns one typed as ``Backend``. Ops and optimizers
+call only these names through ``backend.<name>``, so one code path runs on either device.
+
+Conventions:
+
+- A kernel fills a preallocated output and returns None: ``kernel(out, inputs..., int
+  params)``. Outputs come first; inputs are not modified unless a parameter says so.
+- A kernel lives in the same file name on both sides (``cpu/pool.py`` and ``cuda/pool.py``);
+  the first line of each docstring below names that file. Details (formulas, layouts,
+  measured choices) are in the kernel files.
+- Arrays are ``np.ndarray`` on the CPU and ``CudaArray`` on CUDA (NumPy duck arrays).
+
+Not part of the contract, and reached only from device-specific code:
+
+- ``CPU_ONLY`` and ``CUDA_ONLY`` below: names one package exports for its own device
+  (thread counts; the CUDA allocator's statistics, the ``CudaArray`` class, the counter-based
+  dropout mask, which CPU dropout does not use: it draws from ``mg.default_rng()``).
+- Device plumbing: the CUDA launch, elementwise and reduction machinery behind ``CudaArray``
+  (``cuda/launch.py``, ``cuda/elementwise.py``, ``cuda/reduce.py``), the CPU thread policy
+  (``cpu/threads.py``) and the Numba cache probe (``cpu/cache.py``). Their modules export
+  no names into the backend's namespace.
+
+``tests/test_backend_contract.py`` checks both packages against this file.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Backend", "Array", "CPU_ONLY", "CUDA_ONLY"]
+
+
+class Array(Protocol):
+    """A backend's array: ``np.ndarray`` (CPU) or ``CudaArray`` (CUDA), both NumPy duck arrays."""
+
+    shape: tuple[int, ...]
+    dtype: Any
+    size: int
+
+
+#: Exported by ``minigrad.backends.cpu`` beyond the contract (``cpu/threads.py``).
+CPU_ONLY = frozenset({"get_num_threads", "set_num_threads"})
+#: Exported by ``minigrad.backends.cuda`` beyond the contract.
+CUDA_ONLY = frozenset({
+    "is_available", "require_gpu",  # cuda/__init__.py: is a GPU usable
+    "CudaArray",  # cuda/array.py: the device array type
+    "memory_allocated", "max_memory_allocated", "memory_stats",  # cuda/allocator.py
+    "dropout_mask",  # cuda/fused.py: CPU dropout draws its mask from mg.default_rng()
+})
+
+
+class Backend(Protocol):
+    """The kernels and array helpers of a backend package (one method per module-level function)."""
+
+    # ------------------------------------------------------------- array.py
+    def empty(self, shape: int | tuple[int, ...], dtype: npt.DTypeLike = np.float32) -> Array:
+        """``array.py``: an uninitialised array (from the caching allocator)."""
+
+    def zeros(self, shape: int | tuple[int, ...], dtype: npt.DTypeLike = np.float32) -> Array:
+        """``array.py``: an array of zeros."""
+
+    def full(self, shape: int | tuple[int, ...], value: float, dtype: npt.DTypeLike = np.float32) -> Array:
+        """``array.py``: an array filled with ``value``."""
+
+    def ones_like(self, array: Array) -> Array:
+        """``array.py``: ones with ``array``'s shape and dtype."""
+
+    def copy(self, array: Array) -> Array:
+        """``array.py``: a copy of ``array`` on the same device."""
+
+    def from_numpy(self, array: npt.ArrayLike) -> Array:
+        """``array.py``: a host array on this device (the array itself where no copy is needed)."""
+
+    def to_numpy(self, array: Array) -> npt.NDArray:
+        """``array.py``: the array on the host (the array itself where no copy is needed)."""
+
+    def synchronize(self) -> None:
+        """``array.py``: wait until every kernel issued so far has finished."""
+
+    # --------------------------------------------------------- allocator.py
+    def empty_cache(self) -> None:
+        """``allocator.py``: give the caching allocator's free blocks back (``torch.cuda.empty_cache``)."""
+
+    def memory_reserved(self) -> int:
+        """``allocator.py``: bytes the caching allocator holds, in use or free."""
+
+    # ---------------------------------------------------------- gemm.py
+    def gemm(self, out: Array, a: Array, b: Array) -> None:
+        """``gemm.py``: ``out[...] = a @ b``, 2-D or batched 3-D (a batch of one broadcasts); a, b may be transposed."""
+
+    # ---------------------------------------------------- activation.py
+    def relu_forward(self, out: Array, x: Array) -> None:
+        """``activation.py``: ``out = x if x > 0 else 0`` elementwise (NaN propagates)."""
+
+    def relu_backward(self, out: Array, grad: Array, y: Array) -> None:
+        """``activation.py``: ``out = 0 if y <= 0 else grad``, ``y`` relu's output."""
+
+    # --------------------------------------------------------- fused.py
+    def sgd_momentum_update(self, param: Array, grad: Array, buf: Array, lr: float, momentum: float,
+                            dampening: float, weight_decay: float, nesterov: bool, maximize: bool,
+                            first: bool) -> None:
+        """``fused.py``: one SGD step on ``param`` and ``buf`` in place, PyTorch's rule."""
+
+    def adam_update(self, param: Array, grad: Array, exp_avg: Array, exp_avg_sq: Array, max_exp_avg_sq: Array,
+                    lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, decoupled: bool,
+                    amsgrad: bool, maximize: bool, step: int) -> None:
+        """``fused.py``: one Adam/AdamW step on ``param`` and the moments in place, PyTorch's rule."""
+
+    # ---------------------------------------------------------- conv.py
+    def im2col(self, cols: Array, x: Array, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int, dh: int,
+               dw: int, OH: int, OW: int) -> None:
+        """``conv.py``: unfold the receptive fields of NCHW ``x`` into ``cols``, (C*KH*KW, N*OH*OW)."""
+
+    def col2im(self, x: Array, cols: Array, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int, dh: int,
+               dw: int, OH: int, OW: int) -> None:
+        """``conv.py``: fold ``cols`` back into ``x``, summing overlaps (adjoint of ``im2col``)."""
+
+    # ------------------------------------------------- channels_last.py
+    def im2row(self, rows: Array, x: Array, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int, dh: int,
+               dw: int, OH: int, OW: int) -> None:
+        """``channels_last.py``: unfold the receptive fields of NHWC ``x`` into ``rows``, (N*OH*OW, KH*KW*C)."""
+
+    def row2im(self, x: Array, rows: Array, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int, dh: int,
+               dw: int, OH: int, OW: int) -> None:
+        """``channels_last.py``: fold ``rows`` back into NHWC ``x``, summing overlaps (adjoint of ``im2row``)."""
+
+    def to_channels_last(self, out: Array, x: Array) -> None:
+        """``channels_last.py``: ``out[n, h, w, c] = x[n, c, h, w]``."""
+
+    def to_channels_first(self, out: Array, x: Array, bias: Array) -> None:
+        """``channels_last.py``: ``out[n, c, h, w] = x[n, h, w, c] + bias[c]``."""
+
+    # --------------------------------------------------- direct_conv.py
+    def conv2d_direct(self, out: Array, x: Array, weight: Array, bias: Array, ph: int, pw: int, dh: int,
+                      dw: int) -> None:
+        """``direct_conv.py``: stride-1 cross-correlation computed directly on the padded image."""
+
+    def conv2d_direct_weight_grad(self, dweight: Array, x: Array, grad: Array, ph: int, pw: int, dh: int,
+                                  dw: int) -> None:
+        """``direct_conv.py``: the weight gradient of ``conv2d_direct``."""
+
+    # ---------------------------------------------------------- norm.py
+    def batch_norm_stats(self, mean: Array, var: Array, x: Array) -> None:
+        """``norm.py``: per-channel mean and biased variance of NC(L) ``x``."""
+
+    def batch_norm_normalize(self, out: Array, x: Array, mean: Array, invstd: Array, weight: Array,
+                             bias: Array) -> None:
+        """``norm.py``: ``out = (x - mean[c]) * invstd[c] * weight[c] + bias[c]``, channels on axis 1."""
+
+    def batch_norm_backward(self, dx: Array, dweight: Array, dbias: Array, dy: Array, x: Array, mean: Array,
+                            invstd: Array, weight: Array, batch_stats: bool) -> None:
+        """``norm.py``: gradients of batch normalization, channels on axis 1."""
+
+    def batch_norm_stats_last(self, mean: Array, var: Array, x: Array) -> None:
+        """``norm.py``: per-channel mean and biased variance of channels-last rows (M, C)."""
+
+    def batch_norm_normalize_last(self, out: Array, x: Array, mean: Array, invstd: Array, weight: Array,
+                                  bias: Array) -> None:
+        """``norm.py``: ``batch_norm_normalize`` on channels-last rows (M, C)."""
+
+    def batch_norm_backward_last(self, dx: Array, dweight: Array, dbias: Array, dy: Array, x: Array, mean: Array,
+                                 invstd: Array, weight: Array, batch_stats: bool) -> None:
+        """``norm.py``: ``batch_norm_backward`` on channels-last rows (M, C)."""
+
+    def lrn_forward(self, out: Array, scale: Array, x: Array, size: int, alpha: float, beta: float,
+                    k: float) -> None:
+        """``norm.py``: local response normalization across channels (PyTorch's formula); ``scale`` for the backward."""
+
+    def lrn_backward(self, dx: Array, dy: Array, x: Array, scale: Array, size: int, alpha: float,
+                     beta: float) -> None:
+        """``norm.py``: the gradient of ``lrn_forward``."""
+
+    # ---------------------------------------------------------- pool.py
+    def max_pool2d_forward(self, out: Array, indices: Array, x: Array, KH: int, KW: int, sh: int, sw: int, ph: int,
+                           pw: int, dh: int, dw: int) -> None:
+        """``pool.py``: max over each dilated window and its flat index ``ih * W + iw``."""
+
+    def avg_pool2d_forward(self, out: Array, x: Array, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int,
+                           count_include_pad: bool, divisor_override: int) -> None:
+        """``pool.py``: mean over each window, PyTorch's divisor rule."""
+
+    def avg_pool2d_backward(self, dx: Array, dy: Array, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int,
+                            count_include_pad: bool, divisor_override: int) -> None:
+        """``pool.py``: the adjoint of ``avg_pool2d_forward``."""
+
+    def adaptive_avg_pool2d_forward(self, out: Array, x: Array) -> None:
+        """``pool.py``: mean over PyTorch's adaptive windows."""
+
+    def adaptive_avg_pool2d_backward(self, dx: Array, dy: Array) -> None:
+        """``pool.py``: the adjoint of ``adaptive_avg_pool2d_forward``."""
+
+    def adaptive_max_pool2d_forward(self, out: Array, indices: Array, x: Array) -> None:
+        """``pool.py``: max over adaptive windows and its flat index ``ih * W + iw``."""
+
+    def scatter_add_planes(self, out: Array, values: Array, indices: Array) -> None:
+        """``pool.py``: ``out[p, indices[p, j]] += values[p, j]`` after zeroing ``out`` (max-pool backward)."""
+
+    def scatter_planes(self, out: Array, values: Array, indices: Array) -> None:
+        """``pool.py``: ``out[p, indices[p, j]] = values[p, j]`` after zeroing ``out`` (max-unpool forward)."""
+
+    def gather_planes(self, out: Array, values: Array, indices: Array) -> None:
+        """``pool.py``: ``out[p, j] = values[p, indices[p, j]]`` (max-unpool backward)."""
+
+    # ------------------------------------------------------ upsample.py
+    def nearest_forward(self, out: Array, x: Array, src_h: Array, src_w: Array) -> None:
+        """``upsample.py``: ``out[p, i, j] = x[p, src_h[i], src_w[j]]``."""
+
+    def nearest_backward(self, dx: Array, dy: Array, src_h: Array, src_w: Array) -> None:
+        """``upsample.py``: ``dx[p, src_h[i], src_w[j]] += dy[p, i, j]`` after zeroing ``dx``."""
+
+    def bilinear_forward(self, out: Array, x: Array, h0: Array, h1: Array, lh: Array, w0: Array, w1: Array,
+                         lw: Array) -> None:
+        """``upsample.py``: bilinear interpolation from two source rows and columns per output pixel."""
+
+    def bilinear_backward(self, dx: Array, dy: Array, h0: Array, h1: Array, lh: Array, w0: Array, w1: Array,
+                          lw: Array) -> None:
+        """``upsample.py``: the adjoint of ``bilinear_forward``."""
