@@ -1,6 +1,9 @@
-"""Scoring a model: the training criterion and ``evaluate`` (loss, accuracy, mean IoU over a loader).
+"""Scoring a model: the default training criterion and ``evaluate`` (loss, accuracy, mean IoU over a loader).
 
-Used by ``minigrad.train.fit`` every epoch and by ``minigrad eval``; no CLI here.
+Used by ``minigrad.train.fit`` every epoch and by ``minigrad eval``; no CLI here. A model whose
+training loss is not the cross entropy of one output (GoogLeNet's auxiliary heads) defines it
+itself as ``training_loss(output, target, label_smoothing) -> (loss, logits)``; ``fit`` calls
+that method instead of ``criterion`` when the model has it.
 """
 
 from __future__ import annotations
@@ -10,9 +13,7 @@ import numpy as np
 from . import functional as F
 from .autograd import no_grad
 
-__all__ = ["AUX_WEIGHT", "criterion", "evaluate"]
-
-AUX_WEIGHT = 0.3  # GoogLeNet's auxiliary classifiers (Szegedy et al. 2015)
+__all__ = ["criterion", "evaluate"]
 
 
 def _flat_logits(out, y):
@@ -24,20 +25,20 @@ def _flat_logits(out, y):
 
 
 def criterion(out, y, label_smoothing: float = 0.0):
-    """Cross entropy of a model output; returns ``(loss, logits)``.
+    """Cross entropy of a model's single output; returns ``(loss, logits)``.
 
-    A tuple ``(logits, aux2, aux1)`` (GoogLeNet in training mode) adds ``0.3 * CE`` of each
-    auxiliary head; (N, C, H, W) outputs with (N, H, W) targets use per-pixel cross entropy.
+    (N, C, H, W) outputs with (N, H, W) targets use per-pixel cross entropy.
+
+    Raises:
+        TypeError: ``out`` is a tuple or list: a model with several outputs says how they make
+            its loss, with a ``training_loss`` method.
     """
-    heads = list(out) if isinstance(out, (tuple, list)) else [out]
+    if isinstance(out, (tuple, list)):
+        raise TypeError(f"criterion: the model returned {len(out)} outputs; a model with several outputs defines "
+                        f"training_loss(output, target, label_smoothing) -> (loss, logits)")
     kwargs = {"label_smoothing": label_smoothing} if label_smoothing else {}
-    loss = None
-    for i, head in enumerate(heads):
-        logits, target = _flat_logits(head, y)
-        term = F.cross_entropy(logits, target, **kwargs)
-        term = term if i == 0 else term * AUX_WEIGHT
-        loss = term if loss is None else loss + term
-    return loss, heads[0]
+    logits, target = _flat_logits(out, y)
+    return F.cross_entropy(logits, target, **kwargs), out
 
 
 def _confusion(pred, target, num_classes):

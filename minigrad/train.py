@@ -28,7 +28,7 @@ from .callbacks import Callback
 from .checkpoint import CheckpointError, save_checkpoint
 from .data.pipeline import build_transform, load_datasets, make_loaders, resolve_dataset  # noqa: F401
 # fit looks criterion and evaluate up here at call time (tests patch them on this module).
-from .evaluation import AUX_WEIGHT, _flat_logits, criterion, evaluate  # noqa: F401
+from .evaluation import _flat_logits, criterion, evaluate  # noqa: F401
 from .predict import load_for_inference, wrap_batch  # noqa: F401  (their home was here)
 from .interrupts import StopSignals, signal_name
 from .run_folder import OUTPUTS, RunFolder, curves_title  # noqa: F401
@@ -288,7 +288,10 @@ class _Run:
             self.consistent = False
             x, y = x.to(device), y.to(device)
             self.dist.sync_buffers(self.model)
-            loss, logits = criterion(self.model(x), y, self.config.label_smoothing)
+            # A model with its own loss (GoogLeNet's auxiliary heads) says so; `criterion` is looked
+            # up here on every batch (tests swap it on this module).
+            loss_of = getattr(self.model, "training_loss", None) or criterion
+            loss, logits = loss_of(self.model(x), y, self.config.label_smoothing)
             pred, truth = _flat_logits(logits.detach(), y)
             # The global batch's figures: every rank sees the same loss (and the same NaN).
             value, correct, n, images = self.dist.batch_stats(

@@ -14,7 +14,27 @@ from minigrad import nn
 
 from .registry import register_model
 
-__all__ = ["BasicConv2d", "Inception", "InceptionAux", "GoogLeNet", "googlenet"]
+__all__ = ["BasicConv2d", "Inception", "InceptionAux", "GoogLeNet", "googlenet", "googlenet_loss", "AUX_WEIGHT"]
+
+AUX_WEIGHT = 0.3  # each auxiliary classifier's share of the training loss (Szegedy et al. 2014)
+
+
+def googlenet_loss(output, target, label_smoothing: float = 0.0):
+    """GoogLeNet's training loss and its main logits, ``(loss, logits)``.
+
+    Args:
+        output: what ``GoogLeNet`` returns: in training mode with auxiliary heads the tuple
+            ``(logits, aux2, aux1)``, whose loss is ``CE(logits) + 0.3 * CE(aux2) + 0.3 * CE(aux1)``;
+            otherwise the (N, K) logits alone (plain cross entropy).
+        target: (N,) class indices.
+        label_smoothing: cross-entropy label smoothing, applied to every head.
+    """
+    heads = list(output) if isinstance(output, (tuple, list)) else [output]
+    kwargs = {"label_smoothing": label_smoothing} if label_smoothing else {}
+    loss = F.cross_entropy(heads[0], target, **kwargs)
+    for aux in heads[1:]:
+        loss = loss + F.cross_entropy(aux, target, **kwargs) * AUX_WEIGHT
+    return loss, heads[0]
 
 
 class BasicConv2d(nn.Module):
@@ -181,6 +201,14 @@ class GoogLeNet(nn.Module):
         if self.aux_logits and self.training:
             return x, aux2, aux1
         return x
+
+    def training_loss(self, output, target, label_smoothing: float = 0.0):
+        """The loss ``minigrad.train.fit`` minimises for this model (``googlenet_loss``).
+
+        ``fit`` calls a model's ``training_loss(output, target, label_smoothing) -> (loss, logits)``
+        when it defines one, and plain cross entropy otherwise.
+        """
+        return googlenet_loss(output, target, label_smoothing)
 
 
 @register_model("googlenet", input_size=(3, 224, 224),

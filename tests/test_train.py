@@ -13,8 +13,9 @@ import minigrad as mg
 from minigrad.checkpoint import load_checkpoint
 from minigrad.data import transforms
 from minigrad.nn import Module, Parameter
-from minigrad.train import (Callback, TrainConfig, TrainingDiverged, TrainingInterrupted, build_transform, criterion,
-                            evaluate, fit, resolve_dataset)
+from minigrad.models.googlenet import googlenet_loss as criterion
+from minigrad.train import (Callback, TrainConfig, TrainingDiverged, TrainingInterrupted, build_transform, evaluate,
+                            fit, resolve_dataset)
 
 
 def _config(tmp_path, name="run", **kw):
