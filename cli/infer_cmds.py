@@ -50,7 +50,7 @@ def eval_cmd(
         config = TrainConfig(model=ckpt.model_name, dataset=name, batch_size=batch_size, test_limit=limit,
                              data_dir=str(data_dir) if data_dir else saved.get("data_dir"),
                              test_split=split or saved.get("test_split", "test"))
-        _, test_ds = load_datasets(config, train=False)
+        _, test_ds = load_datasets(config.data_spec(), train=False)
         if len(test_ds) == 0:
             origin = "--split" if split else "the run's test split, saved in the checkpoint"
             raise ValueError(f"eval: split {config.test_split!r} of {name} ({origin}) holds no examples; "
@@ -59,7 +59,7 @@ def eval_cmd(
             raise ValueError(f"eval: dataset {name} has {test_ds.num_classes} classes but the model in "
                              f"{checkpoint} was trained on {len(data['classes'])}")
         notes = []
-        _, loader, _ = make_loaders(config, None, test_ds, data["input_size"], stats=(data["mean"], data["std"]),
+        _, loader, _ = make_loaders(config.data_spec(), None, test_ds, data["input_size"], stats=(data["mean"], data["std"]),
                                     note=notes.append)
         metrics = evaluate(model, loader, device)
     result = {"checkpoint": str(checkpoint), "model": ckpt.model_name, "dataset": name, "split": config.test_split,

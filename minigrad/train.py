@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .callbacks import Callback
 from .checkpoint import CheckpointError, save_checkpoint
-from .data.pipeline import build_transform, load_datasets, make_loaders, resolve_dataset  # noqa: F401
+from .data.pipeline import build_transform, load_datasets, make_loaders  # noqa: F401
 # fit looks criterion and evaluate up here at call time (tests patch them on this module).
 from .evaluation import _flat_logits, criterion, evaluate  # noqa: F401
 from .predict import load_for_inference, wrap_batch  # noqa: F401  (their home was here)
@@ -34,7 +34,8 @@ from .interrupts import StopSignals, signal_name
 from .run_folder import OUTPUTS, RunFolder, curves_title  # noqa: F401
 from .run_schema import check_training_state
 from .tensor import default_rng, manual_seed
-from .train_config import OPTIMIZERS, SCHEDULES, TrainConfig, build_optimizer, build_scheduler  # noqa: F401
+from .train_config import (OPTIMIZERS, SCHEDULES, TrainConfig, build_optimizer, build_scheduler,  # noqa: F401
+                           resolve_dataset)
 
 __all__ = ["TrainConfig", "FitResult", "Callback", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate",
            "resolve_dataset", "build_transform", "load_datasets", "make_loaders", "SCHEDULES", "OPTIMIZERS"]
@@ -190,7 +191,7 @@ class _Run:
 
         self.dist = dist
         config = replace(config, dataset=resolve_dataset(config.dataset, config.model, config.data_dir, note))
-        train_ds, test_ds = load_datasets(config, note=note)
+        train_ds, test_ds = load_datasets(config.data_spec(), note=note)
         for ds, split in ((train_ds, config.train_split), (test_ds, config.test_split)):
             if len(ds) == 0:
                 raise ValueError(f"train: the {split!r} split of {config.dataset} has no examples")
@@ -204,7 +205,7 @@ class _Run:
         except TypeError as e:
             raise ValueError(f"train: model_kwargs {config.model_kwargs} do not fit {config.model} ({e})") from None
         self.train_loader, self.test_loader, self.data_info = make_loaders(
-            config, train_ds, test_ds, _model_input_size(self.model, config.model, train_ds), note=note)
+            config.data_spec(), train_ds, test_ds, _model_input_size(self.model, config.model, train_ds), note=note)
         self.train_loader, self.test_loader = dist.shard_loaders(self.train_loader, self.test_loader, config)
         self.model.to(config.device)
         self.model = dist.prepare_model(self.model, config.seed)

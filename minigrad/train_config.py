@@ -1,8 +1,9 @@
-"""What defines a training run: ``TrainConfig`` (saved in every checkpoint, validated on load)
-and the optimizer and learning-rate schedule it names.
+"""What defines a training run: ``TrainConfig`` (saved in every checkpoint, validated on load),
+the dataset it trains on, and the optimizer and learning-rate schedule it names.
 
-Kept apart from ``train.py`` (the loop) so that the data pipeline and the checkpoint schema can
-depend on the configuration without importing the trainer.
+Kept apart from ``train.py`` (the loop) so that ``minigrad eval`` can rebuild a run's data
+without the trainer. The data pipeline does not see this class: ``TrainConfig.data_spec`` hands
+it the fields it reads.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "build_optimizer", "build_scheduler"]
+from .data.pipeline import DataSpec, choose_dataset
+
+__all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "resolve_dataset", "build_optimizer", "build_scheduler"]
 
 OPTIMIZERS = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}  # name -> default learning rate
 SCHEDULES = ("none", "step", "multistep", "cosine", "onecycle")
@@ -125,6 +128,28 @@ class TrainConfig:
                 wanted = " or ".join({"str": "a string", "int": "an integer", "float": "a number", "bool": "true/false",
                                       "dict": "a mapping", "None": "None"}[n] for n in names)
                 raise ValueError(f"train: {f.name} must be {wanted}, got {value!r:.60}")
+
+    def data_spec(self) -> DataSpec:
+        """What the data pipeline reads of this run (``dataset`` must be resolved: see ``resolve_dataset``)."""
+        return DataSpec(dataset=self.dataset, data_dir=self.data_dir, train_split=self.train_split,
+                        test_split=self.test_split, limit=self.limit, test_limit=self.test_limit,
+                        batch_size=self.batch_size, seed=self.seed, augment=self.augment, prefetch=self.prefetch)
+
+
+def resolve_dataset(name: str, model: str, data_dir=None, note=print) -> str:
+    """The dataset to train ``model`` on: ``name``, or for "auto" the one for the model's task.
+
+    The registry says the task (an unregistered model is a classifier); "auto" then picks
+    "synth-shapes" for segmentation and "mnist" or, offline, "synth-digits" for classification
+    (``minigrad.data.pipeline.choose_dataset``, which also reports the fallback through ``note``).
+
+    Raises:
+        ValueError: for an unknown dataset name, listing the valid ones.
+    """
+    from .models import list_models, model_info
+
+    task = model_info(model)["task"] if model in list_models() else "classification"
+    return choose_dataset(name, task, data_dir, note)
 
 
 # ------------------------------------------------------- optimizer, schedule

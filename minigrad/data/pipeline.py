@@ -1,24 +1,50 @@
 """From a dataset name to ready loaders: resolving ``auto``, resizing to the model's input, normalizing.
 
-Used by ``minigrad.train.fit`` and by ``minigrad eval``; no CLI here.
+Used by ``minigrad.train.fit`` and by ``minigrad eval``; no CLI here. The pipeline knows data, not
+models: the caller says which task "auto" is for and which input size the model takes, and gives
+what it reads of a run as a ``DataSpec``.
 """
 
 from __future__ import annotations
 
-
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from ..train_config import TrainConfig
+__all__ = ["DataSpec", "choose_dataset", "build_transform", "load_datasets", "make_loaders", "PadOrResize"]
 
-__all__ = ["resolve_dataset", "build_transform", "load_datasets", "make_loaders", "PadOrResize"]
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The data of a run: which dataset and splits, how many examples, and how they are batched.
+
+    Attributes:
+        dataset: a name of ``minigrad.data.DATASETS`` (already resolved, not "auto").
+        data_dir: where its files are (None: ``MINIGRAD_DATA`` or the cache).
+        train_split, test_split: split names, slices allowed ("test[:8000]").
+        limit, test_limit: use the first N training / test examples only (None: all).
+        batch_size: training batch size (evaluation batches hold at least 256).
+        seed: seeds the loaders' shuffling and augmentation (not the data itself).
+        augment: random crop (and horizontal flip for RGB images) during training.
+        prefetch: batches prepared ahead by each loader's background thread.
+    """
+
+    dataset: str
+    data_dir: str | None = None
+    train_split: str = "train"
+    test_split: str = "test"
+    limit: int | None = None
+    test_limit: int | None = None
+    batch_size: int = 64
+    seed: int = 0
+    augment: bool = False
+    prefetch: int = 2
 
 
 def _download_mnist(root) -> str | None:
     """Fetch MNIST into ``root`` (None: the cache); return None on success, else the reason it failed."""
-    from . import DataError, load_dataset
+    from .datasets import load_dataset
+    from .errors import DataError
 
     try:
         for split in ("train", "test"):
@@ -28,25 +54,23 @@ def _download_mnist(root) -> str | None:
     return None
 
 
-def resolve_dataset(name: str, model: str, data_dir=None, note=print) -> str:
-    """The dataset to train ``model`` on.
+def choose_dataset(name: str, task: str = "classification", data_dir=None, note=print) -> str:
+    """The dataset called ``name``, or for "auto" the one to train a ``task`` model on.
 
-    "auto" picks "synth-shapes" for segmentation models; for classification "mnist" when its
-    files are in ``data_dir``, ``MINIGRAD_DATA`` or the cache, or can be downloaded there, else
+    "auto" picks "synth-shapes" for segmentation; for classification "mnist" when its files are
+    in ``data_dir``, ``MINIGRAD_DATA`` or the cache, or can be downloaded there, else
     "synth-digits" (saying so through ``note``, so that ``minigrad train lenet`` works offline).
 
     Raises:
         ValueError: for an unknown name, listing the valid ones.
     """
-    from ..models import list_models, model_info
-    from . import DATASETS, dataset_available
-    from .datasets import default_root
+    from .datasets import DATASETS, dataset_available, default_root
 
     if name != "auto":
         if name not in DATASETS:
             raise ValueError(f"train: unknown dataset {name!r}; valid names: auto, {', '.join(DATASETS)}")
         return name
-    if model in list_models() and model_info(model)["task"] == "segmentation":
+    if task == "segmentation":
         return "synth-shapes"
     roots = [data_dir] if data_dir else []
     if any(dataset_available("mnist", r) for r in roots) or dataset_available("mnist", None):
@@ -61,7 +85,7 @@ def resolve_dataset(name: str, model: str, data_dir=None, note=print) -> str:
 
 def _data_root(name, data_dir):
     """``data_dir`` unless the files are only in the default location (auto found them there)."""
-    from . import dataset_available
+    from .datasets import dataset_available
 
     if data_dir and name in ("mnist", "fashion-mnist", "cifar10") and not dataset_available(name, data_dir) \
             and dataset_available(name, None):
@@ -85,10 +109,10 @@ class PadOrResize:
     average RGB to gray when the channel counts differ."""
 
     def __init__(self, channels: int, size):
-        from . import transforms
+        from .transforms import Resize
 
         self.channels, self.size = channels, tuple(size)
-        self._resize = transforms.Resize(self.size)
+        self._resize = Resize(self.size)
 
     def __call__(self, batch, rng=None):
         h, w = batch.shape[2:]
@@ -119,9 +143,9 @@ def build_transform(src_size, dst_size, mean, std, augment=False, note=print):
         note: receives one line describing any conversion.
 
     Returns:
-        A ``transforms.Compose`` callable ``t(batch, rng)``.
+        A ``Compose`` callable ``t(batch, rng)``.
     """
-    from . import transforms
+    from .transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip
 
     (c, h, w), (tc, th, tw) = tuple(src_size), tuple(dst_size)
     steps = []
@@ -132,49 +156,49 @@ def build_transform(src_size, dst_size, mean, std, augment=False, note=print):
         if c != tc:
             mean, std = [float(np.mean(mean))] * tc, [float(np.mean(std))] * tc
     if augment:
-        steps.append(transforms.RandomCrop((th, tw), padding=max(1, th // 8)))
+        steps.append(RandomCrop((th, tw), padding=max(1, th // 8)))
         if tc == 3:
-            steps.append(transforms.RandomHorizontalFlip())
-    steps.append(transforms.Normalize(tuple(mean), tuple(std)))
-    return transforms.Compose(steps)
+            steps.append(RandomHorizontalFlip())
+    steps.append(Normalize(tuple(mean), tuple(std)))
+    return Compose(steps)
 
 
-def load_datasets(config: "TrainConfig", train: bool = True, note=None):
-    """``(train_ds or None, test_ds)`` of a run (``config.dataset`` already resolved).
+def load_datasets(spec: DataSpec, train: bool = True, note=None):
+    """``(train_ds or None, test_ds)`` of a run.
 
     ``note`` (when given) hears when a "folder" dataset has no split subfolders, so that the
     training images are also the test images.
     """
     from pathlib import Path
 
-    from . import load_dataset
+    from .datasets import load_dataset
 
-    root = _data_root(config.dataset, config.data_dir)
-    if note is not None and train and config.dataset == "folder" and root is not None:
-        splits = {s.split("[")[0] for s in (config.train_split, config.test_split)}
+    root = _data_root(spec.dataset, spec.data_dir)
+    if note is not None and train and spec.dataset == "folder" and root is not None:
+        splits = {s.split("[")[0] for s in (spec.train_split, spec.test_split)}
         if not any((Path(root) / s).is_dir() for s in splits):
             note(f"folder: {root} has no {' or '.join(sorted(splits))} subfolder, so the test images are the "
                  f"training images and the test accuracy says nothing about new images; put them in "
                  f"{root}/train/<class>/ and {root}/test/<class>/")
 
-    # The data itself does not depend on config.seed (which seeds initialisation and order), so
-    # accuracies of runs with different seeds are measured on the same images.
+    # The data itself does not depend on spec.seed (which seeds the order), so accuracies of runs
+    # with different seeds are measured on the same images.
     def load(split, limit, seed=0):
-        if limit is not None and config.dataset.startswith("synth-") and "[" not in split:
+        if limit is not None and spec.dataset.startswith("synth-") and "[" not in split:
             # A synthetic set of `limit` images: rendering thousands only to keep a few is slow.
-            return load_dataset(config.dataset, split=split, root=root, seed=seed, size=limit)
-        return load_dataset(config.dataset, split=split, root=root, limit=limit, seed=seed)
+            return load_dataset(spec.dataset, split=split, root=root, seed=seed, size=limit)
+        return load_dataset(spec.dataset, split=split, root=root, limit=limit, seed=seed)
 
-    test_ds = load(config.test_split, config.test_limit)
-    train_ds = load(config.train_split, config.limit) if train else None
+    test_ds = load(spec.test_split, spec.test_limit)
+    train_ds = load(spec.train_split, spec.limit) if train else None
     return train_ds, test_ds
 
 
-def make_loaders(config: "TrainConfig", train_ds, test_ds, model_input_size, stats=None, note=print):
+def make_loaders(spec: DataSpec, train_ds, test_ds, model_input_size, stats=None, note=print):
     """Loaders that bring the images to ``model_input_size`` and normalize them.
 
     Args:
-        config: batch size, seed, augmentation and prefetch come from here.
+        spec: the dataset's name, batch size, seed, augmentation and prefetch come from here.
         train_ds: the training set, or None (evaluation only).
         test_ds: the test set.
         model_input_size: (C, H, W) the model expects.
@@ -185,23 +209,23 @@ def make_loaders(config: "TrainConfig", train_ds, test_ds, model_input_size, sta
         ``(train_loader or None, test_loader, info)``; ``info`` records the dataset's name,
         classes, statistics and sizes (saved in checkpoints for ``eval`` and ``predict``).
     """
-    from . import DataLoader
+    from .loader import DataLoader
 
     ref = train_ds if train_ds is not None else test_ds
     mean, std = stats if stats is not None else _stats(ref)
     segmentation = ref.task == "segmentation"
     # Masks would not follow a resize or crop of the images: segmentation data is used as is.
     dst = tuple(ref.input_size) if segmentation else (ref.input_size[0],) + tuple(model_input_size[1:])
-    info = {"name": config.dataset, "classes": list(ref.classes), "mean": list(mean), "std": list(std),
+    info = {"name": spec.dataset, "classes": list(ref.classes), "mean": list(mean), "std": list(std),
             "src_size": list(ref.input_size), "input_size": list(dst), "task": ref.task,
             "train_size": len(train_ds) if train_ds is not None else None, "test_size": len(test_ds)}
     eval_tf = build_transform(ref.input_size, dst, mean, std, False, note=note)
-    test_loader = DataLoader(test_ds, batch_size=max(256, config.batch_size), transform=eval_tf,
-                             seed=config.seed, prefetch=config.prefetch)
+    test_loader = DataLoader(test_ds, batch_size=max(256, spec.batch_size), transform=eval_tf,
+                             seed=spec.seed, prefetch=spec.prefetch)
     train_loader = None
     if train_ds is not None:
-        train_tf = build_transform(ref.input_size, dst, mean, std, config.augment and not segmentation,
+        train_tf = build_transform(ref.input_size, dst, mean, std, spec.augment and not segmentation,
                                    note=lambda _: None)
-        train_loader = DataLoader(train_ds, batch_size=config.batch_size, shuffle=True, transform=train_tf,
-                                  seed=config.seed, prefetch=config.prefetch)
+        train_loader = DataLoader(train_ds, batch_size=spec.batch_size, shuffle=True, transform=train_tf,
+                                  seed=spec.seed, prefetch=spec.prefetch)
     return train_loader, test_loader, info
