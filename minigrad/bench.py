@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import importlib.util
 import platform
@@ -31,7 +30,7 @@ import numpy as np
 from .bench_kernels import (GEMM_SIZES, GPU_GEMM_SIZES, LENET5, MEMORY_ROWS, REFERENCE_MAX_FLOPS, RESNET18,
                             RESNET18_DEFAULT, BenchJob, BenchRow, Timing, conv_jobs, gemm_jobs, memory_jobs,
                             step_job)
-from .bench_report import BenchProgress, json_text, print_table, table_rows, write_chart, write_json
+from .bench_report import BenchProgress, BenchResult, json_text, print_table, table_rows, write_chart, write_json
 
 __all__ = ["BenchRow", "BenchResult", "BenchProgress", "run_bench", "bench_plan", "print_table", "table_rows",
            "write_json", "json_text", "write_chart", "gpu_status", "DEFAULT_REPEATS", "DEFAULT_BUDGET",
@@ -39,16 +38,6 @@ __all__ = ["BenchRow", "BenchResult", "BenchProgress", "run_bench", "bench_plan"
 
 DEFAULT_REPEATS = 10
 DEFAULT_BUDGET = 0.5  # seconds of timed runs per cell
-
-
-@dataclasses.dataclass
-class BenchResult:
-    rows: list
-    devices: tuple
-    gpu: str | None
-    notes: list
-    environment: dict
-    settings: dict = dataclasses.field(default_factory=dict)
 
 
 def gpu_status() -> tuple[bool, str]:

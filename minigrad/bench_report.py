@@ -1,7 +1,8 @@
-"""What ``minigrad bench`` shows: the table, its JSON and chart, and the progress while it runs."""
+"""What ``minigrad bench`` shows: its result, the table, its JSON and chart, and the progress while it runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -10,10 +11,30 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .bench import BenchResult
     from .bench_kernels import BenchRow
 
 COLUMNS = ("reference", "cpu", "cuda", "torch")
+
+
+@dataclasses.dataclass
+class BenchResult:
+    """What ``minigrad.bench.run_bench`` returns: the measured rows and where they were measured.
+
+    Attributes:
+        rows: one ``BenchRow`` per planned row.
+        devices: the backends timed ("cpu", "cuda").
+        gpu: the GPU's description, or None.
+        notes: remarks collected while running (a backend lacking an op, a skipped row).
+        environment: Python, NumPy and Numba versions, the machine and the GPU (the JSON's ``environment``).
+        settings: the plan's options (repeats, budget, ...).
+    """
+
+    rows: list
+    devices: tuple
+    gpu: str | None
+    notes: list
+    environment: dict
+    settings: dict = dataclasses.field(default_factory=dict)
 
 
 def _ms(t):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import functional as F
+from .functional import cross_entropy
 from .autograd import no_grad
 
 __all__ = ["criterion", "evaluate"]
@@ -38,7 +38,7 @@ def criterion(out, y, label_smoothing: float = 0.0):
                         f"training_loss(output, target, label_smoothing) -> (loss, logits)")
     kwargs = {"label_smoothing": label_smoothing} if label_smoothing else {}
     logits, target = _flat_logits(out, y)
-    return F.cross_entropy(logits, target, **kwargs), out
+    return cross_entropy(logits, target, **kwargs), out
 
 
 def _confusion(pred, target, num_classes):
@@ -74,7 +74,7 @@ def evaluate(model, loader, device: str = "cpu", num_classes: int | None = None,
                 y_dev = y.to(device)
                 logits, target = _flat_logits(out, y_dev)
                 n = target.shape[0]
-                loss_sum += float(F.cross_entropy(logits, target).item()) * n
+                loss_sum += float(cross_entropy(logits, target).item()) * n
                 pred = logits.numpy().argmax(axis=1)
                 truth = target.numpy()
                 correct += int((pred == truth).sum())

@@ -154,15 +154,15 @@ def resolve_dataset(name: str, model: str, data_dir=None, note=print) -> str:
 
 # ------------------------------------------------------- optimizer, schedule
 def build_optimizer(config: TrainConfig, params):
-    from . import optim
+    from .optim import SGD, Adam, AdamW
 
     lr = config.lr if config.lr is not None else OPTIMIZERS[config.optimizer]
     kw = {} if config.weight_decay is None else {"weight_decay": config.weight_decay}
     if config.optimizer == "sgd":
-        return optim.SGD(params, lr=lr, momentum=config.momentum, **kw)
+        return SGD(params, lr=lr, momentum=config.momentum, **kw)
     if config.optimizer == "adam":
-        return optim.Adam(params, lr=lr, **kw)
-    return optim.AdamW(params, lr=lr, **kw)
+        return Adam(params, lr=lr, **kw)
+    return AdamW(params, lr=lr, **kw)
 
 
 def build_scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):

@@ -8,8 +8,8 @@ response normalisation after the first two convolutions.
 
 from __future__ import annotations
 
-import minigrad as mg
-from minigrad import nn
+import minigrad.functional as F
+import minigrad.nn as nn
 
 from .registry import register_model
 
@@ -76,7 +76,7 @@ class AlexNet(nn.Module):
     def forward(self, x):
         x = self.features(x)
         x = self.avgpool(x)
-        x = mg.flatten(x, 1)
+        x = F.flatten(x, 1)
         return self.classifier(x)
 
 

@@ -8,9 +8,8 @@ as in torchvision, so its ImageNet weights load by name. Like torchvision, the
 
 from __future__ import annotations
 
-import minigrad as mg
 import minigrad.functional as F
-from minigrad import nn
+import minigrad.nn as nn
 
 from .registry import register_model
 
@@ -78,7 +77,7 @@ class Inception(nn.Module):
                                      BasicConv2d(in_channels, pool_proj, kernel_size=1))
 
     def forward(self, x):
-        return mg.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
+        return F.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
 
 
 class InceptionAux(nn.Module):
@@ -98,7 +97,7 @@ class InceptionAux(nn.Module):
     def forward(self, x):
         x = F.adaptive_avg_pool2d(x, (4, 4))
         x = self.conv(x)
-        x = mg.flatten(x, 1)
+        x = F.flatten(x, 1)
         x = F.relu(self.fc1(x))
         x = self.dropout(x)
         return self.fc2(x)
@@ -195,7 +194,7 @@ class GoogLeNet(nn.Module):
         x = self.inception5b(x)
 
         x = self.avgpool(x)
-        x = mg.flatten(x, 1)
+        x = F.flatten(x, 1)
         x = self.dropout(x)
         x = self.fc(x)
         if self.aux_logits and self.training:

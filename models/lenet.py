@@ -21,8 +21,8 @@ side), tanh activations and average-pooling subsampling. Both have 61,706 parame
 
 from __future__ import annotations
 
-from .. import functional as F
-from ..nn import Conv2d, Linear, Module
+import minigrad.functional as F
+from minigrad.nn import Conv2d, Linear, Module
 from .registry import register_model
 
 __all__ = ["LeNet5", "lenet5", "lenet5_classic"]

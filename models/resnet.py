@@ -7,9 +7,8 @@ Downsampling is by strided convolution (in the bottleneck's 3x3, torchvision's
 
 from __future__ import annotations
 
-import minigrad as mg
 import minigrad.functional as F
-from minigrad import nn
+import minigrad.nn as nn
 
 from .registry import register_model
 
@@ -147,7 +146,7 @@ class ResNet(nn.Module):
         x = self.layer4(x)
 
         x = self.avgpool(x)
-        x = mg.flatten(x, 1)
+        x = F.flatten(x, 1)
         return self.fc(x)
 
 

@@ -10,8 +10,8 @@ has the input's height and width.
 
 from __future__ import annotations
 
-import minigrad as mg
-from minigrad import nn
+import minigrad.functional as F
+import minigrad.nn as nn
 
 from .registry import register_model
 
@@ -50,7 +50,7 @@ class Down(nn.Sequential):
 def _pad_to(x, height: int, width: int):
     """Zero-pad ``x`` at the bottom and right to (height, width): the pool floored an odd size."""
     dh, dw = height - x.shape[2], width - x.shape[3]
-    return x if dh == 0 and dw == 0 else mg.pad(x, (0, dw, 0, dh))
+    return x if dh == 0 and dw == 0 else F.pad(x, (0, dw, 0, dh))
 
 
 class Up(nn.Module):
@@ -79,7 +79,7 @@ class Up(nn.Module):
     def forward(self, x, skip):
         x = self.up(x)
         x = _pad_to(x, skip.shape[2], skip.shape[3])
-        return self.conv(mg.cat([skip, x], 1))
+        return self.conv(F.cat([skip, x], 1))
 
 
 class UNet(nn.Module):

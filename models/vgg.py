@@ -7,8 +7,8 @@ and three fully connected layers; parameter names as torchvision's
 
 from __future__ import annotations
 
-import minigrad as mg
-from minigrad import nn
+import minigrad.functional as F
+import minigrad.nn as nn
 
 from .registry import register_model
 
@@ -90,7 +90,7 @@ class VGG(nn.Module):
     def forward(self, x):
         x = self.features(x)
         x = self.avgpool(x)
-        x = mg.flatten(x, 1)
+        x = F.flatten(x, 1)
         return self.classifier(x)
 
 

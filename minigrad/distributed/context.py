@@ -136,7 +136,7 @@ class DistributedContext(LocalContext):
         return comm.broadcast_object(obj)
 
     def shard_loaders(self, train_loader, test_loader, config):
-        from ..data import DataLoader
+        from ..data.loader import DataLoader
 
         if len(test_loader.dataset) < self.world_size:
             raise ValueError(f"train: the test set has {len(test_loader.dataset)} examples, fewer than the "

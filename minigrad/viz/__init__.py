@@ -5,8 +5,8 @@ only at the end, so the numbers can be tested and reused:
 
 - ``filters``: a convolution's kernels as a normalized grid (colour for RGB inputs).
 - ``activations``: the feature maps of a named layer for one input (forward hooks).
-- ``saliency``: ``max_c |d score_k / d x|``; ``guided``: guided backpropagation and the
-  DeconvNet ReLU rule, swapped in for a ``with`` block.
+- ``gradient``: ``d score_k / d x`` of one input; ``saliency``: ``max_c |d score_k / d x|``;
+  ``guided``: guided backpropagation and the DeconvNet ReLU rule, swapped in for a ``with`` block.
 - ``occlusion``: the drop of the class probability under a sliding patch.
 - ``embed``: last hidden layer features reduced to 2-D by PCA or ``tsne`` (exact, Numba).
 - ``neighbors``: nearest neighbours in feature space versus pixel space.

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import functional as F
+from ..functional import interpolate
 from ..autograd import no_grad
 from ..tensor import Tensor
 from .layers import forward_collect, frozen, get_layer
@@ -36,7 +36,7 @@ _OBJECTIVES = ("mean", "norm")
 def _resize(t: Tensor, size) -> Tensor:
     if tuple(t.shape[-2:]) == tuple(size):
         return t
-    return F.interpolate(t, size=tuple(int(s) for s in size), mode="bilinear", align_corners=False)
+    return interpolate(t, size=tuple(int(s) for s in size), mode="bilinear", align_corners=False)
 
 
 def dream_objective(model, image: np.ndarray, layer: str, objective: str = "mean", size=None,

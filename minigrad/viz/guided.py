@@ -19,6 +19,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..ops.activation import relu_backward
+from .gradient import input_gradient
 
 __all__ = ["guided_rule", "deconv_rule", "GuidedReLU", "DeconvReLU", "guided_relu", "deconv_relu",
            "guided_backprop"]
@@ -82,7 +83,5 @@ def guided_backprop(model, x: np.ndarray, target: int | None = None):
     Returns:
         ``(gradient (C, H, W), target)``.
     """
-    from .saliency import input_gradient
-
     with guided_relu():
         return input_gradient(model, x, target)

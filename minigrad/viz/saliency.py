@@ -8,43 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor
-from .layers import frozen
 from .figure import Panel, compose, prediction_text
+from .gradient import input_gradient
+from .guided import guided_backprop
 from .render import chw_to_hwc, colormap, normalize, overlay, save_png
 
-__all__ = ["input_gradient", "saliency_map", "saliency_figure", "save_saliency"]
-
-
-def input_gradient(model, x: np.ndarray, target: int | None = None) -> tuple[np.ndarray, int]:
-    """d score_target / d x for one input.
-
-    Args:
-        model: a classifier ``Module`` (in eval mode) returning scores ``(1, K)``.
-        x: one input ``(C, H, W)``.
-        target: class index (default: the predicted class).
-
-    Returns:
-        ``(gradient (C, H, W), target)``.
-    """
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim != 3:
-        raise ValueError(f"saliency: expected one image (C, H, W), got shape {x.shape}")
-    inp = Tensor(x[None].copy(), requires_grad=True)
-    with frozen(model):
-        scores = model(inp)
-    if scores.ndim != 2 or scores.shape[0] != 1:
-        raise ValueError(f"saliency: the model must return class scores (1, K), got shape {scores.shape}")
-    k = scores.shape[1]
-    if target is None:
-        target = int(np.argmax(scores.numpy()[0]))
-    if not 0 <= target < k:
-        raise ValueError(f"saliency: class {target} out of range for a model with {k} classes")
-    # Seeding backward with a one-hot vector differentiates exactly score[target].
-    seed = np.zeros(scores.shape, dtype=scores.dtype)
-    seed[0, target] = 1
-    scores.backward(gradient=seed)
-    return np.array(inp.grad.numpy()[0], dtype=np.float64), target
+__all__ = ["saliency_map", "saliency_figure", "save_saliency"]
 
 
 def saliency_map(model, x: np.ndarray, target: int | None = None, guided: bool = False) -> tuple[np.ndarray, int]:
@@ -60,8 +29,6 @@ def saliency_map(model, x: np.ndarray, target: int | None = None, guided: bool =
         ``(saliency (H, W) >= 0, target)``.
     """
     if guided:
-        from .guided import guided_backprop
-
         grad, target = guided_backprop(model, x, target)
     else:
         grad, target = input_gradient(model, x, target)
@@ -112,7 +79,6 @@ def save_saliency(model, x, image, path, target: int | None = None, scale: int |
     Returns:
         ``(saliency (H, W), target, path written)``.
     """
-    from .guided import guided_backprop  # guided imports this module: bind at call time
     from .occlusion import class_probabilities
 
     sal, target = saliency_map(model, x, target)

@@ -180,7 +180,7 @@ def load_dataset_images(vm: VizModel, dataset: str | None = None, split: str | N
     Returns:
         ``(pixels (N, C, H, W) in [0, 1], labels (N,), class names)``.
     """
-    from ..data import load_dataset
+    from ..data.datasets import load_dataset
     from ..data.pipeline import PadOrResize
 
     name = dataset or vm.data.get("name") or vm.config.get("dataset")
