@@ -47,7 +47,7 @@ def summary_command(
 
     from minigrad.models import get_model, list_models, model_info
     from minigrad.compare import compare, format_compare, plot_cost
-    from minigrad.summary import summary
+    from minigrad.model_summary import summary
 
     size = parse_input_size(input_size) if input_size else None
     if compare_all:
@@ -95,7 +95,7 @@ def summary_command(
 def _summarize_onnx(path: Path, size, as_json: bool) -> None:
     """The summary of an ONNX file loaded as a minigrad model (input size from its graph unless given)."""
     from minigrad.onnx import load
-    from minigrad.summary import summary
+    from minigrad.model_summary import summary
 
     with reported("summary"):
         net = load(path)

@@ -17,7 +17,7 @@ from .functional import *  # noqa: F401,F403
 from .gradcheck import gradcheck  # noqa: F401
 from .dtypes import float32, float64, int32, int64, uint8, double, long  # noqa: F401,E402
 from . import nn, optim  # noqa: F401,E402
-from . import summary  # noqa: F401,E402  (callable: minigrad.summary(model, input_size))
+from .model_summary import summary  # noqa: F401,E402
 from .inference import load, save  # noqa: F401,E402
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import math
 
-from .summary import summary
+from .model_summary import summary
 
 __all__ = ["compare", "format_compare", "plot_cost"]
 

@@ -15,7 +15,7 @@ from minigrad import nn
 from minigrad.autograd import Function
 from minigrad.functional import max_pool2d, relu
 from minigrad.models import get_model
-from minigrad.summary import summary
+from minigrad.model_summary import summary
 from minigrad.viz import guided, saliency
 
 

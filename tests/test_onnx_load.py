@@ -12,7 +12,7 @@ ort = pytest.importorskip("onnxruntime")
 import minigrad as mg  # noqa: E402
 import minigrad.onnx as mgonnx  # noqa: E402
 from minigrad.models import get_model, list_models  # noqa: E402
-from minigrad.summary import summary  # noqa: E402
+from minigrad.model_summary import summary  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
 
 from test_onnx_export import assert_close, small_model  # noqa: E402

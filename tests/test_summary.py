@@ -14,7 +14,7 @@ from cli.summary import register
 from minigrad.models import get_model
 from minigrad.models.vgg import CONFIGS, make_features
 from minigrad.compare import compare, format_compare, plot_cost
-from minigrad.summary import InputTooSmallError, summary
+from minigrad.model_summary import InputTooSmallError, summary
 
 
 def rf(s, name):

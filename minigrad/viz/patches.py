@@ -129,7 +129,7 @@ def layer_receptive_field(model, input_size, layer: str) -> tuple:
     Raises:
         ValueError: when the layer's output is not an image (its units see the whole input).
     """
-    from ..summary import summary
+    from ..model_summary import summary
 
     get_layer(model, layer, op="patches")
     rows = {}
