@@ -14,3 +14,7 @@ int32 = np.dtype(np.int32)
 int64 = long = np.dtype(np.int64)
 uint8 = np.dtype(np.uint8)
 bool = np.dtype(np.bool_)  # noqa: A001 - torch.bool
+
+#: The dtype of Python floats turned into tensors, of factories without a dtype, and of integer
+#: tensors promoted by a floating op (PyTorch's default dtype). Not in ``__all__``: ``mg.float32`` is its name.
+DEFAULT_FLOAT = float32

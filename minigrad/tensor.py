@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import autograd
+from .dtypes import DEFAULT_FLOAT
 
 __all__ = ["Tensor", "tensor", "manual_seed", "default_rng"]
 
-_DEFAULT_FLOAT = np.float32
 _rng = np.random.default_rng(0)
 
 
@@ -52,9 +52,9 @@ def _as_array(data, dtype) -> np.ndarray:
     array = np.asarray(data)
     if array.dtype == np.float64 and not isinstance(data, np.ndarray):
         # Python floats become float32, as torch.tensor([0.5]) does; float64 arrays stay float64.
-        array = array.astype(_DEFAULT_FLOAT)
+        array = array.astype(DEFAULT_FLOAT)
     elif array.dtype == np.float16:
-        array = array.astype(_DEFAULT_FLOAT)
+        array = array.astype(DEFAULT_FLOAT)
     elif array.dtype.kind not in "fiub":
         raise TypeError(f"Tensor: unsupported dtype {array.dtype}")
     return array

@@ -5,8 +5,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import minigrad as mg
-from minigrad.ops.conv import conv_output_size
-from minigrad.ops.pooling import pool_output_size
+from minigrad.ops.geometry import conv_output_size
+from minigrad.ops.geometry import conv_output_size as pool_output_size
 
 
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(0, 3), st.integers(1, 3), st.integers(0, 2), st.integers(0, 2),

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad.backends import get_backend
-from minigrad.ops import conv as conv_ops
 from minigrad.ops import conv_direct
+from minigrad.ops.geometry import conv_geometry
 
 
 def shifted(x, top, left, height, width):
@@ -148,7 +148,7 @@ def test_lenet_like_layer_gradients_by_finite_differences(padding, dilation):
     # padding 3 exceeds the 3x3 kernel's span: the dX pass pads dY by a negative amount.
     r = np.random.default_rng(7)
     x, w, b = r.standard_normal((2, 2, 6, 5)), r.standard_normal((3, 2, 3, 3)), r.standard_normal(3)
-    geometry = conv_ops._conv_geometry("conv2d", x.shape, w.shape, 1, padding, dilation, 1)
+    geometry = conv_geometry("conv2d", x.shape, w.shape, 1, padding, dilation, 1)
     assert conv_direct.direct_applies("cpu", geometry, 1, (2, 3), mg.config.channels_last_min)
     assert mg.gradcheck(lambda x, w, b: mg.conv2d(x, w, b, 1, padding, dilation), [x, w, b])
     assert mg.gradcheck(lambda x, w, b: mg.convolve2d(x, w, b, 1, padding, dilation), [x, w, b])

@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 
-from ..ops.conv import _pair, conv2d
+from ..ops.conv import conv2d
 from ..ops.conv_transpose import conv_transpose2d
+from ..ops.geometry import pair
 from . import init
 from .module import Module, Parameter
 
@@ -67,10 +68,10 @@ class Conv2d(_ConvNd):
         if isinstance(padding, str) and padding not in ("same", "valid"):
             raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _pair(kernel_size, "kernel_size", op, 1)
-        self.stride = _pair(stride, "stride", op, 1)
-        self.padding = padding if isinstance(padding, str) else _pair(padding, "padding", op, 0)
-        self.dilation = _pair(dilation, "dilation", op, 1)
+        self.kernel_size = pair(kernel_size, "kernel_size", op, 1)
+        self.stride = pair(stride, "stride", op, 1)
+        self.padding = padding if isinstance(padding, str) else pair(padding, "padding", op, 0)
+        self.dilation = pair(dilation, "dilation", op, 1)
         if padding == "same" and self.stride != (1, 1):
             raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride {self.stride})")
         self.padding_mode = padding_mode
@@ -124,11 +125,11 @@ class ConvTranspose2d(_ConvNd):
                 f"{op}: in_channels {in_channels} and out_channels {out_channels} must be divisible by groups {groups}"
             )
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _pair(kernel_size, "kernel_size", op, 1)
-        self.stride = _pair(stride, "stride", op, 1)
-        self.padding = _pair(padding, "padding", op, 0)
-        self.output_padding = _pair(output_padding, "output_padding", op, 0)
-        self.dilation = _pair(dilation, "dilation", op, 1)
+        self.kernel_size = pair(kernel_size, "kernel_size", op, 1)
+        self.stride = pair(stride, "stride", op, 1)
+        self.padding = pair(padding, "padding", op, 0)
+        self.output_padding = pair(output_padding, "output_padding", op, 0)
+        self.dilation = pair(dilation, "dilation", op, 1)
         self.padding_mode = padding_mode
         # PyTorch stores the weight as (in, out/groups, KH, KW), so fan_in counts out/groups.
         self._init_parameters((in_channels, out_channels // groups) + self.kernel_size, out_channels, bias, dtype)

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..ops import activation, clamp, conv, conv_direct, conv_transpose, device, elementwise, linalg
 from ..ops import normalization, pooling, reduce, shape, upsample
+from ..ops.geometry import conv_output_size
 from .errors import OnnxError
 
 __all__ = ["EXPORTERS"]
@@ -20,10 +21,9 @@ __all__ = ["EXPORTERS"]
 
 def _end_pad(size, out, kernel, stride, begin, dilation):
     """The end padding that gives ``out`` positions, ``begin`` itself when symmetric padding does."""
-    span = dilation * (kernel - 1) + 1
-    if (size + 2 * begin - span) // stride + 1 == out:
+    if conv_output_size(size, kernel, stride, begin, dilation) == out:
         return begin
-    return max(0, (out - 1) * stride + span - size - begin)
+    return max(0, (out - 1) * stride + dilation * (kernel - 1) + 1 - size - begin)
 
 
 def _conv_attrs(x, geometry, groups):
@@ -60,7 +60,7 @@ def _conv_transpose(g, args, kwargs, out):
 def _pool_attrs(x, geometry, dilated=True):
     KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
     H, W = x.shape[2:]
-    floor = (pooling.pool_output_size(H, KH, sh, ph, dh), pooling.pool_output_size(W, KW, sw, pw, dw))
+    floor = (conv_output_size(H, KH, sh, ph, dh), conv_output_size(W, KW, sw, pw, dw))
     attrs = dict(kernel_shape=[KH, KW], strides=[sh, sw], pads=[ph, pw, ph, pw],
                  ceil_mode=int(floor != (OH, OW)))
     if dilated and (dh, dw) != (1, 1):

@@ -17,7 +17,9 @@ import numpy as np
 from ..autograd import Function
 from ..backends import get_backend
 from ..tensor import default_rng
-from .elementwise import _DEFAULT_FLOAT, _floating, _tensor
+from ..dtypes import DEFAULT_FLOAT
+from .elementwise import floating
+from .shape import as_tensor
 from .layout import in_layout_of, restore, stored
 
 __all__ = ["relu", "relu_", "leaky_relu", "sigmoid", "tanh", "dropout"]  # relu_backward: imported by name (viz)
@@ -47,12 +49,6 @@ def relu_backward(rule):
         _rule.backward = previous
 
 
-def _kernel(device, name):
-    """A backend kernel, or None when the backend lacks it."""
-    backend = get_backend(device)
-    return backend, getattr(backend, name, None)
-
-
 class Relu(Function):
     """ReLU through the backend's kernels, which walk C-contiguous arrays as flat vectors.
 
@@ -62,17 +58,15 @@ class Relu(Function):
 
     @staticmethod
     def forward(ctx, x):
-        backend, kernel = _kernel(ctx.device, "relu_forward")
-        if kernel is None:
-            out = np.maximum(x, 0)
-        elif ctx.device == "cpu":
+        backend = get_backend(ctx.device)
+        if ctx.device == "cpu":
             x_stored = stored(x)
             out = backend.empty(x_stored.shape, x_stored.dtype)
-            kernel(out, x_stored)
+            backend.relu_forward(out, x_stored)
             out = restore(out, x)
         else:
             out = backend.empty(x.shape, x.dtype)
-            kernel(out, x)
+            backend.relu_forward(out, x)
         ctx.save_for_backward(out)
         rule = getattr(_rule, "backward", None)
         if rule is not None:
@@ -85,16 +79,14 @@ class Relu(Function):
         rule = ctx.__dict__.get("rule")
         if rule is not None:
             return rule(grad, out)
-        backend, kernel = _kernel(ctx.device, "relu_backward")
-        if kernel is None:
-            return np.where(out <= 0, grad.dtype.type(0), grad)
+        backend = get_backend(ctx.device)
         if ctx.device == "cpu":
             grad_stored = stored(in_layout_of(grad, out))
             dx = backend.empty(grad_stored.shape, grad_stored.dtype)
-            kernel(dx, grad_stored, stored(out))
+            backend.relu_backward(dx, grad_stored, stored(out))
             return restore(dx, out)
         dx = backend.empty(grad.shape, grad.dtype)
-        kernel(dx, grad, out)
+        backend.relu_backward(dx, grad, out)
         return dx
 
 
@@ -147,7 +139,7 @@ def _in_place(name, x, compute):
 
 def relu(x, inplace: bool = False):
     """``max(x, 0)``; the gradient at 0 is 0. ``inplace=True`` writes the result into ``x`` (see ``inplace``)."""
-    x = _tensor(x)
+    x = as_tensor(x)
     if inplace:
         return _in_place("relu", x, lambda: Relu.apply(x))
     return Relu.apply(x)
@@ -160,7 +152,7 @@ def relu_(x):
 
 def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False):
     """``x`` where ``x > 0``, else ``negative_slope * x`` (``inplace`` as ``relu``)."""
-    x = _tensor(x)
+    x = as_tensor(x)
     if inplace:
         return _in_place("leaky_relu", x, lambda: LeakyRelu.apply(x, float(negative_slope)))
     return LeakyRelu.apply(x, float(negative_slope))
@@ -168,12 +160,12 @@ def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False):
 
 def sigmoid(x):
     """``1 / (1 + e^-x)``, computed without overflow."""
-    return Sigmoid.apply(_floating(x))
+    return Sigmoid.apply(floating(x))
 
 
 def tanh(x):
     """Hyperbolic tangent."""
-    return Tanh.apply(_floating(x))
+    return Tanh.apply(floating(x))
 
 
 # ------------------------------------------------------------------ dropout
@@ -217,12 +209,12 @@ def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False):
     """
     if not isinstance(p, (int, float, np.number)) or not 0.0 <= float(p) <= 1.0:
         raise ValueError(f"dropout: probability p must be in [0, 1], got {p!r}")
-    x = _tensor(x)
+    x = as_tensor(x)
     if not training or p == 0:
         return x
     if inplace:
         return _in_place("dropout", x, lambda: dropout(x, p, training))
-    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(_DEFAULT_FLOAT)
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(DEFAULT_FLOAT)
     if x.device != "cpu":
         backend = get_backend(x.device)
         if p == 1:

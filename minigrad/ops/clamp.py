@@ -10,7 +10,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .elementwise import _floating, _tensor, operands, unbroadcast
+from .elementwise import floating, operands, unbroadcast
+from .shape import as_tensor
 
 __all__ = ["clamp", "clip"]
 
@@ -81,7 +82,7 @@ def clamp(x, min=None, max=None):
     """
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    x = _tensor(x)
+    x = as_tensor(x)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         values = [v for v in (x, min, max) if v is not None]
         lifted = iter(operands("clamp", *values))
@@ -93,7 +94,7 @@ def clamp(x, min=None, max=None):
         if bound is not None and not isinstance(bound, (int, float, np.number)):
             raise TypeError(f"clamp: bounds must be numbers or tensors, got {type(bound).__name__}")
         if isinstance(bound, (float, np.floating)):
-            x = _floating(x)  # an integer tensor clamped to a float bound is float32, as in PyTorch
+            x = floating(x)  # an integer tensor clamped to a float bound is float32, as in PyTorch
     return Clamp.apply(x, min, max)
 
 

@@ -38,6 +38,7 @@ from ..autograd import Function
 from ..backends import get_backend
 from ..configuration import config
 from .conv_direct import DirectConv2d, direct_applies
+from .geometry import as_batch, check_dtypes, conv_geometry, unbatch
 from .layout import channels_last, channels_last_view
 from .layout import contiguous as _contiguous
 
@@ -51,111 +52,6 @@ __all__ = ["conv2d", "convolve2d"]
 # - ``chunk_bytes`` (16 MiB): bytes of im2row rows per chunk of images (``_image_chunks``):
 #   fits the 32 MiB L3 next to the chunk's output; 4 MiB chunks were slower on a loaded
 #   2-core machine (more GEMM calls, each a thread synchronisation).
-
-
-# ---------------------------------------------------------------- argument handling
-def _pair(value, name: str, op: str, minimum: int = 0) -> tuple[int, int]:
-    """An int, a one-element sequence or a pair of ints as ``(h, w)``, each at least ``minimum``."""
-    if isinstance(value, (tuple, list)) and len(value) == 1:
-        value = value[0]  # PyTorch expands (k,) to (k, k)
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        pair = (int(value), int(value))
-    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
-    ):
-        pair = (int(value[0]), int(value[1]))
-    else:
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
-    return pair
-
-
-def _check_4d(op: str, x, what: str = "input") -> None:
-    if x.ndim != 4:
-        raise ValueError(f"{op}: expected a 4-D {what} (N, C, H, W), got shape {tuple(x.shape)}")
-
-
-def as_batch(op: str, x):
-    """``(x, unbatched)``: a (C, H, W) input as a batch of one (PyTorch accepts both), else ``x`` itself.
-
-    Raises:
-        ValueError: ``x`` is neither 3-D nor 4-D.
-    """
-    if x.ndim == 3:
-        return x.reshape((1,) + tuple(x.shape)), True
-    if x.ndim != 4:
-        raise ValueError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {tuple(x.shape)}")
-    return x, False
-
-
-def unbatch(out, unbatched: bool):
-    """Undo ``as_batch`` on an op's result (or on each tensor of a tuple of results)."""
-    if not unbatched:
-        return out
-    if isinstance(out, tuple):
-        return tuple(o.reshape(tuple(o.shape[1:])) for o in out)
-    return out.reshape(tuple(out.shape[1:]))
-
-
-def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
-    """floor((W + 2P - D(K-1) - 1)/S) + 1, the course's output-size formula (``padding`` = total/2)."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def _check_dtypes(op: str, *arrays) -> None:
-    kinds = {np.dtype(a.dtype) for a in arrays if a is not None}
-    if len(kinds) > 1:
-        raise TypeError(f"{op}: all inputs must have the same dtype, got {sorted(str(k) for k in kinds)}")
-    if any(k.kind != "f" for k in kinds):
-        raise TypeError(f"{op}: expected floating-point inputs, got {sorted(str(k) for k in kinds)}")
-
-
-def _conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
-    """Validate conv2d's arguments; return (KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)."""
-    if len(w_shape) != 4:
-        raise ValueError(f"{op}: expected a 4-D weight (O, C/groups, KH, KW), got shape {tuple(w_shape)}")
-    N, C, H, W = x_shape
-    O, Cg, KH, KW = w_shape
-    if not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
-    if C % groups or O % groups:
-        raise ValueError(
-            f"{op}: input {tuple(x_shape)}, weight {tuple(w_shape)}, groups={groups}: "
-            f"in_channels {C} and out_channels {O} must both be divisible by groups"
-        )
-    if Cg * groups != C:
-        raise ValueError(
-            f"{op}: input {tuple(x_shape)} has {C} channels but weight {tuple(w_shape)} with groups={groups} "
-            f"expects {Cg * groups}"
-        )
-    if min(KH, KW) < 1:
-        raise ValueError(f"{op}: kernel size must be positive, got weight {tuple(w_shape)}")
-    sh, sw = _pair(stride, "stride", op, 1)
-    dh, dw = _pair(dilation, "dilation", op, 1)
-    if isinstance(padding, str):
-        if padding == "valid":
-            pads = (0, 0, 0, 0)
-        elif padding == "same":
-            if (sh, sw) != (1, 1):
-                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride {(sh, sw)})")
-            # PyTorch puts the odd extra row/column of padding at the bottom/right.
-            th, tw = dh * (KH - 1), dw * (KW - 1)
-            pads = (th // 2, th - th // 2, tw // 2, tw - tw // 2)
-        else:
-            raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
-    else:
-        ph, pw = _pair(padding, "padding", op, 0)
-        pads = (ph, ph, pw, pw)
-    OH = (H + pads[0] + pads[1] - dh * (KH - 1) - 1) // sh + 1
-    OW = (W + pads[2] + pads[3] - dw * (KW - 1) - 1) // sw + 1
-    if OH <= 0 or OW <= 0:
-        raise ValueError(
-            f"{op}: input {tuple(x_shape)}, weight {tuple(w_shape)}, stride {(sh, sw)}, padding {padding!r}, "
-            f"dilation {(dh, dw)}: output size floor((W + 2P - D(K-1) - 1)/S) + 1 = {(OH, OW)} is not positive "
-            f"(kernel larger than the padded input)"
-        )
-    return KH, KW, sh, sw, pads[0], pads[2], dh, dw, OH, OW
 
 
 def _grouped_matmul(a, b, groups, out=None):
@@ -399,7 +295,7 @@ def _correlation_applies(device, geometry, groups, channels, input_hw) -> bool:
 
     Args:
         device: the tensors' device.
-        geometry: ``_conv_geometry``'s tuple.
+        geometry: ``conv_geometry``'s tuple.
         groups: number of groups.
         channels: (C, O), input and output channels.
         input_hw: (H, W) of the input.
@@ -425,7 +321,7 @@ def _input_grad_by_correlation(dy_last, weight, geometry, input_hw):
     Args:
         dy_last: dY channels-last, shape (N, OH, OW, O).
         weight: the forward's (possibly flipped) weight, (O, C, KH, KW).
-        geometry: ``_conv_geometry``'s tuple of the forward.
+        geometry: ``conv_geometry``'s tuple of the forward.
         input_hw: (H, W) of the forward's input.
 
     Returns:
@@ -460,8 +356,8 @@ def _conv2d(op, input, weight, bias, stride, padding, dilation, groups, flip):
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
     input, unbatched = as_batch(op, input)
-    _check_dtypes(op, input.data, weight.data, None if bias is None else bias.data)
-    geometry = _conv_geometry(op, input.shape, weight.shape, stride, padding, dilation, groups)
+    check_dtypes(op, input.data, weight.data, None if bias is None else bias.data)
+    geometry = conv_geometry(op, input.shape, weight.shape, stride, padding, dilation, groups)
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"{op}: bias must have shape ({weight.shape[0]},) for weight {weight.shape}, got {bias.shape}")
     if direct_applies(input.device, geometry, groups, (input.shape[1], weight.shape[0]), config.channels_last_min):

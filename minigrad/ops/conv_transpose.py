@@ -10,7 +10,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .conv import _check_dtypes, _contiguous, _grouped_matmul, _pair, as_batch, unbatch
+from .conv import _contiguous, _grouped_matmul
+from .geometry import as_batch, check_dtypes, pair, unbatch
 
 __all__ = ["conv_transpose2d"]
 
@@ -91,7 +92,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     input, unbatched = as_batch(op, input)
     if weight.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D weight (Cin, Cout/groups, KH, KW), got shape {weight.shape}")
-    _check_dtypes(op, input.data, weight.data, None if bias is None else bias.data)
+    check_dtypes(op, input.data, weight.data, None if bias is None else bias.data)
     N, Cin, H, W = input.shape
     if not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
@@ -101,10 +102,10 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
             f"in_channels {Cin}, divisible by groups"
         )
     KH, KW = weight.shape[2:]
-    sh, sw = _pair(stride, "stride", op, 1)
-    ph, pw = _pair(padding, "padding", op, 0)
-    dh, dw = _pair(dilation, "dilation", op, 1)
-    oph, opw = _pair(output_padding, "output_padding", op, 0)
+    sh, sw = pair(stride, "stride", op, 1)
+    ph, pw = pair(padding, "padding", op, 0)
+    dh, dw = pair(dilation, "dilation", op, 1)
+    oph, opw = pair(output_padding, "output_padding", op, 0)
     if (oph >= sh and oph >= dh) or (opw >= sw and opw >= dw):
         raise ValueError(
             f"{op}: output_padding {(oph, opw)} must be smaller than either stride {(sh, sw)} or dilation {(dh, dw)}"

@@ -10,14 +10,13 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
+from ..dtypes import DEFAULT_FLOAT
 from ..tensor import Tensor, _normalize_device, default_rng
 
 __all__ = [
     "to_device", "cast", "clone", "zeros", "ones", "zeros_like", "ones_like", "full", "full_like",
     "arange", "randn", "rand", "empty", "eye",
 ]
-
-_DEFAULT_FLOAT = np.dtype(np.float32)
 
 
 # ------------------------------------------------------------- data movers
@@ -106,17 +105,17 @@ def _make(array, dtype, device, requires_grad):
 
 def zeros(*size, dtype=None, device="cpu", requires_grad=False):
     """A tensor of zeros; ``zeros(2, 3)`` and ``zeros((2, 3))`` alike."""
-    return _make(np.zeros(_size("zeros", size), dtype=dtype or _DEFAULT_FLOAT), dtype, device, requires_grad)
+    return _make(np.zeros(_size("zeros", size), dtype=dtype or DEFAULT_FLOAT), dtype, device, requires_grad)
 
 
 def ones(*size, dtype=None, device="cpu", requires_grad=False):
     """A tensor of ones."""
-    return _make(np.ones(_size("ones", size), dtype=dtype or _DEFAULT_FLOAT), dtype, device, requires_grad)
+    return _make(np.ones(_size("ones", size), dtype=dtype or DEFAULT_FLOAT), dtype, device, requires_grad)
 
 
 def empty(*size, dtype=None, device="cpu", requires_grad=False):
     """An uninitialised tensor (its values are arbitrary)."""
-    return _make(np.empty(_size("empty", size), dtype=dtype or _DEFAULT_FLOAT), dtype, device, requires_grad)
+    return _make(np.empty(_size("empty", size), dtype=dtype or DEFAULT_FLOAT), dtype, device, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device="cpu", requires_grad=False):
@@ -128,7 +127,7 @@ def full(size, fill_value, dtype=None, device="cpu", requires_grad=False):
         elif isinstance(fill_value, (int, np.integer)):
             dtype = np.int64
         else:
-            dtype = _DEFAULT_FLOAT
+            dtype = DEFAULT_FLOAT
     return _make(np.full(size, fill_value, dtype=dtype), dtype, device, requires_grad)
 
 
@@ -164,17 +163,17 @@ def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=Fals
         raise ValueError("arange: step must be non-zero")
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (start, end, step))
-        dtype = np.int64 if ints else _DEFAULT_FLOAT
+        dtype = np.int64 if ints else DEFAULT_FLOAT
     return _make(np.arange(start, end, step).astype(dtype), dtype, device, requires_grad)
 
 
 def eye(n, m=None, dtype=None, device="cpu", requires_grad=False):
     """The ``n x m`` identity matrix (``m`` defaults to ``n``)."""
-    return _make(np.eye(n, m, dtype=dtype or _DEFAULT_FLOAT), dtype, device, requires_grad)
+    return _make(np.eye(n, m, dtype=dtype or DEFAULT_FLOAT), dtype, device, requires_grad)
 
 
 def _float_dtype(name, dtype):
-    dtype = np.dtype(dtype or _DEFAULT_FLOAT)
+    dtype = np.dtype(dtype or DEFAULT_FLOAT)
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"{name}: dtype must be float32 or float64, got {dtype}")
     return dtype

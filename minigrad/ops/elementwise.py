@@ -11,14 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..dtypes import DEFAULT_FLOAT
 from ..tensor import Tensor
+from .shape import as_tensor
 
 __all__ = [
     "add", "sub", "mul", "div", "true_divide", "floor_divide", "pow", "neg", "abs", "exp", "log", "sqrt",
     "maximum", "minimum", "where", "lt", "le", "gt", "ge", "eq", "ne",
 ]
 
-_DEFAULT_FLOAT = np.float32
 
 
 # ------------------------------------------------------------------ helpers
@@ -34,7 +35,7 @@ def unbroadcast(grad, shape):
     return grad.reshape(shape)
 
 
-def _lift(value, like_dtype, name):
+def lift(value, like_dtype, name):
     """A non-tensor operand as an array of the dtype it takes next to a tensor of ``like_dtype``."""
     if not isinstance(value, (bool, int, float, np.ndarray, np.generic, list, tuple)):
         raise TypeError(f"{name}: unsupported operand type {type(value).__name__}")
@@ -44,7 +45,7 @@ def _lift(value, like_dtype, name):
     if like_dtype.kind == "f":
         return array.astype(like_dtype, copy=False)
     if array.dtype.kind == "f":
-        return array.astype(_DEFAULT_FLOAT, copy=False)
+        return array.astype(DEFAULT_FLOAT, copy=False)
     if like_dtype.kind == "b":
         return array
     return array.astype(like_dtype, copy=False)
@@ -70,7 +71,7 @@ def operands(name, *values):
         values = tensors = [Tensor(v) for v in values]
     floats = [t.dtype for t in tensors if t.dtype.kind == "f"]
     if not floats and any(np.asarray(v).dtype.kind == "f" for v in values if not isinstance(v, Tensor)):
-        floats = [np.dtype(_DEFAULT_FLOAT)]  # int tensor * 0.5 is float32 in PyTorch
+        floats = [np.dtype(DEFAULT_FLOAT)]  # int tensor * 0.5 is float32 in PyTorch
     like = np.result_type(*floats) if floats else np.result_type(*[t.dtype for t in tensors])
     out = []
     for v in values:
@@ -79,7 +80,7 @@ def operands(name, *values):
                 v = Tensor._wrap(v.data.astype(like), v.device, False, None)
             out.append(v)
         else:
-            out.append(_lift(v, like, name))
+            out.append(lift(v, like, name))
     shapes = [tuple(v.shape) for v in out]
     try:
         np.broadcast_shapes(*shapes)
@@ -135,7 +136,7 @@ class Div(Function):
         with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is inf or NaN, silently (PyTorch)
             out = a / b
         if out.dtype == np.float64 and a.dtype.kind != "f" and b.dtype.kind != "f":
-            out = out.astype(_DEFAULT_FLOAT)  # integer true division gives float32, as in PyTorch
+            out = out.astype(DEFAULT_FLOAT)  # integer true division gives float32, as in PyTorch
         return out
 
     @staticmethod
@@ -317,41 +318,37 @@ class Sqrt(Function):
             return grad / (2 * out)
 
 
-def _tensor(x):
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
-def _floating(x):
+def floating(x):
     """``x`` as a tensor, integer and bool ones as float32: PyTorch's promotion for exp, log, ..."""
-    x = _tensor(x)
+    x = as_tensor(x)
     if x.dtype.kind in "iub":
-        return Tensor._wrap(x.data.astype(_DEFAULT_FLOAT), x.device, False, None)
+        return Tensor._wrap(x.data.astype(DEFAULT_FLOAT), x.device, False, None)
     return x
 
 
 def neg(x):
     """``-x``."""
-    return Neg.apply(_tensor(x))
+    return Neg.apply(as_tensor(x))
 
 
 def abs(x):
     """``|x|``; the gradient at 0 is 0, as in PyTorch."""
-    return Abs.apply(_tensor(x))
+    return Abs.apply(as_tensor(x))
 
 
 def exp(x):
     """``e ** x``."""
-    return Exp.apply(_floating(x))
+    return Exp.apply(floating(x))
 
 
 def log(x):
     """Natural logarithm (``-inf`` at 0, ``nan`` below, as in PyTorch)."""
-    return Log.apply(_floating(x))
+    return Log.apply(floating(x))
 
 
 def sqrt(x):
     """Square root."""
-    return Sqrt.apply(_floating(x))
+    return Sqrt.apply(floating(x))
 
 
 # -------------------------------------------------------- binary selection

@@ -128,9 +128,9 @@ def _constant(t, values):
 
 def setitem(t, index, value):
     """``t[index] = value`` (``Tensor.__setitem__``), by the rules of the other in-place ops."""
-    from .shape import _raw_index
+    from .shape import raw_index
 
-    raw, _ = _raw_index(index)
+    raw, _ = raw_index(index)
     try:
         t.data[raw]
     except IndexError as exc:

@@ -10,7 +10,7 @@ import numpy as np
 from ..autograd import Function
 from ..backends import get_backend
 from ..tensor import Tensor
-from .elementwise import _lift, unbroadcast
+from .elementwise import lift, unbroadcast
 from .shape import as_tensor, expand
 
 __all__ = ["matmul", "mm", "linear", "einsum"]
@@ -66,9 +66,9 @@ class MatMul(Function):
 def _matmul_operands(a, b):
     """Both operands as tensors; an array next to a tensor takes the tensor's dtype."""
     if isinstance(a, Tensor) and not isinstance(b, Tensor):
-        b = Tensor(_lift(b, a.dtype, "matmul"))
+        b = Tensor(lift(b, a.dtype, "matmul"))
     elif isinstance(b, Tensor) and not isinstance(a, Tensor):
-        a = Tensor(_lift(a, b.dtype, "matmul"))
+        a = Tensor(lift(a, b.dtype, "matmul"))
     return as_tensor(a), as_tensor(b)
 
 

@@ -16,7 +16,7 @@ from .elementwise import abs as _abs
 from .activation import relu
 from .clamp import clamp
 from .elementwise import exp, log
-from .reduce import _zero_dim
+from .reduce import zero_dim
 from .reduce import mean as _mean
 from .reduce import sum as _sum
 from .shape import as_tensor
@@ -110,10 +110,10 @@ def _reduce_rows(ctx, per_row, wt, x, reduction):
         return per_row.reshape((x.shape[0],) + x.shape[2:])
     total = per_row.sum(dtype=x.dtype)
     if reduction == "sum":
-        return _zero_dim(total)
+        return zero_dim(total)
     ctx.denom = wt.sum(dtype=x.dtype)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return _zero_dim(total / ctx.denom)
+        return zero_dim(total / ctx.denom)
 
 
 class CrossEntropy(Function):
@@ -171,7 +171,7 @@ class SoftCrossEntropy(Function):
             return per_row.reshape((x.shape[0],) + x.shape[2:])
         total = per_row.sum(dtype=x.dtype)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return _zero_dim(total if reduction == "sum" else total / x.dtype.type(rows.shape[0]))
+            return zero_dim(total if reduction == "sum" else total / x.dtype.type(rows.shape[0]))
 
     @staticmethod
     def backward(ctx, grad):

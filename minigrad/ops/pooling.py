@@ -11,25 +11,13 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .conv import _contiguous, _pair, as_batch, unbatch
+from .geometry import as_batch, conv_output_size, pair, unbatch
+from .layout import contiguous as _contiguous
 
 __all__ = [
     "max_pool2d", "min_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
     "max_unpool2d",
 ]
-
-
-def pool_output_size(size: int, kernel: int, stride: int, padding: int = 0, dilation: int = 1,
-                     ceil_mode: bool = False) -> int:
-    """floor((W + 2P - D(K-1) - 1)/S) + 1, or with ceil instead of floor under ``ceil_mode``.
-
-    With ``ceil_mode`` PyTorch drops a last window that would start in the right padding
-    (it must start inside the input or the left padding).
-    """
-    out = (size + 2 * padding - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
 
 
 def _default_stride(stride) -> bool:
@@ -39,17 +27,17 @@ def _default_stride(stride) -> bool:
 
 def _pool_geometry(op, shape, kernel_size, stride, padding, dilation, ceil_mode):
     """Validate pooling arguments; return (KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)."""
-    KH, KW = _pair(kernel_size, "kernel_size", op, 1)
-    sh, sw = (KH, KW) if _default_stride(stride) else _pair(stride, "stride", op, 1)
-    ph, pw = _pair(padding, "padding", op, 0)
-    dh, dw = _pair(dilation, "dilation", op, 1)
+    KH, KW = pair(kernel_size, "kernel_size", op, 1)
+    sh, sw = (KH, KW) if _default_stride(stride) else pair(stride, "stride", op, 1)
+    ph, pw = pair(padding, "padding", op, 0)
+    dh, dw = pair(dilation, "dilation", op, 1)
     if ph > KH // 2 or pw > KW // 2:
         raise ValueError(
             f"{op}: padding {(ph, pw)} must be at most half of kernel_size {(KH, KW)} (input {tuple(shape)})"
         )
     H, W = shape[2:]
-    OH = pool_output_size(H, KH, sh, ph, dh, ceil_mode)
-    OW = pool_output_size(W, KW, sw, pw, dw, ceil_mode)
+    OH = conv_output_size(H, KH, sh, ph, dh, ceil_mode)
+    OW = conv_output_size(W, KW, sw, pw, dw, ceil_mode)
     if OH <= 0 or OW <= 0:
         raise ValueError(
             f"{op}: input {tuple(shape)}, kernel_size {(KH, KW)}, stride {(sh, sw)}, padding {(ph, pw)}, "
@@ -206,7 +194,7 @@ def _adaptive_size(op, shape, output_size):
         size = tuple(shape[2 + i] if s is None else s for i, s in enumerate(output_size))
     else:
         size = (output_size, output_size)
-    OH, OW = _pair(size, "output_size", op, 1)
+    OH, OW = pair(size, "output_size", op, 1)
     return OH, OW
 
 
@@ -326,9 +314,9 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
         indices = indices.reshape((1,) + tuple(indices.shape))
     elif unbatched:
         indices = np.asarray(indices)[None]
-    KH, KW = _pair(kernel_size, "kernel_size", op, 1)
-    sh, sw = (KH, KW) if _default_stride(stride) else _pair(stride, "stride", op, 1)
-    ph, pw = _pair(padding, "padding", op, 0)
+    KH, KW = pair(kernel_size, "kernel_size", op, 1)
+    sh, sw = (KH, KW) if _default_stride(stride) else pair(stride, "stride", op, 1)
+    ph, pw = pair(padding, "padding", op, 0)
     N, C, H, W = input.shape
     default = ((H - 1) * sh - 2 * ph + KH, (W - 1) * sw - 2 * pw + KW)
     if output_size is None:

@@ -29,7 +29,7 @@ def _expand_back(grad, axes, in_shape, keepdim):
     return np.broadcast_to(grad, in_shape)
 
 
-def _zero_dim(value, dtype=None):
+def zero_dim(value, dtype=None):
     """A NumPy scalar as a 0-d array; a GPU array stays on the GPU (``np.asarray`` would copy it)."""
     if isinstance(value, (np.ndarray, np.generic, float, int)):
         return np.asarray(value, dtype=dtype)
@@ -40,7 +40,7 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.args = (axes, x.shape, keepdim)
-        return _zero_dim(np.sum(x, axis=axes, keepdims=keepdim))
+        return zero_dim(np.sum(x, axis=axes, keepdims=keepdim))
 
     @staticmethod
     def backward(ctx, grad):
@@ -57,7 +57,7 @@ class Mean(Function):
             shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
             out = np.full_like(x, np.nan, shape=shape)
             return out if keepdim else np.squeeze(out, axes)
-        return _zero_dim(np.mean(x, axis=axes, keepdims=keepdim), x.dtype)
+        return zero_dim(np.mean(x, axis=axes, keepdims=keepdim), x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -92,7 +92,7 @@ def mean(x, dim=None, keepdim: bool = False, *, dtype=None):
 class ExtremumAll(Function):
     @staticmethod
     def forward(ctx, x, take_max):
-        out = _zero_dim(x.max() if take_max else x.min())
+        out = zero_dim(x.max() if take_max else x.min())
         ctx.save_for_backward(x, out)
         return out
 
@@ -167,13 +167,13 @@ def _arg(name, fn, x, dim, keepdim):
     if x.size == 0:
         raise ValueError(f"{name}: empty tensor of shape {x.shape}")
     if dim is None:
-        out = _zero_dim(fn(x.data), np.int64)
+        out = zero_dim(fn(x.data), np.int64)
         if keepdim:
             out = out.reshape((1,) * x.ndim)
         return Tensor._wrap(out, x.device, False, None)
     axis = normalize_dim(name, dim, x.ndim)
     out = fn(x.data, axis=axis, keepdims=keepdim) if x.ndim else np.zeros_like(x.data, dtype=np.int64, shape=())
-    return Tensor._wrap(_zero_dim(out, np.int64), x.device, False, None)
+    return Tensor._wrap(zero_dim(out, np.int64), x.device, False, None)
 
 
 def argmax(x, dim=None, keepdim: bool = False):
@@ -195,7 +195,7 @@ class Var(Function):
         # PyTorch clamps the degrees of freedom at 0 (then the result is inf or NaN).
         denom = x.dtype.type(builtins.max(n - correction, 0))
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = _zero_dim(np.sum(centered * centered, axis=axes, keepdims=keepdim) / denom, x.dtype)
+            out = zero_dim(np.sum(centered * centered, axis=axes, keepdims=keepdim) / denom, x.dtype)
         ctx.save_for_backward(centered)
         ctx.args = (axes, keepdim, denom)
         return out

@@ -199,7 +199,7 @@ def expand(x, *sizes):
 
 
 # ----------------------------------------------------------------- indexing
-def _raw_index(index):
+def raw_index(index):
     """Tensors inside an index become arrays; bool masks become integer arrays (for np.add.at)."""
     items = index if isinstance(index, tuple) else (index,)
     out, advanced = [], False
@@ -242,7 +242,7 @@ def getitem(x, index):
     The gradient of an integer-array index accumulates over repeated indices.
     """
     x = as_tensor(x)
-    raw, advanced = _raw_index(index)
+    raw, advanced = raw_index(index)
     # Checked with the masks as given: np.nonzero of a mask of the wrong length is a valid index.
     given = tuple(i.numpy() if isinstance(i, Tensor) else i for i in (index if isinstance(index, tuple) else (index,)))
     try:

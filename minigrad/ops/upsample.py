@@ -25,7 +25,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .conv import _contiguous, _pair, as_batch, unbatch
+from .geometry import as_batch, pair, unbatch
+from .layout import contiguous as _contiguous
 
 __all__ = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "bed_of_nails"]
 
@@ -316,5 +317,5 @@ def bed_of_nails(input, scale):
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
     input, unbatched = as_batch(op, input)
-    sh, sw = _pair(scale, "scale", op, 1)
+    sh, sw = pair(scale, "scale", op, 1)
     return unbatch(_BedOfNails.apply(input, sh, sw), unbatched)
