@@ -29,6 +29,21 @@ def lenet_data():
     return ArrayDataset(rng.random((n, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, n), classes=list("0123456789"))
 
 
+def lenet5_float64():
+    """LeNet-5 in float64, for the Adam case.
+
+    In float32, Adam turns the rounding difference between one batch of 64 and two averaged
+    half-batches into diverging runs: its first step divides gradients of ~1e-9 (cancelling
+    terms, below eps) by their own size, and a later max-pool tie that the 1-ulp difference
+    breaks the other way sends a gradient to another pixel. How far they diverge in 20 steps
+    depends on which OpenBLAS kernel the CPU gets (6e-5 with the Haswell kernel, 1e-5 with
+    SkylakeX, under 1e-5 with Sandybridge). In float64 the gap stays at 3e-15.
+    """
+    from minigrad.models import lenet5
+
+    return lenet5().to(dtype=np.float64)
+
+
 class ResBlockNet(nn.Module):
     """BN on the raw input (NCHW path), conv-BN-ReLU-conv-BN plus identity (channels-last path), head."""
 
@@ -56,9 +71,11 @@ def res_data():
 
 
 def train(model, optimizer, steps, loader):
+    dtype = next(iter(model.parameters())).dtype  # the loader collates float32; a float64 model gets float64
     done = 0
     while done < steps:
         for x, y in loader:
+            x = x.to(dtype=dtype)
             optimizer.zero_grad()
             F.cross_entropy(model(x), y).backward()
             optimizer.step()
@@ -88,7 +105,7 @@ def main_train(out):
     results = {}
     results.update(run_case("lenet-sgd", lenet5, lambda m: mg.optim.SGD(m.parameters(), lr=0.05, momentum=0.9),
                             lenet_data(), False))
-    results.update(run_case("lenet-adam", lenet5, lambda m: mg.optim.Adam(m.parameters(), lr=1e-3),
+    results.update(run_case("lenet-adam", lenet5_float64, lambda m: mg.optim.Adam(m.parameters(), lr=1e-3),
                             lenet_data(), False))
     for sync in (True, False):
         results.update(run_case(f"res-{'sync' if sync else 'local'}", ResBlockNet,

@@ -205,7 +205,9 @@ def _one_process(case):
     from minigrad.models import lenet5
 
     mg.manual_seed(1000)
-    if case.startswith("lenet"):
+    if case == "lenet-adam":  # float64: see distributed_worker.lenet5_float64
+        model, data, batch, steps = w.lenet5_float64(), w.lenet_data(), w.GLOBAL_BATCH, w.STEPS
+    elif case.startswith("lenet"):
         model, data, batch, steps = lenet5(), w.lenet_data(), w.GLOBAL_BATCH, w.STEPS
     else:
         model, data, batch, steps = w.ResBlockNet(), w.res_data(), 16, 6
