@@ -27,18 +27,33 @@ Method:
   activations and workspaces of both frameworks alike, measured the same way by the kernel.
   (Linux only; elsewhere the memory columns are empty.)
 
+- Competition (``--compete``): each model is timed twice in one invocation, first quietly,
+  then with one competing CPU-bound process running (``competitor``: a loop of 256x256
+  float32 matrix products on one OpenBLAS thread, so it keeps one core busy; pinned to a
+  core with ``--compete-core``, else placed by the scheduler, as on a user's laptop). The
+  competitor is started after both workers' warm-up, before the first timed turn, and
+  stopped after the last, so that it runs through the minigrad and the torch turns alike.
+  Reported next to the quiet ratio: the competing ratio and their quotient (round 5's target:
+  competing ratio >= 0.8x the quiet one), and the competitor's own rate (matrix products/s)
+  as a check that it ran. The competitor is killed in a ``finally`` (also on Ctrl-C and on
+  SIGTERM), and dies with this process even on SIGKILL (``PR_SET_PDEATHSIG``, and it exits
+  when its parent goes away). Memory is measured quietly only.
+
 Without torch, minigrad is measured alone. Usage::
 
     python benchmarks/vs_torch.py [--models lenet5,resnet18] [--batch-size 64] [--threads N]
                                   [--steps 20] [--warmup 3] [--no-memory] [--json out.json]
+                                  [--compete] [--compete-core CORE]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -206,8 +221,21 @@ def _speed_worker(conn, framework: str, name: str, batch_size: int, threads: int
         conn.send(times)
 
 
-def compare_speed(name: str, batch_size: int, steps: int, warmup: int, threads: int) -> dict:
-    """Time both frameworks in worker processes that take turns; medians and ratio."""
+def compare_speed(name: str, batch_size: int, steps: int, warmup: int, threads: int, timing_context=None) -> dict:
+    """Time both frameworks in worker processes that take turns; medians and ratio.
+
+    Args:
+        name: a key of ``MODELS``.
+        batch_size: images per step.
+        steps: timed steps of each framework.
+        warmup: untimed steps of each framework first (run concurrently, before the turns).
+        threads: both frameworks' thread count.
+        timing_context: a context manager entered after the warm-up and exited after the last
+            timed turn (``competitor()``); what it yields, if a dict, is merged into the row.
+
+    Returns:
+        One result row (see ``main``).
+    """
     import multiprocessing
 
     frameworks = ["minigrad"] + (["torch"] if torch is not None else [])
@@ -231,16 +259,20 @@ def compare_speed(name: str, batch_size: int, steps: int, warmup: int, threads: 
         first_loss[framework], step_time = conn.recv()
         turn[framework] = max(1, int(TURN_SECONDS / max(step_time, 1e-6)))
     times = {framework: [] for framework in frameworks}
-    while any(len(ts) < steps for ts in times.values()):
-        for framework, (_, conn) in workers.items():
-            count = min(turn[framework], steps - len(times[framework]))
-            if count > 0:
-                conn.send(count)
-                times[framework] += conn.recv()
+    extra = {}
+    with timing_context if timing_context is not None else contextlib.nullcontext() as yielded:
+        while any(len(ts) < steps for ts in times.values()):
+            for framework, (_, conn) in workers.items():
+                count = min(turn[framework], steps - len(times[framework]))
+                if count > 0:
+                    conn.send(count)
+                    times[framework] += conn.recv()
+        if isinstance(yielded, dict):
+            extra = yielded  # filled in further when the context exits
     for process, conn in workers.values():
         conn.send(None)
         process.join()
-    row = {"model": name, "batch": batch_size, "threads": threads, "steps": steps}
+    row = {"model": name, "batch": batch_size, "threads": threads, "steps": steps, **extra}
     for label, ts in times.items():
         median = statistics.median(ts)
         row[f"{label}_ms"] = 1e3 * median
@@ -249,6 +281,79 @@ def compare_speed(name: str, batch_size: int, steps: int, warmup: int, threads: 
     if torch is not None:
         row["ratio"] = row["minigrad_images_per_s"] / row["torch_images_per_s"]
     return row
+
+
+# ------------------------------------------------------------------ the competing process
+#: The competitor's program: float32 matrix products on one BLAS thread until SIGTERM, then it
+#: prints how many it did and in how many seconds. It exits by itself when its parent dies.
+COMPETITOR = """
+import os, signal, sys, time
+import numpy as np
+parent = int(sys.argv[1])
+a = np.random.default_rng(0).standard_normal((256, 256), dtype=np.float32)
+out = np.empty_like(a)
+count, start = 0, time.perf_counter()
+def stop(signum, frame):
+    print(count, time.perf_counter() - start, flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the benchmark, which then stops this
+print("ready", flush=True)
+while True:
+    for _ in range(50):
+        np.matmul(a, a, out=out)
+        count += 1
+    if os.getppid() != parent:
+        sys.exit(0)
+"""
+
+
+def _die_with_parent() -> None:
+    """``preexec_fn`` of the competitor: the kernel sends it SIGTERM when the benchmark dies (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the competitor still exits when it sees its parent change
+
+
+@contextlib.contextmanager
+def competitor(core: int | None = None):
+    """Run one CPU-bound competing process for the duration of the block.
+
+    Args:
+        core: pin the competitor to this CPU (``os.sched_setaffinity``); None leaves it to the
+            scheduler.
+
+    Yields:
+        A dict that gets, after the block, ``competitor_matmuls_per_s`` (its rate while it
+        ran) and ``competitor_pid``.
+
+    The process is terminated (then killed, if it does not exit within 5 s) when the block
+    exits in any way, including ``KeyboardInterrupt``.
+    """
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    process = subprocess.Popen([sys.executable, "-c", COMPETITOR, str(os.getpid())], stdout=subprocess.PIPE,
+                               text=True, env=env, preexec_fn=_die_with_parent if os.name == "posix" else None)
+    info = {"competitor_pid": process.pid}
+    try:
+        if core is not None:
+            os.sched_setaffinity(process.pid, {core})
+        if process.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the competing process exited early (status {process.wait()})")
+        yield info
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        try:
+            out, _ = process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, _ = process.communicate()
+        fields = out.split()
+        if len(fields) == 2 and float(fields[1]) > 0:
+            info["competitor_matmuls_per_s"] = int(fields[0]) / float(fields[1])
 
 
 # ------------------------------------------------------------------ peak memory (subprocess)
@@ -307,6 +412,9 @@ def main() -> None:
     parser.add_argument("--memory-steps", type=int, default=2)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--compete", action="store_true",
+                        help="time each model quietly, then with one competing CPU-bound process; report both ratios")
+    parser.add_argument("--compete-core", type=int, default=None, help="pin the competitor to this CPU")
     parser.add_argument("--memory-worker", choices=["minigrad", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     names = args.models.split(",")
@@ -319,9 +427,22 @@ def main() -> None:
         return
     if torch is None:
         print("torch is not installed: measuring minigrad alone", file=sys.stderr)
+    # SIGTERM (e.g. from ``timeout``) unwinds like Ctrl-C, so that every ``finally`` runs.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     rows = []
     for name in names:
         row = compare_speed(name, args.batch_size, args.steps, args.warmup, threads)
+        row["load_average"] = os.getloadavg()[0]
+        if args.compete:
+            busy = compare_speed(name, args.batch_size, args.steps, args.warmup, threads,
+                                 competitor(args.compete_core))
+            for key in ("minigrad_ms", "minigrad_images_per_s", "torch_ms", "torch_images_per_s", "ratio",
+                        "competitor_matmuls_per_s"):
+                if key in busy:
+                    row[f"compete_{key}"] = busy[key]
+            row["compete_load_average"] = os.getloadavg()[0]
+            if "ratio" in row and "ratio" in busy:
+                row["compete_quotient"] = busy["ratio"] / row["ratio"]
         if not args.no_memory:
             for framework in ("minigrad", "torch") if torch is not None else ("minigrad",):
                 row[f"{framework}_peak_mb"] = measure_memory(framework, name, args.batch_size, args.memory_steps,
@@ -336,6 +457,12 @@ def main() -> None:
     if torch is not None:
         columns += [("torch_ms", "torch ms", "{:.1f}"), ("torch_images_per_s", "torch img/s", "{:.0f}"),
                     ("ratio", "ratio", "{:.2f}")]
+    if args.compete:
+        columns += [("compete_minigrad_ms", "busy mg ms", "{:.1f}")]
+        if torch is not None:
+            columns += [("compete_torch_ms", "busy torch ms", "{:.1f}"), ("compete_ratio", "busy ratio", "{:.2f}"),
+                        ("compete_quotient", "busy/quiet", "{:.2f}")]
+    columns += [("load_average", "load", "{:.2f}")]
     if not args.no_memory:
         columns += [("minigrad_peak_mb", "minigrad MiB", "{:.0f}")]
         if torch is not None:
