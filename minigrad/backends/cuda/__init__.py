@@ -18,7 +18,9 @@ import shutil
 __all__ = ["is_available", "require_gpu"]
 
 # Submodules whose ``__all__`` together form the backend's namespace, as in the CPU backend.
-_MODULES = ("array", "allocator", "conv", "direct_conv", "channels_last", "pool", "upsample", "norm", "activation", "fused", "gemm")
+# ``functions`` exports nothing: loading it registers CudaArray's NumPy functions (array.FUNCTIONS).
+_MODULES = ("array", "functions", "allocator", "conv", "direct_conv", "channels_last", "pool", "upsample", "norm",
+            "activation", "fused", "gemm")
 _names = None
 
 

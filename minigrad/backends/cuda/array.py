@@ -2,15 +2,17 @@
 
 Ops are written in NumPy vocabulary (``a + b``, ``np.exp(a)``, ``g.sum(axis=0)``,
 ``x.reshape(...)``). A ``CudaArray`` answers that vocabulary with CUDA kernels: operators
-and ufuncs through ``__array_ufunc__``, NumPy functions through ``__array_function__``,
+and ufuncs through ``__array_ufunc__`` (implemented here), NumPy functions through
+``__array_function__`` (implemented in ``functions.py``, which registers them in ``FUNCTIONS``),
 so an op runs unchanged on either device. Anything it does not implement raises a
 ``TypeError`` naming the function, never a silent copy to the host.
 
 Storage is always C-contiguous. ``reshape`` and indexing that selects a contiguous block
 (``a[i]``, ``a[2:5]``) are views sharing the buffer (writes through them are seen by the
 original, as in NumPy); ``transpose``, strided slicing and ``broadcast_to`` materialise a
-copy by a strided-gather kernel, so writing into *those* does not reach the original. Result dtypes follow NumPy's own rules
-(computed by NumPy on one-element host probes).
+copy by a strided-gather kernel, so writing into *those* does not reach the original (index
+arithmetic in ``strides.py``). Result dtypes follow NumPy's own rules (computed by NumPy on
+one-element host probes).
 
 Memory comes from the caching allocator (``allocator.py``): when the last array over a
 buffer is gone, the buffer waits in a pool for the next request of its rounded size
@@ -29,49 +31,10 @@ from .allocator import allocator as _allocator
 from .gemm import tiled_gemm
 from .launch import launch
 from .reduce import arg_rows, reduce_rows
+from .strides import broadcast_strides, contiguous_strides, normalize_axes, pad_axes
 
-__all__ = ["CudaArray", "empty", "zeros", "ones_like", "copy", "from_numpy", "to_numpy", "full", "synchronize"]
-
-_MAX = ew.MAXDIM
-
-
-def _contiguous_strides(shape):
-    strides, step = [], 1
-    for s in reversed(shape):
-        strides.append(step)
-        step *= s
-    return tuple(reversed(strides))
-
-
-def _pad(values, fill):
-    """Left-pad a per-axis tuple to ``MAXDIM`` entries (kernels take fixed-length tuples)."""
-    values = tuple(int(v) for v in values)
-    if len(values) > _MAX:
-        raise ValueError(f"cuda backend: at most {_MAX} dimensions are supported, got {len(values)}")
-    return (fill,) * (_MAX - len(values)) + values
-
-
-def _bcast_strides(shape, out_shape):
-    """Element strides that read a contiguous array of ``shape`` broadcast to ``out_shape``."""
-    strides = _contiguous_strides(shape)
-    lead = len(out_shape) - len(shape)
-    return (0,) * lead + tuple(0 if s == 1 else st for s, st in zip(shape, strides))
-
-
-def _normalize_axes(axis, ndim, name):
-    if axis is None:
-        return tuple(range(ndim))
-    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
-    out = []
-    for a in axes:
-        a = operator.index(a)
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"{name}: axis {a} is out of bounds for an array of dimension {ndim}")
-        out.append(a % max(ndim, 1))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{name}: repeated axis in {axis!r}")
-    return tuple(sorted(out))
-
+# The array type, then the contract's array helpers (``backends/contract.py``).
+__all__ = ["CudaArray", "empty", "zeros", "full", "ones_like", "copy", "from_numpy", "to_numpy", "synchronize"]
 
 class CudaArray:
     """An n-dimensional, C-contiguous array in GPU memory with NumPy's interface.
@@ -172,7 +135,7 @@ class CudaArray:
     def squeeze(self, axis=None):
         if axis is None:
             return self.reshape([s for s in self.shape if s != 1])
-        axes = _normalize_axes(axis, self.ndim, "squeeze")
+        axes = normalize_axes(axis, self.ndim, "squeeze")
         if any(self.shape[a] != 1 for a in axes):
             raise ValueError(f"squeeze: cannot select an axis of size != 1 in shape {self.shape} (axis {axis})")
         return self.reshape([s for i, s in enumerate(self.shape) if i not in axes])
@@ -180,7 +143,7 @@ class CudaArray:
     def _strided(self, shape, strides, offset=0):
         """A contiguous copy of the strided view ``(shape, strides, offset)`` of this buffer."""
         out = CudaArray.empty(shape, self.dtype)
-        launch(ew.gather_strided, out.size, out._buf, self._buf, _pad(shape, 1), _pad(strides, 0), int(offset))
+        launch(ew.gather_strided, out.size, out._buf, self._buf, pad_axes(shape, 1), pad_axes(strides, 0), int(offset))
         return out
 
     def transpose(self, *axes):
@@ -191,7 +154,7 @@ class CudaArray:
             raise ValueError(f"transpose: axes {axes} don't match an array of shape {self.shape}")
         if axes == tuple(range(self.ndim)):
             return self.copy()
-        strides = _contiguous_strides(self.shape)
+        strides = contiguous_strides(self.shape)
         return self._strided([self.shape[a] for a in axes], [strides[a] for a in axes])
 
     def swapaxes(self, a, b):
@@ -208,7 +171,7 @@ class CudaArray:
             raise ValueError(f"broadcast_to: cannot broadcast shape {self.shape} to {shape}") from None
         if len(shape) < self.ndim or np.broadcast_shapes(self.shape, shape) != shape:
             raise ValueError(f"broadcast_to: cannot broadcast shape {self.shape} to {shape}")
-        return self._strided(shape, _bcast_strides(self.shape, shape))
+        return self._strided(shape, broadcast_strides(self.shape, shape))
 
     # ------------------------------------------------------------ conversions
     def astype(self, dtype, copy=True):
@@ -240,7 +203,7 @@ class CudaArray:
             i = next(i for i, k in enumerate(key) if k is Ellipsis)
             key = key[:i] + (slice(None),) * (self.ndim - n_real) + key[i + 1:]
         key = key + (slice(None),) * (self.ndim - sum(1 for k in key if k is not None))
-        strides = _contiguous_strides(self.shape)
+        strides = contiguous_strides(self.shape)
         shape, out_strides, offset, axis = [], [], 0, 0
         for k in key:
             if k is None:
@@ -301,7 +264,7 @@ class CudaArray:
         shape, strides, offset = self._basic_view(key)
         size = int(np.prod(shape, dtype=np.int64))
         live = [(n, st) for n, st in zip(shape, strides) if n != 1]
-        if size and [st for _, st in live] == list(_contiguous_strides([n for n, _ in live])):
+        if size and [st for _, st in live] == list(contiguous_strides([n for n, _ in live])):
             # A contiguous block (a[i], a[2:5], a[:, None]): a view sharing memory, as in NumPy,
             # so that writes through it (np.matmul(..., out=a[0])) reach the original.
             return CudaArray(self._buf[offset:offset + size], shape, self._lease)
@@ -324,12 +287,12 @@ class CudaArray:
         except ValueError:
             raise ValueError(f"setitem: value of shape {value.shape} cannot fill a slice of shape {tuple(shape)}") from None
         size = int(np.prod(shape, dtype=np.int64))
-        launch(ew.scatter_strided, size, self._buf, value._buf, _pad(shape, 1), _pad(strides, 0), int(offset),
-                  _pad(_bcast_strides(value.shape, tuple(shape)), 0))
+        launch(ew.scatter_strided, size, self._buf, value._buf, pad_axes(shape, 1), pad_axes(strides, 0), int(offset),
+               pad_axes(broadcast_strides(value.shape, tuple(shape)), 0))
 
     # ------------------------------------------------------------- reductions
     def _reduce(self, op, axis=None, keepdims=False, dtype=None, out=None):
-        axes = _normalize_axes(axis, self.ndim, op)
+        axes = normalize_axes(axis, self.ndim, op)
         kept = [a for a in range(self.ndim) if a not in axes]
         out_shape = tuple(1 if a in axes else s for a, s in enumerate(self.shape)) if keepdims else \
             tuple(self.shape[a] for a in kept)
@@ -418,7 +381,7 @@ class CudaArray:
         raise TypeError(f"numpy.{name}: not supported on the GPU (minigrad.backends.cuda)")
 
     def __array_function__(self, func, types, args, kwargs):
-        impl = _FUNCTIONS.get(func.__name__)
+        impl = FUNCTIONS.get(func.__name__)
         if impl is None:
             raise TypeError(f"numpy.{func.__name__}: not supported on the GPU (minigrad.backends.cuda)")
         return impl(*args, **kwargs)
@@ -505,8 +468,8 @@ def _binary(name, a, b, out=None):
     if a.shape == b.shape:
         launch(same, o.size, o._buf, a._buf, b._buf)
     else:
-        launch(bcast, o.size, o._buf, a._buf, b._buf, _pad(shape, 1),
-                  _pad(_bcast_strides(a.shape, shape), 0), _pad(_bcast_strides(b.shape, shape), 0))
+        launch(bcast, o.size, o._buf, a._buf, b._buf, pad_axes(shape, 1),
+               pad_axes(broadcast_strides(a.shape, shape), 0), pad_axes(broadcast_strides(b.shape, shape), 0))
     return o
 
 
@@ -529,7 +492,7 @@ def _clip(a, lo=None, hi=None, out=None, **kwargs):
     o = _output(out, a.shape, a.dtype, "clip")
     t = a.dtype.type
     launch(ew.clip, o.size, o._buf, a._buf, t(0 if lo is None else lo), t(0 if hi is None else hi),
-              lo is not None, hi is not None)
+           lo is not None, hi is not None)
     return o
 
 
@@ -585,180 +548,11 @@ def _copy_into(dst, src):
 
 
 # --------------------------------------------------------- NumPy functions
-def _like(fill):
-    def like(a, dtype=None, shape=None, **kwargs):
-        out = CudaArray.empty(a.shape if shape is None else shape, dtype or a.dtype)
-        if fill is not None:
-            out.fill(fill)
-        return out
-    return like
+#: ``numpy.<name>`` -> its implementation for CudaArrays, read by ``__array_function__`` (NEP 18's
+#: ``HANDLED_FUNCTIONS``). ``functions.py`` fills it; the backend package imports that module
+#: with its kernels, before any array exists.
+FUNCTIONS: dict = {}
 
-
-def _where(cond, a=None, b=None):
-    if a is None:
-        raise TypeError("numpy.where with one argument (nonzero) is not supported on the GPU")
-    c, a, b = (_as_operand(v) for v in (cond, a, b))
-    with np.errstate(all="ignore"):
-        dtype = np.result_type(_probe(a), _probe(b))
-    c, a, b = (v if isinstance(v, CudaArray) else full((), v, dtype if v is not c else np.bool_) for v in (c, a, b))
-    shape = np.broadcast_shapes(c.shape, a.shape, b.shape)
-    out = CudaArray.empty(shape, dtype)
-    launch(ew.where, out.size, out._buf, c._buf, a._buf, b._buf, _pad(shape, 1),
-              *(_pad(_bcast_strides(v.shape, shape), 0) for v in (c, a, b)))
-    return out
-
-
-def _concatenate(arrays, axis=0, out=None, dtype=None):
-    arrays = [_as_operand(a) for a in arrays]
-    if not arrays:
-        raise ValueError("concatenate: need at least one array")
-    first = arrays[0]
-    axis = _normalize_axes(axis, first.ndim, "concatenate")[0]
-    for a in arrays:
-        if a.ndim != first.ndim or any(a.shape[i] != first.shape[i] for i in range(a.ndim) if i != axis):
-            raise ValueError(f"concatenate: shapes {[x.shape for x in arrays]} differ outside axis {axis}")
-    dtype = np.dtype(dtype) if dtype else np.result_type(*[np.zeros(1, a.dtype) for a in arrays])
-    shape = list(first.shape)
-    shape[axis] = sum(a.shape[axis] for a in arrays)
-    result = _output(out, shape, dtype, "concatenate")
-    strides = _contiguous_strides(shape)
-    start = 0
-    for a in arrays:
-        a = a.astype(dtype, copy=False)
-        if a.size:
-            launch(ew.scatter_strided, a.size, result._buf, a._buf, _pad(a.shape, 1), _pad(strides, 0),
-                      start * strides[axis], _pad(_contiguous_strides(a.shape), 0))
-        start += a.shape[axis]
-    return result
-
-
-def _stack(arrays, axis=0, out=None, dtype=None):
-    arrays = [_as_operand(a) for a in arrays]
-    shapes = {a.shape for a in arrays}
-    if len(shapes) != 1:
-        raise ValueError(f"stack: all input arrays must have the same shape, got {sorted(shapes)}")
-    ndim = arrays[0].ndim + 1
-    axis = _normalize_axes(axis, ndim, "stack")[0]
-    return _concatenate([_expand_dims(a, axis) for a in arrays], axis, out, dtype)
-
-
-def _expand_dims(a, axis):
-    axes = _normalize_axes(axis, a.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1), "expand_dims")
-    shape = list(a.shape)
-    for ax in axes:
-        shape.insert(ax, 1)
-    return a.reshape(shape)
-
-
-def _pad_fn(a, pad_width, mode="constant", constant_values=0):
-    if mode != "constant":
-        raise TypeError(f"numpy.pad: only mode='constant' is supported on the GPU, got {mode!r}")
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (a.ndim, 2))
-    shape = tuple(int(s + lo + hi) for s, (lo, hi) in zip(a.shape, widths))
-    out = full(shape, constant_values, a.dtype)
-    out[tuple(slice(int(lo), int(lo) + s) for s, (lo, _) in zip(a.shape, widths))] = a
-    return out
-
-
-def _moveaxis(a, source, destination):
-    src = [operator.index(s) % a.ndim for s in (source if isinstance(source, (tuple, list)) else (source,))]
-    dst = [operator.index(d) % a.ndim for d in (destination if isinstance(destination, (tuple, list)) else
-                                                 (destination,))]
-    order = [i for i in range(a.ndim) if i not in src]
-    for d, s in sorted(zip(dst, src)):
-        order.insert(d, s)
-    return a.transpose(order)
-
-
-def _copyto(dst, src, casting="same_kind", where=True):
-    if where is not True:
-        raise TypeError("numpy.copyto: where= is not supported on the GPU")
-    _copy_into(dst, src)
-
-
-def _along_axis_offsets(shape, indices, axis, name):
-    """Flat offsets into a C-contiguous array of ``shape`` for NumPy's ``*_along_axis`` indexing."""
-    ndim = len(shape)
-    if axis is None or indices.ndim != ndim:
-        raise ValueError(f"{name}: indices of shape {indices.shape} must have the array's {ndim} dimensions "
-                         f"and an axis must be given")
-    axis = _normalize_axes(axis, ndim, name)[0]
-    idx = _as_operand(indices)
-    idx = idx if isinstance(idx, CudaArray) else from_numpy(np.asarray(idx))
-    strides = _contiguous_strides(shape)
-    bshape = tuple(max(a, b) if d != axis else b for d, (a, b) in enumerate(zip(shape, idx.shape)))
-    lin = idx.astype(np.int64) % shape[axis] * strides[axis]
-    for d in range(ndim):
-        if d != axis:
-            grid = CudaArray.empty(shape[d], np.int64)
-            launch(ew.arange, shape[d], grid._buf, 0, strides[d])
-            lin = lin + grid.reshape([shape[d] if e == d else 1 for e in range(ndim)])
-    return lin.broadcast_to(bshape) if lin.shape != bshape else lin
-
-
-def _take_along_axis(arr, indices, axis):
-    lin = _along_axis_offsets(arr.shape, indices, axis, "take_along_axis")
-    out = CudaArray.empty(lin.shape, arr.dtype)
-    launch(ew.take_rows, out.size, out._buf, arr._buf, lin._buf, 1)
-    return out
-
-
-def _put_along_axis(arr, indices, values, axis):
-    lin = _along_axis_offsets(arr.shape, indices, axis, "put_along_axis")
-    values = _as_operand(values)
-    src = values if isinstance(values, CudaArray) else full((), values, arr.dtype)
-    src = src.astype(arr.dtype, copy=False).broadcast_to(lin.shape)
-    launch(ew.put_rows, src.size, arr._buf, src._buf, lin._buf, 1)
-
-
-def _split(a, indices_or_sections, axis=0):
-    axis = _normalize_axes(axis, a.ndim, "split")[0]
-    n = a.shape[axis]
-    if isinstance(indices_or_sections, (int, np.integer)):
-        if n % indices_or_sections:
-            raise ValueError(f"split: array split does not result in an equal division ({n} by {indices_or_sections})")
-        step = n // indices_or_sections
-        bounds = list(range(step, n, step))
-    else:
-        bounds = [int(b) for b in indices_or_sections]
-    edges = [0] + [min(max(b, 0), n) for b in bounds] + [n]
-    return [a[(slice(None),) * axis + (slice(lo, max(lo, hi)),)] for lo, hi in zip(edges[:-1], edges[1:])]
-
-
-def _sum_fn(name):
-    def reduction(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-        a = _as_operand(a)
-        if name in ("sum", "mean"):
-            return a._reduce(name, axis, keepdims, dtype, out)
-        if name in ("argmax", "argmin"):
-            return getattr(a, name)(axis, out, keepdims)
-        if name in ("any", "all"):
-            return getattr(a, name)(axis, keepdims)
-        return a._reduce(name, axis, keepdims, None, out)
-    return reduction
-
-
-_FUNCTIONS = {
-    "sum": _sum_fn("sum"), "mean": _sum_fn("mean"), "max": _sum_fn("max"), "amax": _sum_fn("max"),
-    "min": _sum_fn("min"), "amin": _sum_fn("min"), "argmax": _sum_fn("argmax"), "argmin": _sum_fn("argmin"),
-    "any": _sum_fn("any"), "all": _sum_fn("all"),
-    "take_along_axis": _take_along_axis, "put_along_axis": _put_along_axis, "split": _split,
-    "where": _where, "clip": _clip, "concatenate": _concatenate, "stack": _stack, "pad": _pad_fn,
-    "empty_like": _like(None), "zeros_like": _like(0), "ones_like": _like(1),
-    "full_like": lambda a, fill_value, dtype=None, **kw: _like(fill_value)(a, dtype, kw.get("shape")),
-    "reshape": lambda a, shape, order="C", **kw: a.reshape(shape, order=order),
-    "transpose": lambda a, axes=None: a.transpose(axes),
-    "swapaxes": lambda a, x, y: a.swapaxes(x, y),
-    "moveaxis": _moveaxis, "expand_dims": _expand_dims,
-    "squeeze": lambda a, axis=None: a.squeeze(axis),
-    "ravel": lambda a, order="C": a.ravel(),
-    "copy": lambda a, order="K", **kw: a.copy(),
-    "broadcast_to": lambda a, shape, subok=False: a.broadcast_to(shape),
-    "copyto": _copyto,
-    "result_type": lambda *args: np.result_type(*[a.dtype if isinstance(a, CudaArray) else a for a in args]),
-    "shape": lambda a: a.shape, "ndim": lambda a: a.ndim, "size": lambda a, axis=None: a.size if axis is None
-    else a.shape[axis],
-}
 
 
 # ------------------------------------------------------------ backend helpers
