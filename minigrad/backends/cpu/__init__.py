@@ -1,10 +1,8 @@
 """The CPU backend: NumPy for what NumPy already does optimally, Numba ``njit`` kernels elsewhere.
 
 Kernel modules are re-exported here so that ops can call ``backend.<kernel>`` without
-knowing which device they run on.
+knowing which device they run on; ``backends/contract.py`` lists those names.
 """
-
-import numpy as np
 
 from .array import *  # noqa: F401,F403
 from .allocator import *  # noqa: F401,F403
