@@ -332,44 +332,10 @@ def register(app: typer.Typer) -> None:
                out: Optional[Path] = typer.Option(None, help="PNG to write.", show_default="RUN_DIR/curves.png"),
                backend: str = typer.Option("auto", help="auto|matplotlib|pillow")) -> None:
         """Redraw the training curves (loss and accuracy per epoch) of a run."""
+        from minigrad.run_folder import read_history
         from minigrad.viz.curves import plot_curves
 
         with reported("viz curves"):
-            history, title = _history(run_dir)
+            history, title = read_history(run_dir)
             path = plot_curves(history, out or run_dir / "curves.png", title=title, backend=backend)
             _wrote(path)
-
-
-def _history(run_dir: Path) -> tuple:
-    """Per-epoch rows of a run (``metrics.csv``, else the history saved in ``last.npz``) and the chart's title."""
-    import csv
-
-    from minigrad.checkpoint import load_checkpoint
-    from minigrad.run_folder import curves_title
-
-    if not run_dir.is_dir():
-        raise ValueError(f"viz curves: {run_dir}: no such run folder")
-    last = run_dir / "last.npz"
-    ckpt = load_checkpoint(last) if last.is_file() else None
-    config = (ckpt.config or {}) if ckpt is not None else {}
-    title = curves_title(config.get("model", "model"), config.get("dataset", "?"), run_dir) if config else run_dir.name
-    csv_path = run_dir / "metrics.csv"
-    if csv_path.is_file():
-        with open(csv_path, newline="") as f:
-            rows = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
-        if rows:
-            return rows, title
-    history = ckpt.metrics.get("history") or [] if ckpt is not None else []
-    if history:
-        return history, title
-    raise ValueError(f"viz curves: {run_dir}: no metrics.csv or last.npz with a training history")
-
-
-def _number(text):
-    """A CSV cell as a float (None when empty, the text itself when not a number)."""
-    if text in ("", None):
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return text

@@ -13,7 +13,7 @@ import numpy as np
 from .functional import cross_entropy
 from .autograd import no_grad
 
-__all__ = ["criterion", "evaluate"]
+__all__ = ["criterion", "evaluate", "evaluate_checkpoint"]
 
 
 def _flat_logits(out, y):
@@ -97,3 +97,50 @@ def evaluate(model, loader, device: str = "cpu", num_classes: int | None = None,
         union = confusion.sum(0) + confusion.sum(1) - inter
         result["miou"] = float(np.mean(inter[union > 0] / union[union > 0]))
     return result
+
+
+def evaluate_checkpoint(ckpt, model, data: dict, dataset: str | None = None, data_dir=None, split: str | None = None,
+                        limit: int | None = None, batch_size: int = 256, device: str = "cpu"):
+    """Score a trained checkpoint on a dataset split, prepared as its run prepared its test images.
+
+    Args:
+        ckpt, model, data: what ``minigrad.predict.open_checkpoint`` returns.
+        dataset: dataset name (None: the checkpoint's).
+        data_dir: dataset folder (None: the run's).
+        split: split to evaluate (None: the run's test split).
+        limit: the first ``limit`` examples only.
+        batch_size: evaluation batch size.
+        device: where to run.
+
+    Returns:
+        ``(result, notes)``: ``{"model", "dataset", "split", "examples", "accuracy", "loss"}`` (and
+        ``"miou"`` for segmentation), and the lines describing the input conversion.
+
+    Raises:
+        ValueError: an empty split, or a dataset whose class count is not the model's.
+    """
+    from .data.pipeline import DataSpec, load_datasets, make_loaders
+    from .train_config import resolve_dataset
+
+    saved = ckpt.config or {}
+    name = resolve_dataset(dataset or data["name"], ckpt.model_name, note=lambda m: None)
+    spec = DataSpec(dataset=name, batch_size=batch_size, test_limit=limit,
+                    data_dir=str(data_dir) if data_dir else saved.get("data_dir"),
+                    test_split=split or saved.get("test_split", "test"))
+    _, test_ds = load_datasets(spec, train=False)
+    if len(test_ds) == 0:
+        origin = "--split" if split else "the run's test split, saved in the checkpoint"
+        raise ValueError(f"eval: split {spec.test_split!r} of {name} ({origin}) holds no examples; "
+                         f"choose another with --split")
+    if test_ds.num_classes != len(data["classes"]):
+        raise ValueError(f"eval: dataset {name} has {test_ds.num_classes} classes but the model in "
+                         f"{ckpt.path} was trained on {len(data['classes'])}")
+    notes = []
+    _, loader, _ = make_loaders(spec, None, test_ds, data["input_size"], stats=(data["mean"], data["std"]),
+                                note=notes.append)
+    metrics = evaluate(model, loader, device)
+    result = {"model": ckpt.model_name, "dataset": name, "split": spec.test_split, "examples": metrics["count"],
+              "accuracy": metrics["accuracy"], "loss": metrics["loss"]}
+    if "miou" in metrics:
+        result["miou"] = metrics["miou"]
+    return result, notes

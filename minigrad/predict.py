@@ -1,9 +1,12 @@
-"""Using a trained checkpoint: rebuilding its model, wrapping image batches, segmenting large images.
+"""Using a trained checkpoint: rebuilding its model, reading image files for it, classifying them
+and segmenting them (large images in tiles).
 
 Used by ``minigrad eval`` and ``minigrad predict``; no CLI here.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -12,7 +15,8 @@ from .checkpoint import CheckpointError
 from .run_schema import check_data_info
 from .tensor import Tensor
 
-__all__ = ["load_for_inference", "wrap_batch", "segment", "TILE", "MARGIN"]
+__all__ = ["load_for_inference", "open_checkpoint", "read_image", "match_background", "classify_files",
+           "segment_files", "wrap_batch", "segment", "TILE", "MARGIN"]
 
 TILE = 192  # segmentation: images larger than TILE + 2 * MARGIN are done in tiles of TILE pixels,
 MARGIN = 32  # each run with MARGIN pixels of context on every side (multiples of 2**depth = 16)
@@ -47,6 +51,123 @@ def load_for_inference(ckpt, device: str = "cpu"):
     model.to(device)
     model.eval()
     return model, data
+
+
+def open_checkpoint(path, device: str = "cpu"):
+    """``(checkpoint, model, data_info)`` of a checkpoint written by ``fit``, its model in eval mode on ``device``.
+
+    Raises:
+        ValueError: an unknown device, "cuda" without a GPU, or a checkpoint that records no
+            dataset (``CheckpointError`` for unreadable or foreign files).
+    """
+    from .checkpoint import load_checkpoint
+
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r}; valid: cpu, cuda")
+    if device == "cuda":
+        from .backends import cuda_available
+
+        if not cuda_available():
+            raise ValueError("--device cuda was requested but no CUDA GPU is available; use --device cpu")
+    ckpt = load_checkpoint(path)
+    model, data = load_for_inference(ckpt, device)
+    if not data:
+        raise ValueError(f"{path}: the checkpoint records no dataset information (not written by minigrad train)")
+    return ckpt, model, data
+
+
+def read_image(path, size, notes: list) -> np.ndarray:
+    """An image file as a float32 (C, H, W) array in [0, 1], converted to ``size`` = (C, H, W).
+
+    Each conversion (colour mode, size) is described by a line appended to ``notes``.
+    """
+    from PIL import Image
+
+    from .data.folder import open_image
+
+    channels, height, width = size
+    with open_image(path, "predict") as image:
+        image.load()
+    mode = "L" if channels == 1 else "RGB"
+    if image.mode != mode:
+        notes.append(f"{path}: converted {image.mode} to {'grayscale' if mode == 'L' else 'RGB'}")
+        image = image.convert(mode)
+    if image.size != (width, height):
+        notes.append(f"{path}: resized {image.size[0]}x{image.size[1]} to {width}x{height}")
+        image = image.resize((width, height), Image.BILINEAR)
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def match_background(pixels: np.ndarray, path, data: dict, invert, notes: list) -> np.ndarray:
+    """``pixels`` inverted when ``invert`` is True, or (``invert`` None) when their background is the
+    opposite of the training images' (``data["mean"]``), which adds a line to ``notes``."""
+    from .data.background import needs_inversion
+
+    if invert is None and needs_inversion(pixels, data["mean"]):
+        notes.append(f"{path}: light background; inverted it to light-on-dark like the training images "
+                     f"(--no-invert keeps it)")
+        invert = True
+    return 1.0 - pixels if invert else pixels
+
+
+def _normalizer(data: dict):
+    mean = np.asarray(data["mean"], dtype=np.float32).reshape(1, -1, 1, 1)
+    std = np.asarray(data["std"], dtype=np.float32).reshape(1, -1, 1, 1)
+    return lambda batch: (batch - mean) / std
+
+
+def classify_files(model, data: dict, paths, top: int = 3, invert=None, device: str = "cpu"):
+    """The ``top`` classes of each image file, as the model trained on ``data`` sees them.
+
+    Returns:
+        ``(results, notes)``: per image ``{"image", "top": [{"class", "index", "probability"}]}``,
+        most probable first, and the lines describing each conversion.
+    """
+    from .functional import softmax
+
+    size, notes = tuple(data["input_size"]), []
+    batch = np.stack([match_background(read_image(p, size, notes), p, data, invert, notes) for p in paths])
+    with no_grad():
+        probs = softmax(model(wrap_batch(_normalizer(data)(batch), device)), dim=1).numpy()
+    classes = data["classes"]
+    k = min(top, len(classes))
+    results = []
+    for path, p in zip(paths, probs):
+        order = np.argsort(-p, kind="stable")[:k]
+        results.append({"image": str(path), "top": [{"class": classes[i], "index": int(i), "probability": float(p[i])}
+                                                    for i in order]})
+    return results, notes
+
+
+def segment_files(model, data: dict, paths, out=None, invert=None, device: str = "cpu"):
+    """Segment each image file at its own size (``segment``) and write ``<stem>-mask.png`` (class
+    indices) and ``<stem>-mask-view.png`` (the mask in colour over the image) into ``out`` or
+    beside the image.
+
+    Returns:
+        ``(results, notes)``: per image ``{"image", "mask", "view", "class_fraction"}``, and the
+        lines describing each conversion.
+    """
+    from .data.folder import open_image
+    from .viz.render import save_mask_png, save_png
+    from .viz.segmentation import mask_figure
+
+    channels, normalize = int(data["input_size"][0]), _normalizer(data)
+    classes, notes, results = data["classes"], [], []
+    for path in paths:
+        path = Path(path)
+        with open_image(path, "predict") as image:
+            width, height = image.size
+        pixels = match_background(read_image(path, (channels, height, width), notes), path, data, invert, notes)[None]
+        mask = segment(model, normalize(pixels)[0], device)
+        target = (Path(out) / f"{path.stem}-mask.png") if out else path.with_name(f"{path.stem}-mask.png")
+        save_mask_png(mask, target)
+        view = target.with_name(f"{path.stem}-mask-view.png")
+        save_png(mask_figure(pixels[0], mask, classes, heading=f"{path.name}: predicted segmentation"), view)
+        share = {classes[k]: float(np.mean(mask == k)) for k in range(len(classes))}
+        results.append({"image": str(path), "mask": str(target), "view": str(view), "class_fraction": share})
+    return results, notes
 
 
 def wrap_batch(images: np.ndarray, device="cpu") -> Tensor:

@@ -33,7 +33,7 @@ try:
 except ImportError:  # Windows: no advisory locks; runs are not protected from each other there
     fcntl = None
 
-__all__ = ["RunFolder", "RunFolderError", "METRIC_COLUMNS", "OUTPUTS", "curves_title"]
+__all__ = ["RunFolder", "RunFolderError", "METRIC_COLUMNS", "OUTPUTS", "curves_title", "read_history"]
 
 METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s"]
 OUTPUTS = ("last.npz", "best.npz", "metrics.csv", "curves.png")
@@ -62,6 +62,43 @@ def _write_bytes(path: Path, data: bytes) -> None:
 def curves_title(model: str, dataset: str, folder) -> str:
     """The title of a run's ``curves.png``: model, dataset and run folder."""
     return f"{model} on {dataset}, run {Path(folder).name}"
+
+
+def read_history(run_dir) -> tuple[list, str]:
+    """The per-epoch rows of a run (``metrics.csv``, else the history saved in ``last.npz``) and its chart title.
+
+    Raises:
+        ValueError: ``run_dir`` is no folder, or holds neither.
+    """
+    from .checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ValueError(f"viz curves: {run_dir}: no such run folder")
+    last = run_dir / "last.npz"
+    ckpt = load_checkpoint(last) if last.is_file() else None
+    config = (ckpt.config or {}) if ckpt is not None else {}
+    title = curves_title(config.get("model", "model"), config.get("dataset", "?"), run_dir) if config else run_dir.name
+    csv_path = run_dir / "metrics.csv"
+    if csv_path.is_file():
+        with open(csv_path, newline="") as f:
+            rows = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        if rows:
+            return rows, title
+    history = ckpt.metrics.get("history") or [] if ckpt is not None else []
+    if history:
+        return history, title
+    raise ValueError(f"viz curves: {run_dir}: no metrics.csv or last.npz with a training history")
+
+
+def _number(text):
+    """A CSV cell as a float (None when empty, the text itself when not a number)."""
+    if text in ("", None):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 class RunFolder:

@@ -24,21 +24,18 @@ from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 
 
-from .callbacks import Callback
+from .callbacks import Callback  # noqa: F401  (documented as minigrad.train.Callback)
 from .checkpoint import CheckpointError, save_checkpoint
-from .data.pipeline import build_transform, load_datasets, make_loaders  # noqa: F401
+from .data.pipeline import load_datasets, make_loaders
 # fit looks criterion and evaluate up here at call time (tests patch them on this module).
-from .evaluation import _flat_logits, criterion, evaluate  # noqa: F401
-from .predict import load_for_inference, wrap_batch  # noqa: F401  (their home was here)
+from .evaluation import _flat_logits, criterion, evaluate
 from .interrupts import StopSignals, signal_name
-from .run_folder import OUTPUTS, RunFolder, curves_title  # noqa: F401
+from .run_folder import RunFolder, curves_title
 from .run_schema import check_training_state
 from .tensor import default_rng, manual_seed
-from .train_config import (OPTIMIZERS, SCHEDULES, TrainConfig, build_optimizer, build_scheduler,  # noqa: F401
-                           resolve_dataset)
+from .train_config import TrainConfig, build_optimizer, build_scheduler, resolve_dataset
 
-__all__ = ["TrainConfig", "FitResult", "Callback", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate",
-           "resolve_dataset", "build_transform", "load_datasets", "make_loaders", "SCHEDULES", "OPTIMIZERS"]
+__all__ = ["TrainConfig", "FitResult", "Callback", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate"]
 
 _RESUME_OVERRIDES = ("epochs", "out_dir", "device", "prefetch")
 

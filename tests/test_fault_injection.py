@@ -423,7 +423,7 @@ def test_a_genuine_deflate_bomb_is_checked_against_the_model_without_reading_it(
     real = _Archive.read
     monkeypatch.setattr(_Archive, "read", lambda self, key: read.append(key) or real(self, key))
     from minigrad.checkpoint import CheckpointError
-    from minigrad.train import load_for_inference
+    from minigrad.predict import load_for_inference
 
     with pytest.raises(CheckpointError, match="4096"):
         load_for_inference(load_checkpoint(bad))

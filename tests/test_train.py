@@ -14,8 +14,9 @@ from minigrad.checkpoint import load_checkpoint
 from minigrad.data import transforms
 from minigrad.nn import Module, Parameter
 from minigrad.models.googlenet import googlenet_loss as criterion
-from minigrad.train import (Callback, TrainConfig, TrainingDiverged, TrainingInterrupted, build_transform, evaluate,
-                            fit, resolve_dataset)
+from minigrad.data.pipeline import build_transform
+from minigrad.train import Callback, TrainConfig, TrainingDiverged, TrainingInterrupted, evaluate, fit
+from minigrad.train_config import resolve_dataset
 
 
 def _config(tmp_path, name="run", **kw):
@@ -325,7 +326,7 @@ def test_real_sigint_stops_after_the_current_batch(tmp_path):
 
 def _lrs(config, steps_per_epoch=3):
     from minigrad.models import get_model
-    from minigrad.train import build_optimizer, build_scheduler
+    from minigrad.train_config import build_optimizer, build_scheduler
 
     optimizer = build_optimizer(config, get_model("lenet").parameters())
     scheduler, per_batch = build_scheduler(config, optimizer, steps_per_epoch)
