@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .ops.geometry import conv_output_size
+
 __all__ = ["Field", "IMAGE_FIELD", "WEIGHT_LAYERS", "WINDOW_LAYERS", "layer_kind", "layer_macs", "next_field",
            "window_output"]
 
@@ -147,11 +149,8 @@ def layer_macs(kind, module, in_shape, out_shape) -> int:
 
 
 def window_output(kind, module, size) -> tuple:
-    """Output height/width of a conv/pool layer from the formula, to name the layer that reaches zero."""
+    """Output height/width of a conv/pool layer (``conv_output_size``, clipped at 0), to name the layer
+    where the spatial size reaches zero before it runs."""
     k, s, p, d = _window_params(module, kind)
-    ceil = getattr(module, "ceil_mode", False)
-    out = []
-    for a in range(2):
-        span = size[a] + 2 * p[a] - (d[a] * (k[a] - 1) + 1)
-        out.append((math.ceil(span / s[a]) if ceil else span // s[a]) + 1 if span >= 0 else 0)
-    return tuple(out)
+    ceil = bool(getattr(module, "ceil_mode", False))
+    return tuple(int(max(0, conv_output_size(size[a], k[a], s[a], p[a], d[a], ceil_mode=ceil))) for a in range(2))
