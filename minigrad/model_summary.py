@@ -139,117 +139,139 @@ def summary(model, input_size, dtype=np.float32, device: str = "cpu") -> Summary
     input_size = tuple(input_size)
     if len(input_size) != 3 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in input_size):
         raise ValueError(f"summary: input_size must be three positive integers (C, H, W), got {input_size}")
-    image_size = tuple(int(s) for s in input_size[1:])
-    name_of = {id(m): n for n, m in model.named_modules()}
-    fields, keep = {}, []  # id(tensor) -> Field; `keep` holds the tensors so ids are not reused
-    rows, seen_params, stack, op_counts = [], set(), [], {}
-    image_field = IMAGE_FIELD
+    recorder = _Recorder(model, input_size)
+    modules = list(model.modules())
+    handles = [m.register_forward_pre_hook(recorder.pre_hook) for m in modules]
+    handles += [m.register_forward_hook(recorder.hook) for m in modules]
+    modes = [(m, m.training) for m in modules]
+    x = Tensor(np.random.default_rng(0).standard_normal((1,) + input_size).astype(dtype), device=device)
+    recorder.remember(x, IMAGE_FIELD)
+    model.eval()
+    try:
+        with no_grad(), function_hook(recorder.on_function):
+            model(x)
+    except InputTooSmallError:
+        raise
+    except ValueError as error:
+        raise recorder.failure(error) from error
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes:
+            object.__setattr__(m, "training", mode)
+    return recorder.summary()
 
-    def remember(tensor, value):
-        fields[id(tensor)] = value
-        keep.append(tensor)
 
-    def field_of(tensor):
-        known = fields.get(id(tensor))
+class _Recorder:
+    """The state of one summary pass and the hooks that fill it.
+
+    Module pre/post hooks keep the stack of modules being called (a row per leaf module);
+    ``on_function`` sees every op, gives functional window ops outside a leaf layer rows of
+    their own and passes receptive fields through the others.
+    """
+
+    def __init__(self, model, input_size):
+        self.model, self.input_size = model, input_size
+        self.image_size = tuple(int(s) for s in input_size[1:])
+        self.name_of = {id(m): n for n, m in model.named_modules()}
+        self.fields, self.keep = {}, []  # id(tensor) -> Field; `keep` holds the tensors so ids are not reused
+        self.rows, self.seen_params, self.stack, self.op_counts = [], set(), [], {}
+
+    def remember(self, tensor, value) -> None:
+        self.fields[id(tensor)] = value
+        self.keep.append(tensor)
+
+    def field_of(self, tensor) -> Field:
+        known = self.fields.get(id(tensor))
         if known is not None:
             return known
         # An input produced outside the traced ops: the largest field recorded at its resolution.
-        same = [f for t, f in ((t, fields.get(id(t))) for t in keep)
+        same = [f for t, f in ((t, self.fields.get(id(t))) for t in self.keep)
                 if f is not None and t.shape[2:] == tensor.shape[2:] and t.ndim == tensor.ndim]
-        return max(same, key=Field.key) if same else image_field
+        return max(same, key=Field.key) if same else IMAGE_FIELD
 
-    def record(name, kind, type_name, layer, x, out, params):
+    def record(self, name, kind, type_name, layer, x, out, params) -> None:
         in_shape = x.shape if x is not None else out.shape
-        new = next_field(kind, layer, field_of(x) if x is not None else image_field, in_shape, out.shape, image_size)
-        remember(out, new)
-        rows.append(LayerSummary(name, type_name, out.shape, params, layer_macs(kind, layer, in_shape, out.shape),
-                                 out.size * out.dtype.itemsize, new.public(), new.depth))
+        new = next_field(kind, layer, self.field_of(x) if x is not None else IMAGE_FIELD, in_shape, out.shape,
+                         self.image_size)
+        self.remember(out, new)
+        self.rows.append(LayerSummary(name, type_name, out.shape, params, layer_macs(kind, layer, in_shape, out.shape),
+                                      out.size * out.dtype.itemsize, new.public(), new.depth))
 
-    def on_function(function, args, kwargs, result):
+    def on_function(self, function, args, kwargs, result) -> None:
         out = result[0] if isinstance(result, tuple) else result
         if not isinstance(out, Tensor):
             return
+        stack = self.stack
         window = None if stack and stack[-1][1] else _window_call(function, args)
         if window is not None:
             # A window op outside a leaf layer (LeNet-5's F.max_pool2d) is a row of its own.
             op, kind, layer = window
             owner = stack[-1][0] if stack else ""
-            op_counts[(owner, op)] = count = op_counts.get((owner, op), 0) + 1
+            self.op_counts[(owner, op)] = count = self.op_counts.get((owner, op), 0) + 1
             x = args[0] if isinstance(args[0], Tensor) else None
-            record(f"{owner}.{op}_{count}" if owner else f"{op}_{count}", kind, f"F.{op}", layer, x, out, 0)
+            self.record(f"{owner}.{op}_{count}" if owner else f"{op}_{count}", kind, f"F.{op}", layer, x, out, 0)
             return
         # Any other op (``+``, ``cat``, ``relu`` ..., and the ops inside a leaf layer, whose hook
         # records the layer afterwards) passes on the largest receptive field among its inputs.
-        inputs = [fields[id(t)] for t in _tensors(args) if id(t) in fields]
+        inputs = [self.fields[id(t)] for t in _tensors(args) if id(t) in self.fields]
         if inputs:
             best = max(inputs, key=Field.key)
-            remember(out, best if out.ndim == 4 else Field(image_size, None, None, best.depth))
+            self.remember(out, best if out.ndim == 4 else Field(self.image_size, None, None, best.depth))
 
-    def pre_hook(module, inputs):
-        name = name_of.get(id(module), "")
+    def pre_hook(self, module, inputs) -> None:
+        name = self.name_of.get(id(module), "")
         leaf = not module._modules
-        stack.append((name, leaf))
+        self.stack.append((name, leaf))
         kind, x = layer_kind(module), _first_tensor(inputs)
         if leaf and kind in WINDOW_LAYERS and x is not None and x.ndim == 4:
             size = window_output(kind, module, x.shape[2:])
             if min(size) < 1:
-                raise _too_small(model, input_size, name or type(module).__name__, kind, x, size)
+                raise _too_small(self.model, self.input_size, name or type(module).__name__, kind, x, size)
 
-    def hook(module, inputs, output):
-        name, leaf = stack.pop() if stack else ("", True)
+    def hook(self, module, inputs, output):
+        name, leaf = self.stack.pop() if self.stack else ("", True)
         name = name or type(module).__name__  # the model itself is a single layer
         out = output[0] if isinstance(output, tuple) else output
         if not leaf or not isinstance(out, Tensor):
             return None
         params = 0
         for p in module.parameters(recurse=False):
-            if id(p) not in seen_params:
-                seen_params.add(id(p))
+            if id(p) not in self.seen_params:
+                self.seen_params.add(id(p))
                 params += p.size
-        record(name, layer_kind(module), type(module).__name__, module, _first_tensor(inputs), out, params)
+        self.record(name, layer_kind(module), type(module).__name__, module, _first_tensor(inputs), out, params)
         return None
 
-    modules = list(model.modules())
-    handles = [m.register_forward_pre_hook(pre_hook) for m in modules]
-    handles += [m.register_forward_hook(hook) for m in modules]
-    modes = [(m, m.training) for m in modules]
-    x = Tensor(np.random.default_rng(0).standard_normal((1,) + input_size).astype(dtype), device=device)
-    remember(x, image_field)
-    model.eval()
-    try:
-        with no_grad(), function_hook(on_function):
-            model(x)
-    except InputTooSmallError:
-        raise
-    except ValueError as error:
+    def failure(self, error: ValueError) -> InputTooSmallError:
+        """The error to raise for ``error`` raised by the model, naming where it happened."""
+        model, input_size, stack = self.model, self.input_size, self.stack
         op = str(error).split(":", 1)[0]
         if op in _WINDOW_OPS and stack and not stack[-1][1]:
             # A functional window op failed: name it as its row would have been named.
             owner = stack[-1][0]
-            name = f"{op}_{op_counts.get((owner, op), 0) + 1}"
-            raise _too_small_op(model, input_size, f"{owner}.{name}" if owner else name, error) from error
+            name = f"{op}_{self.op_counts.get((owner, op), 0) + 1}"
+            return _too_small_op(model, input_size, f"{owner}.{name}" if owner else name, error)
         where = f"layer '{stack[-1][0]}'" if stack else "the model"
-        raise InputTooSmallError(
+        return InputTooSmallError(
             f"summary: {type(model).__name__} failed in {where} on input {'x'.join(map(str, input_size))} ({error}); "
             f"if the spatial size reached zero, use the small-input variant (small_input=True, CLI --small-input) "
-            f"or a larger input size") from error
-    finally:
-        for h in handles:
-            h.remove()
-        for m, mode in modes:
-            object.__setattr__(m, "training", mode)
+            f"or a larger input size")
 
-    params = list(model.parameters())
-    total = sum(p.size for p in params)
-    return Summary(
-        layers=rows,
-        total_params=total,
-        trainable_params=sum(p.size for p in params if p.requires_grad),
-        total_macs=sum(r.macs for r in rows),
-        total_memory=sum(r.memory for r in rows),
-        param_memory=sum(p.size * p.dtype.itemsize for p in params),
-        depth=max((r.depth for r in rows), default=0),
-        input_size=input_size,
-        model_name=type(model).__name__,
-        unused_params=total - sum(r.params for r in rows),
-    )
+    def summary(self) -> Summary:
+        """The rows recorded and the model's totals."""
+        params = list(self.model.parameters())
+        total = sum(p.size for p in params)
+        rows = self.rows
+        return Summary(
+            layers=rows,
+            total_params=total,
+            trainable_params=sum(p.size for p in params if p.requires_grad),
+            total_macs=sum(r.macs for r in rows),
+            total_memory=sum(r.memory for r in rows),
+            param_memory=sum(p.size * p.dtype.itemsize for p in params),
+            depth=max((r.depth for r in rows), default=0),
+            input_size=self.input_size,
+            model_name=type(self.model).__name__,
+            unused_params=total - sum(r.params for r in rows),
+        )
