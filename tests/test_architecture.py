@@ -165,45 +165,22 @@ def cycles() -> list[list[str]]:
     return found
 
 
-#: What the first run of this file found, being removed by the work on issue #16: nothing may be
-#: added here, and the list must end empty.
-KNOWN_DEBT = {
-    "minigrad.data.pipeline (library) -> minigrad.models (models)",
-    "minigrad.data.pipeline (library) -> minigrad.train_config (workflows)",
-    "minigrad.models.alexnet (models) -> minigrad (api)",
-    "minigrad.models.googlenet (models) -> minigrad (api)",
-    "minigrad.models.resnet (models) -> minigrad (api)",
-    "minigrad.models.unet (models) -> minigrad (api)",
-    "minigrad.models.vgg (models) -> minigrad (api)",
-    "minigrad.backends.cpu.cache -> minigrad.backends.cpu",
-    "minigrad.data.pipeline -> minigrad.data",
-}
-#: Modules in the import cycles that first run found (same rule: only shrinks, ends empty).
-KNOWN_CYCLE_DEBT = {
-    "minigrad", "minigrad.data.pipeline", "minigrad.inference", "minigrad.models", "minigrad.models.alexnet",
-    "minigrad.models.googlenet", "minigrad.models.resnet", "minigrad.models.unet", "minigrad.models.vgg",
-    "minigrad.predict", "minigrad.train_config", "minigrad.bench", "minigrad.bench_report",
-    "minigrad.viz.guided",
-    "minigrad.viz.saliency",
-}
-
-
 def test_every_module_has_a_layer():
     for module in FILES:
         layer_of(module)
 
 
 def test_no_module_imports_a_higher_layer():
-    assert set(upward_imports()) - KNOWN_DEBT == set()
+    assert upward_imports() == []
 
 
 def test_no_module_imports_its_own_package():
-    assert set(own_package_imports()) - KNOWN_DEBT == set()
+    assert own_package_imports() == []
 
 
 def test_the_only_import_cycle_is_tensor_and_its_ops():
     unexpected = [c for c in cycles() if not all(_in_core_cycle(m) for m in c)]
-    assert [c for c in unexpected if not set(c) <= KNOWN_CYCLE_DEBT] == []
+    assert unexpected == []
 
 
 def test_ops_import_no_numba_and_only_cli_imports_typer():
