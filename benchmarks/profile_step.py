@@ -23,10 +23,11 @@ How each framework is taken apart:
   dX" are timed apart (``--no-split-conv`` times one call). Backward time outside every
   ``Function.backward`` (the topological sort, gradient accumulation for tensors used
   twice, e.g. around each residual add) is "autograd engine".
-- minigrad, kernels: every kernel of the CPU backend (``minigrad.backends.cpu``: the GEMM,
-  im2row, row2im, the layout transposes, the batch-norm, ReLU, pooling and direct-conv
-  kernels) is wrapped the same way and timed per op kind; an op's time outside its kernels
-  is listed as "(NumPy, Python)".
+- minigrad, kernels: every public function of the CPU backend (``minigrad.backends.cpu``: the
+  GEMM, im2row, row2im, the layout transposes, the batch-norm, ReLU, pooling, direct-conv and
+  fused optimizer kernels, and the array helpers such as ``empty``, whose time is the
+  allocation and its page faults) is wrapped the same way, only in the worker, and timed
+  per op kind; the rest of an op's time is NumPy and Python in the op.
 - PyTorch: ``torch.profiler`` (CPU activities), with ``record_function`` ranges around the
   phases and around every module's forward (from module hooks). Each op's self CPU time goes
   to an op kind: in the forward, by the innermost leaf module (Conv2d, BatchNorm2d, Linear,
@@ -143,7 +144,7 @@ class MinigradProfiler:
         self.kernel_names = sorted(
             name for name, value in vars(cpu).items()
             if callable(value) and getattr(value, "__module__", "").startswith("minigrad.backends.cpu.")
-            and value.__module__.rsplit(".", 1)[1] not in ("arrays", "allocator", "threads")
+            and value.__module__.rsplit(".", 1)[1] not in ("allocator", "threads")
             and not isinstance(value, type) and not name.startswith("_")
         )
 
