@@ -26,14 +26,15 @@ from pathlib import Path
 
 from .callbacks import Callback  # noqa: F401  (documented as minigrad.train.Callback)
 from .checkpoint import CheckpointError, save_checkpoint
-from .data.pipeline import load_datasets, make_loaders
+from .data.pipeline import make_loaders
 # fit looks criterion and evaluate up here at call time (tests patch them on this module).
 from .evaluation import _flat_logits, criterion, evaluate
 from .interrupts import StopSignals, signal_name
 from .run_folder import RunFolder, curves_title
 from .run_schema import check_training_state
-from .tensor import default_rng, manual_seed
-from .train_config import TrainConfig, build_optimizer, build_scheduler, resolve_dataset
+from .tensor import default_rng
+from .train_config import TrainConfig, build_optimizer, build_scheduler
+from .train_setup import build_model, load_data, model_input_size
 
 __all__ = ["TrainConfig", "FitResult", "Callback", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate"]
 
@@ -79,30 +80,6 @@ class FitResult:
 
 
 # ------------------------------------------------------------------- fitting
-def _model_kwargs(config: TrainConfig, train_ds, note) -> dict:
-    """``config.model_kwargs``, plus ``small_input=True`` for an ImageNet model on images of <= 64 px."""
-    import inspect
-
-    from .models import model_info
-
-    kwargs = dict(config.model_kwargs)
-    accepted = inspect.signature(model_info(config.model)["fn"]).parameters
-    if "small_input" in accepted and "small_input" not in kwargs and max(train_ds.input_size[1:]) <= 64:
-        kwargs["small_input"] = True
-        note(f"{config.model}: {'x'.join(map(str, train_ds.input_size[1:]))} images, using the small-input variant "
-             f"(pass --full-size for the ImageNet layout)")
-    return kwargs
-
-
-def _model_input_size(model, name, dataset):
-    """The (C, H, W) the model takes: its own ``input_size``, the registry's, or (unregistered) the data's."""
-    from .models import list_models, model_info
-
-    if getattr(model, "input_size", None):
-        return tuple(model.input_size)
-    return tuple(model_info(name)["input_size"] if name in list_models() else dataset.input_size)
-
-
 def _fresh_position(epoch: int = 0) -> dict:
     """Where a run stands inside an epoch. count: examples scored (pixels for segmentation);
     images: images trained on (for images/s)."""
@@ -184,25 +161,11 @@ class _Run:
     """
 
     def __init__(self, config: TrainConfig, note, dist, module=None):
-        from .models import get_model
-
         self.dist = dist
-        config = replace(config, dataset=resolve_dataset(config.dataset, config.model, config.data_dir, note))
-        train_ds, test_ds = load_datasets(config.data_spec(), note=note)
-        for ds, split in ((train_ds, config.train_split), (test_ds, config.test_split)):
-            if len(ds) == 0:
-                raise ValueError(f"train: the {split!r} split of {config.dataset} has no examples")
-        if module is None:
-            config = replace(config, model_kwargs=_model_kwargs(config, train_ds, note))
-        manual_seed(config.seed)
-        try:
-            self.model = module if module is not None else get_model(
-                config.model, num_classes=train_ds.num_classes, in_channels=int(train_ds.input_size[0]),
-                **config.model_kwargs)
-        except TypeError as e:
-            raise ValueError(f"train: model_kwargs {config.model_kwargs} do not fit {config.model} ({e})") from None
+        config, train_ds, test_ds = load_data(config, note)
+        config, self.model = build_model(config, train_ds, module, note)
         self.train_loader, self.test_loader, self.data_info = make_loaders(
-            config.data_spec(), train_ds, test_ds, _model_input_size(self.model, config.model, train_ds), note=note)
+            config.data_spec(), train_ds, test_ds, model_input_size(self.model, config.model, train_ds), note=note)
         self.train_loader, self.test_loader = dist.shard_loaders(self.train_loader, self.test_loader, config)
         self.model.to(config.device)
         self.model = dist.prepare_model(self.model, config.seed)

@@ -356,7 +356,7 @@ def test_schedules_follow_their_formulas():
 def test_imagenet_models_switch_to_the_small_input_variant_on_small_images():
     from types import SimpleNamespace
 
-    from minigrad.train import _model_kwargs
+    from minigrad.train_setup import _model_kwargs
 
     notes = []
     small = SimpleNamespace(input_size=(1, 28, 28))
