@@ -11,7 +11,7 @@ import pytest
 import minigrad as mg
 from minigrad.autograd import function_hook
 from minigrad.backends import get_backend
-from minigrad.ops import layout
+from minigrad.backends.cpu import memory_format as layout
 from minigrad.ops.conv import Conv2d
 from minigrad.ops.conv_direct import DirectConv2d
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad import reference
-from minigrad.ops import conv as conv_ops
+from minigrad.backends.cpu import conv_plan
 
 
 @pytest.fixture(params=[True, False], ids=["save-columns", "recompute"])
@@ -24,7 +24,7 @@ def tiny_chunks(request):
 def test_chunks_cover_the_batch():
     for N, per_image, budget in [(7, 10, 25), (64, 1, 1 << 20), (5, 100, 1), (3, 0, 8)]:
         with mg.config.using(chunk_bytes=budget):
-            chunks = conv_ops._image_chunks(N, per_image, "cpu")
+            chunks = conv_plan.image_chunks(N, per_image)
         assert chunks[0][0] == 0 and chunks[-1][1] == N
         assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
         assert all(e > s for s, e in chunks)

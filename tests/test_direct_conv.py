@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad.backends import get_backend
-from minigrad.ops import conv_direct
+from minigrad.backends.cpu import conv_plan
+from minigrad.backends.cuda import conv_plan as cuda_conv_plan
 from minigrad.ops.geometry import conv_geometry
 
 
@@ -139,8 +140,9 @@ def test_nan_and_inf_propagate():
     ((3, 3, 1, 1, 1, 1, 1, 1, 8, 8), 1, (3, 32), False),     # wide enough for the GEMM
 ])
 def test_direct_applies_to_stride1_single_group_layers_with_few_channels(geometry, groups, channels, expected):
-    assert conv_direct.direct_applies("cpu", geometry, groups, channels, mg.config.channels_last_min) == expected
-    assert not conv_direct.direct_applies("cuda", geometry, groups, channels, mg.config.channels_last_min)
+    assert conv_plan.direct_applies(geometry, groups, channels, mg.config.channels_last_min) == expected
+    assert cuda_conv_plan.plan_conv2d((1, channels[0]) + geometry[8:], (channels[1], channels[0] // groups) + geometry[:2],
+                                      geometry, groups, np.float32, True).lowering != "direct"
 
 
 @pytest.mark.parametrize("padding,dilation", [(2, 1), (0, 2), ("same", 1), (3, 1)])
@@ -149,6 +151,6 @@ def test_lenet_like_layer_gradients_by_finite_differences(padding, dilation):
     r = np.random.default_rng(7)
     x, w, b = r.standard_normal((2, 2, 6, 5)), r.standard_normal((3, 2, 3, 3)), r.standard_normal(3)
     geometry = conv_geometry("conv2d", x.shape, w.shape, 1, padding, dilation, 1)
-    assert conv_direct.direct_applies("cpu", geometry, 1, (2, 3), mg.config.channels_last_min)
+    assert conv_plan.direct_applies(geometry, 1, (2, 3), mg.config.channels_last_min)
     assert mg.gradcheck(lambda x, w, b: mg.conv2d(x, w, b, 1, padding, dilation), [x, w, b])
     assert mg.gradcheck(lambda x, w, b: mg.convolve2d(x, w, b, 1, padding, dilation), [x, w, b])

@@ -1,4 +1,4 @@
-"""Memory formats on the CPU (``minigrad.ops.layout``): conv2d returns channels-last arrays, batch
+"""Memory formats on the CPU (``minigrad.backends.cpu.memory_format``): conv2d returns channels-last arrays, batch
 norm and ReLU keep that format, and every value and gradient equals the NCHW computation.
 
 References are independent of the layout machinery: ``minigrad.reference`` (einsum) for the
@@ -10,7 +10,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import reference as ref
-from minigrad.ops import layout
+from minigrad.backends.cpu import memory_format as layout
 
 
 @pytest.fixture(autouse=True)

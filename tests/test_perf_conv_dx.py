@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minigrad as mg
-from minigrad.ops import conv as conv_ops
+from minigrad.backends.cpu import conv_plan
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +62,7 @@ def test_stride1_input_grad_matches_the_formula(n, c, o, hw, k, dilation, pad, c
     # 1x1 unpadded kernel takes the plain GEMM instead (its rows are dY itself).
     geometry = (k, k, 1, 1, pad, pad, dilation, dilation, out_hw, out_hw)
     expected = pad <= span and o * hw * hw <= c * out_hw * out_hw and not (k == 1 and pad == 0)
-    assert conv_ops._correlation_applies("cpu", geometry, 1, (c, o), (hw, hw)) == expected
+    assert conv_plan.correlation_applies(geometry, 1, (c, o), (hw, hw)) == expected
     with mg.config.using(chunk_bytes=1 if chunked else mg.config.chunk_bytes):
         got = conv_input_grad(x, w, dy, pad, dilation)
     np.testing.assert_allclose(got, reference_input_grad(dy, w, x.shape, (pad,) * 4, dilation), rtol=1e-4, atol=1e-4)

@@ -29,12 +29,13 @@ Not part of the contract, and reached only from device-specific code:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Backend", "Array", "CPU_ONLY", "CUDA_ONLY"]
+__all__ = ["Backend", "Array", "ConvPlan", "CPU_ONLY", "CUDA_ONLY"]
 
 
 class Array(Protocol):
@@ -44,6 +45,37 @@ class Array(Protocol):
     dtype: Any
     size: int
 
+
+
+@dataclass(frozen=True)
+class ConvPlan:
+    """How a backend computes one conv2d (``conv_plan.py``'s ``plan_conv2d``); ``ops/conv.py`` follows it.
+
+    Attributes:
+        lowering: ``"direct"`` (the ``direct_conv.py`` kernels, no lowering: ``ops/conv_direct.py``),
+            ``"im2row"`` (channels-last rows, ``channels_last.py``), ``"columns"`` (im2col's columns seen
+            as rows: one input channel per group) or ``"pointwise"`` (a 1x1 stride-1 unpadded single-group
+            layer: the channels-last input is its own row matrix).
+        chunks: ``(start, end)`` runs of images lowered and multiplied one after the other (the forward
+            and dW); one run is the whole batch.
+        save_rows: the forward keeps its row matrix for dW (else dW recomputes it from the input).
+        output_channels_last: the result is returned stored channels-last (else NCHW).
+        input_grad: how dX is computed: ``"correlation"`` (stride 1: im2row of dY and one GEMM with the
+            flipped kernel), ``"gemm"`` (pointwise: ``dY @ W`` is dX) or ``"fold"`` (``dY @ W`` per chunk,
+            then ``row2im``).
+        input_grad_chunks: the runs of images of the dX pass.
+        input_grad_channels_last: dX is returned stored channels-last (else NCHW).
+        weight_grad_by_columns: dW as ``rows^T @ dY``, reading ``"columns"`` rows in place.
+    """
+
+    lowering: str
+    chunks: tuple[tuple[int, int], ...] = ()
+    save_rows: bool = False
+    output_channels_last: bool = False
+    input_grad: str = "fold"
+    input_grad_chunks: tuple[tuple[int, int], ...] = ()
+    input_grad_channels_last: bool = False
+    weight_grad_by_columns: bool = False
 
 #: Exported by ``minigrad.backends.cpu`` beyond the contract (``cpu/threads.py``).
 CPU_ONLY = frozenset({"get_num_threads", "set_num_threads"})
@@ -136,6 +168,31 @@ class Backend(Protocol):
 
     def to_channels_first(self, out: Array, x: Array, bias: Array) -> None:
         """``channels_last.py``: ``out[n, c, h, w] = x[n, h, w, c] + bias[c]``."""
+
+    # ------------------------------------------------- memory_format.py
+    def channels_last_view(self, a: Array) -> Array | None:
+        """``memory_format.py``: the C-contiguous (N, H, W, C) array behind a channels-last 4-D ``a``, else None."""
+
+    def contiguous(self, a: Array) -> Array:
+        """``memory_format.py``: ``a`` as a C-contiguous (NCHW) array, ``a`` itself when it is one."""
+
+    def channels_last(self, a: Array) -> Array:
+        """``memory_format.py``: ``a`` (N, C, H, W) as a C-contiguous (N, H, W, C) array, a copy unless stored so."""
+
+    def stored(self, a: Array) -> Array:
+        """``memory_format.py``: the C-contiguous array of ``a``'s elements in memory order."""
+
+    def restore(self, array: Array, like: Array) -> Array:
+        """``memory_format.py``: the inverse of ``stored``, ``array`` seen with ``like``'s (N, C, H, W) shape."""
+
+    def in_layout_of(self, a: Array, ref: Array) -> Array:
+        """``memory_format.py``: ``a`` stored in ``ref``'s memory format, copied only if it is not."""
+
+    # ----------------------------------------------------- conv_plan.py
+    def plan_conv2d(self, input_shape: tuple[int, int, int, int], weight_shape: tuple[int, int, int, int],
+                    geometry: tuple[int, ...], groups: int, dtype: npt.DTypeLike,
+                    needs_weight_grad: bool) -> ConvPlan:
+        """``conv_plan.py``: the lowering, chunks, saved rows and memory formats of one conv2d."""
 
     # --------------------------------------------------- direct_conv.py
     def conv2d_direct(self, out: Array, x: Array, weight: Array, bias: Array, ph: int, pw: int, dh: int,

@@ -23,9 +23,7 @@ from ..autograd import Function
 from ..backends import get_backend
 from ..nn.module import Module
 from ..nn.normalization import BatchNorm2d, _BatchNorm
-from ..ops.normalization import _as_rows, _like_input
-from ..ops.layout import channels_last
-from ..ops.layout import contiguous as _contiguous
+from ..ops.normalization import as_rows, like_input
 from . import comm
 
 __all__ = ["SyncBatchNorm", "convert_sync_batchnorm"]
@@ -44,12 +42,15 @@ class _SyncBatchNormFn(Function):
         cpu = get_backend("cpu")
         device = ctx.device
         shape = x.shape
-        xs = _as_rows(_host(x, device))
+        xs = as_rows(cpu, _host(x, device))
         last = xs.ndim == 2
         C = shape[1]
         count = xs.size // C
         mean, var = np.empty(C, np.float64), np.empty(C, np.float64)
-        getattr(cpu, "batch_norm_stats" + ("_last" if last else ""))(mean, var, xs)
+        if last:
+            cpu.batch_norm_stats_last(mean, var, xs)
+        else:
+            cpu.batch_norm_stats(mean, var, xs)
         local = np.concatenate([[float(count)], mean, var])
         every = comm.allgather(local)  # (world, 2C+1)
         counts, means, variances = every[:, :1], every[:, 1:C + 1], every[:, C + 1:]
@@ -67,10 +68,13 @@ class _SyncBatchNormFn(Function):
         w = np.ones(C, xs.dtype) if weight is None else _host(weight, device)
         b = np.zeros(C, xs.dtype) if bias is None else _host(bias, device)
         out = np.empty(xs.shape, xs.dtype)
-        getattr(cpu, "batch_norm_normalize" + ("_last" if last else ""))(out, xs, g_mean, invstd, w, b)
+        if last:
+            cpu.batch_norm_normalize_last(out, xs, g_mean, invstd, w, b)
+        else:
+            cpu.batch_norm_normalize(out, xs, g_mean, invstd, w, b)
         ctx.save_for_backward(xs, g_mean, invstd, w)
         ctx.shape, ctx.total = shape, total
-        out = _like_input(out, shape, last)
+        out = like_input(out, shape, last)
         if device != "cpu":
             out = get_backend(device).from_numpy(np.ascontiguousarray(out))
         return out
@@ -82,7 +86,7 @@ class _SyncBatchNormFn(Function):
         last = xs.ndim == 2
         C = ctx.shape[1]
         grad = _host(grad, device)
-        dy = channels_last(grad).reshape(-1, C) if last else _contiguous(grad).reshape(xs.shape)
+        dy = cpu.channels_last(grad).reshape(-1, C) if last else cpu.contiguous(grad).reshape(xs.shape)
         dx = np.empty(xs.shape, xs.dtype)
         dweight, dbias = np.empty(C, np.float64), np.empty(C, np.float64)
         # batch_stats=0: dx = w * invstd * dy and this rank's sums, which are then made global.
@@ -97,7 +101,7 @@ class _SyncBatchNormFn(Function):
         a = k * mean_dy - b * mean
         axis = (1, C) if last else (1, C, 1)
         dx -= (a.reshape(axis) + b.reshape(axis) * xs).astype(xs.dtype)
-        dx = _like_input(dx, ctx.shape, last)
+        dx = like_input(dx, ctx.shape, last)
         if device != "cpu":
             dx = get_backend(device).from_numpy(np.ascontiguousarray(dx))
         dtype = xs.dtype

@@ -20,7 +20,6 @@ from ..tensor import default_rng
 from ..dtypes import DEFAULT_FLOAT
 from .elementwise import floating
 from .shape import as_tensor
-from .layout import in_layout_of, restore, stored
 
 __all__ = ["relu", "relu_", "leaky_relu", "sigmoid", "tanh", "dropout"]  # relu_backward: imported by name (viz)
 
@@ -52,21 +51,18 @@ def relu_backward(rule):
 class Relu(Function):
     """ReLU through the backend's kernels, which walk C-contiguous arrays as flat vectors.
 
-    On the CPU the output keeps the input's memory format (see ``layout``: a convolution's
-    channels-last output stays channels-last), and the gradient is brought into it.
+    The kernels run on the array in memory order (``backend.stored``), so the output keeps the
+    input's memory format (on the CPU a convolution's channels-last output stays channels-last;
+    see ``backends/cpu/memory_format.py``), and the gradient is brought into it.
     """
 
     @staticmethod
     def forward(ctx, x):
         backend = get_backend(ctx.device)
-        if ctx.device == "cpu":
-            x_stored = stored(x)
-            out = backend.empty(x_stored.shape, x_stored.dtype)
-            backend.relu_forward(out, x_stored)
-            out = restore(out, x)
-        else:
-            out = backend.empty(x.shape, x.dtype)
-            backend.relu_forward(out, x)
+        x_stored = backend.stored(x)
+        out = backend.empty(x_stored.shape, x_stored.dtype)
+        backend.relu_forward(out, x_stored)
+        out = backend.restore(out, x)
         ctx.save_for_backward(out)
         rule = getattr(_rule, "backward", None)
         if rule is not None:
@@ -80,14 +76,10 @@ class Relu(Function):
         if rule is not None:
             return rule(grad, out)
         backend = get_backend(ctx.device)
-        if ctx.device == "cpu":
-            grad_stored = stored(in_layout_of(grad, out))
-            dx = backend.empty(grad_stored.shape, grad_stored.dtype)
-            backend.relu_backward(dx, grad_stored, stored(out))
-            return restore(dx, out)
-        dx = backend.empty(grad.shape, grad.dtype)
-        backend.relu_backward(dx, grad, out)
-        return dx
+        grad_stored = backend.stored(backend.in_layout_of(grad, out))
+        dx = backend.empty(grad_stored.shape, grad_stored.dtype)
+        backend.relu_backward(dx, grad_stored, backend.stored(out))
+        return backend.restore(dx, out)
 
 
 class LeakyRelu(Function):

@@ -1,9 +1,10 @@
 """conv2d without lowering, for stride-1 layers with few channels (LeNet-5's).
 
 With a handful of channels, im2col's copy and a skinny GEMM cost more than the arithmetic
-(``backends/cpu/direct_conv.py`` explains the kernels). ``conv2d`` sends a layer here
-when ``direct_applies`` says so (CPU only for now); everything else goes through
-``minigrad.ops.conv``'s im2row + GEMM.
+(``backends/cpu/direct_conv.py`` explains the kernels). ``conv2d`` sends a layer here when
+the backend's plan says ``lowering == "direct"`` (``backends/*/conv_plan.py``: the CPU does
+for stride-1 single-group layers below ``mg.config.channels_last_min`` channels); everything
+else goes through ``minigrad.ops.conv``'s lowering + GEMM.
 
 Forward and backward are the same two kernels::
 
@@ -20,32 +21,8 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backends import get_backend
-from ..configuration import config
-from .layout import contiguous
 
-__all__ = ["DirectConv2d", "direct_applies"]
-
-
-def direct_applies(device: str, geometry, groups: int, channels: tuple[int, int], max_channels: int) -> bool:
-    """Whether ``DirectConv2d`` computes this convolution: CPU, stride 1, one group, few channels.
-
-    ``mg.config.using(direct_conv=False)`` sends every convolution through im2row + GEMM
-    (the tests run both lowerings).
-
-    Args:
-        device: the tensors' device. The GPU keeps im2row + its tiled GEMM: the CUDA twins of the
-            direct kernels compute one output (or one weight element) per thread, correct but
-            not yet timed on a GPU against that path.
-        geometry: ``conv._conv_geometry``'s tuple ``(KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)``.
-        groups: number of groups.
-        channels: (C, O), input and output channels.
-        max_channels: both C and O must be below this. ``conv2d`` passes its
-            ``config.channels_last_min``: layers with more channels have outputs wide enough for
-            im2row's GEMM to run near the BLAS peak, and results stored channels-last, which
-            the direct kernels do not produce.
-    """
-    sh, sw = geometry[2], geometry[3]
-    return config.direct_conv and device == "cpu" and groups == 1 and sh == sw == 1 and max(channels) < max_channels
+__all__ = ["DirectConv2d"]
 
 
 class DirectConv2d(Function):
@@ -55,8 +32,8 @@ class DirectConv2d(Function):
     def forward(ctx, x, weight, bias, geometry, flip):
         backend = get_backend(ctx.device)
         KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
-        x = contiguous(x)
-        weight = contiguous(weight[:, :, ::-1, ::-1] if flip else weight)
+        x = backend.contiguous(x)
+        weight = backend.contiguous(weight[:, :, ::-1, ::-1] if flip else weight)
         N, O = x.shape[0], weight.shape[0]
         out = backend.empty((N, O, OH, OW), x.dtype)
         backend.conv2d_direct(out, x, weight, bias if bias is not None else backend.zeros((O,), x.dtype),
@@ -72,11 +49,11 @@ class DirectConv2d(Function):
         backend = get_backend(ctx.device)
         x, weight = ctx.saved_tensors
         KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = ctx.geometry
-        grad = contiguous(grad)
+        grad = backend.contiguous(grad)
         dx = dweight = dbias = None
         if ctx.needs_input_grad[0]:
             C = weight.shape[1]
-            flipped = contiguous(weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+            flipped = backend.contiguous(weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
             dx = backend.empty(ctx.input_shape, grad.dtype)
             backend.conv2d_direct(dx, grad, flipped, backend.zeros((C,), grad.dtype),
                                   dh * (KH - 1) - ph, dw * (KW - 1) - pw, dh, dw)
@@ -87,7 +64,7 @@ class DirectConv2d(Function):
                 dweight = backend.empty((grad.shape[1], x.shape[1], KH, KW), grad.dtype)
                 backend.conv2d_direct_weight_grad(dweight, x, grad, ph, pw, dh, dw)
             if ctx.flip:
-                dweight = contiguous(dweight[:, :, ::-1, ::-1])
+                dweight = backend.contiguous(dweight[:, :, ::-1, ::-1])
         if ctx.needs_input_grad[2]:
             dbias = grad.sum(axis=(0, 2, 3))
         return dx, dweight, dbias, None, None

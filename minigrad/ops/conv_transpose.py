@@ -10,8 +10,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .conv import _contiguous, _grouped_matmul
 from .geometry import as_batch, check_dtypes, pair, unbatch
+from .linalg import grouped_gemm
 
 __all__ = ["conv_transpose2d"]
 
@@ -28,10 +28,10 @@ class ConvTranspose2d(Function):
         Cig = Cin // groups
         L = N * H * W
         # x as (groups, Cin/groups, N*H*W): the conv's output layout, one copy.
-        x2 = _contiguous(x.reshape(N, Cin, H * W).transpose(1, 0, 2)).reshape(groups, Cig, L)
-        w = _contiguous(weight).reshape(groups, Cig, Cog * KH * KW)
+        x2 = backend.contiguous(x.reshape(N, Cin, H * W).transpose(1, 0, 2)).reshape(groups, Cig, L)
+        w = backend.contiguous(weight).reshape(groups, Cig, Cog * KH * KW)
         cols = backend.empty((groups, Cog * KH * KW, L), x.dtype)
-        _grouped_matmul(w.transpose(0, 2, 1), x2, groups, out=cols)
+        grouped_gemm(backend, w.transpose(0, 2, 1), x2, groups, out=cols)
         out = backend.empty((N, Cog * groups, OH, OW), x.dtype)
         backend.col2im(out, cols.reshape(groups * Cog * KH * KW, L), KH, KW, sh, sw, ph, pw, dh, dw, H, W)
         if bias is not None:
@@ -50,14 +50,14 @@ class ConvTranspose2d(Function):
         G, Cig, K = w.shape
         L = N * H * W
         cols = backend.empty((G * K, L), w.dtype)
-        backend.im2col(cols, _contiguous(grad), KH, KW, sh, sw, ph, pw, dh, dw, H, W)
+        backend.im2col(cols, backend.contiguous(grad), KH, KW, sh, sw, ph, pw, dh, dw, H, W)
         cols = cols.reshape(G, K, L)
         dx = dweight = dbias = None
         if ctx.needs_input_grad[0]:
-            dx2 = _grouped_matmul(w, cols, groups).reshape(Cin, N, H * W)
-            dx = _contiguous(dx2.transpose(1, 0, 2)).reshape(N, Cin, H, W)
+            dx2 = grouped_gemm(backend, w, cols, groups).reshape(Cin, N, H * W)
+            dx = backend.contiguous(dx2.transpose(1, 0, 2)).reshape(N, Cin, H, W)
         if ctx.needs_input_grad[1]:
-            dweight = _grouped_matmul(x2, cols.transpose(0, 2, 1), groups).reshape(Cin, K // (KH * KW), KH, KW)
+            dweight = grouped_gemm(backend, x2, cols.transpose(0, 2, 1), groups).reshape(Cin, K // (KH * KW), KH, KW)
         if ctx.needs_input_grad[2]:
             dbias = grad.sum(axis=(0, 2, 3))
         return dx, dweight, dbias, None, None

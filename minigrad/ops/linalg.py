@@ -27,6 +27,24 @@ def _gemm(a, b):
     return np.matmul(a, b)
 
 
+def grouped_gemm(backend, a, b, groups, out=None):
+    """``a[g] @ b[g]`` for each group of a (groups, M, K) and a (groups, K, N) stack, into ``out``.
+
+    ``out`` (groups, M, N) is allocated when None; one group is a single 2-D GEMM. The
+    convolutions (``conv.py``, ``conv_transpose.py``) multiply their lowered matrices this way.
+
+    Returns:
+        ``out``.
+    """
+    if out is None:
+        out = backend.empty((a.shape[0], a.shape[1], b.shape[2]), a.dtype)
+    if groups == 1:
+        backend.gemm(out[0], a[0], b[0])
+    else:
+        backend.gemm(out, a, b)
+    return out
+
+
 def _product_shape(a_shape, b_shape):
     """The shape of ``np.matmul``'s result: broadcast batch axes, a 1-D operand's axis dropped."""
     rows = a_shape[-2:-1]  # () for a 1-D a

@@ -9,37 +9,41 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .layout import channels_last, channels_last_view
-from .layout import contiguous as _contiguous
 
 __all__ = ["batch_norm", "local_response_norm"]
 
 
-def _as_ncl(x):
+def _as_ncl(backend, x):
     # The length is spelled out: -1 cannot be inferred when another dimension is 0.
-    return _contiguous(x).reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64)))
+    return backend.contiguous(x).reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64)))
 
 
-def _as_rows(x):
-    """A batch as the kernels see it: (N, C, L) when stored NCHW, (N*H*W, C) when channels-last."""
-    last = channels_last_view(x)
-    return _as_ncl(x) if last is None else last.reshape(-1, x.shape[1])
+def as_rows(backend, x):
+    """A batch as the kernels see it: (N, C, L) when stored NCHW, (N*H*W, C) when channels-last.
+
+    Shared with ``minigrad.distributed.sync_batchnorm``, which runs the same kernels.
+    """
+    last = backend.channels_last_view(x)
+    return _as_ncl(backend, x) if last is None else last.reshape(-1, x.shape[1])
 
 
 class BatchNorm(Function):
     """Batch norm on (N, C, L) arrays, or on (N*H*W, C) rows when the input is stored channels-last
-    (a convolution's output on the CPU; see ``layout``), whose output stays channels-last."""
+    (a convolution's output on the CPU; see ``backends/cpu/memory_format.py``), whose output stays
+    channels-last. Each layout has its own three kernels (``*_last`` for the rows), same signatures."""
 
     @staticmethod
     def forward(ctx, x, running_mean, running_var, weight, bias, training, momentum, eps):
         backend = get_backend(ctx.device)
-        xs = _as_rows(x)
+        xs = as_rows(backend, x)
         last = xs.ndim == 2
         C = x.shape[1]
-        suffix = "_last" if last else ""
         if training:
             mean, var = backend.empty(C, np.float64), backend.empty(C, np.float64)
-            getattr(backend, "batch_norm_stats" + suffix)(mean, var, xs)
+            if last:
+                backend.batch_norm_stats_last(mean, var, xs)
+            else:
+                backend.batch_norm_stats(mean, var, xs)
             count = xs.size // C
             if running_mean is not None:
                 # In place on the arrays the caller's tensors hold: PyTorch's running-stat update,
@@ -56,10 +60,13 @@ class BatchNorm(Function):
         w = backend.from_numpy(np.ones(C, dtype=x.dtype)) if weight is None else weight
         b = backend.from_numpy(np.zeros(C, dtype=x.dtype)) if bias is None else bias
         out = backend.empty(xs.shape, xs.dtype)
-        getattr(backend, "batch_norm_normalize" + suffix)(out, xs, mean, invstd, w, b)
+        if last:
+            backend.batch_norm_normalize_last(out, xs, mean, invstd, w, b)
+        else:
+            backend.batch_norm_normalize(out, xs, mean, invstd, w, b)
         ctx.save_for_backward(xs, mean, invstd, w)
         ctx.training, ctx.shape = training, x.shape
-        return _like_input(out, x.shape, last)
+        return like_input(out, x.shape, last)
 
     @staticmethod
     def backward(ctx, grad):
@@ -69,18 +76,21 @@ class BatchNorm(Function):
         backend = get_backend(ctx.device)
         dx = backend.empty(xs.shape, xs.dtype)
         dweight, dbias = backend.empty(C, np.float64), backend.empty(C, np.float64)
-        dy = channels_last(grad).reshape(-1, C) if last else _as_ncl(grad)
-        kernel = backend.batch_norm_backward_last if last else backend.batch_norm_backward
-        kernel(dx, dweight, dbias, dy, xs, mean, invstd, w, int(ctx.training))
+        if last:
+            dy = backend.channels_last(grad).reshape(-1, C)
+            backend.batch_norm_backward_last(dx, dweight, dbias, dy, xs, mean, invstd, w, int(ctx.training))
+        else:
+            backend.batch_norm_backward(dx, dweight, dbias, _as_ncl(backend, grad), xs, mean, invstd, w,
+                                        int(ctx.training))
         dtype = xs.dtype
-        return (_like_input(dx, ctx.shape, last), None, None,
+        return (like_input(dx, ctx.shape, last), None, None,
                 dweight.astype(dtype) if ctx.needs_input_grad[3] else None,
                 dbias.astype(dtype) if ctx.needs_input_grad[4] else None,
                 None, None, None)
 
 
-def _like_input(rows, shape, last):
-    """Kernel output ``rows`` (as ``_as_rows`` gave them) as an array of ``shape``, channels-last if ``last``."""
+def like_input(rows, shape, last):
+    """Kernel output ``rows`` (as ``as_rows`` gave them) as an array of ``shape``, channels-last if ``last``."""
     if not last:
         return rows.reshape(shape)
     N, C, H, W = shape
@@ -131,8 +141,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 class LocalResponseNorm(Function):
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k):
-        xs = _as_ncl(x)
         backend = get_backend(ctx.device)
+        xs = _as_ncl(backend, x)
         out, scale = backend.empty(xs.shape, xs.dtype), backend.empty(xs.shape, xs.dtype)
         backend.lrn_forward(out, scale, xs, size, alpha, beta, k)
         ctx.save_for_backward(xs, scale)
@@ -144,7 +154,7 @@ class LocalResponseNorm(Function):
         xs, scale = ctx.saved_tensors
         backend = get_backend(ctx.device)
         dx = backend.empty(xs.shape, xs.dtype)
-        backend.lrn_backward(dx, _as_ncl(grad), xs, scale, *ctx.args)
+        backend.lrn_backward(dx, _as_ncl(backend, grad), xs, scale, *ctx.args)
         return dx.reshape(grad.shape), None, None, None, None
 
 

@@ -12,7 +12,6 @@ import numpy as np
 from ..autograd import Function
 from ..backends import get_backend
 from .geometry import as_batch, conv_output_size, pair, unbatch
-from .layout import contiguous as _contiguous
 
 __all__ = [
     "max_pool2d", "min_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
@@ -47,10 +46,10 @@ def _pool_geometry(op, shape, kernel_size, stride, padding, dilation, ceil_mode)
     return KH, KW, sh, sw, ph, pw, dh, dw, OH, OW
 
 
-def _planes(x):
+def _planes(backend, x):
     """(N, C, H, W) -> contiguous (N*C, H, W)."""
     N, C, H, W = x.shape
-    return _contiguous(x).reshape(N * C, H, W)
+    return backend.contiguous(x).reshape(N * C, H, W)
 
 
 def _check_float(op, x):
@@ -76,7 +75,7 @@ class _IndexedPool(Function):
         dx = backend.empty((P, H * W), grad.dtype)
         # Sizes spelled out: -1 cannot be inferred for an empty batch.
         cells = grad.shape[2] * grad.shape[3]
-        backend.scatter_add_planes(dx, _contiguous(grad).reshape(P, cells), indices.reshape(P, cells))
+        backend.scatter_add_planes(dx, backend.contiguous(grad).reshape(P, cells), indices.reshape(P, cells))
         return dx.reshape(N, C, H, W), None, None
 
 
@@ -86,7 +85,7 @@ class MaxPool2d(_IndexedPool):
         KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
         N, C, H, W = x.shape
         backend = get_backend(ctx.device)
-        planes = _planes(-x if negate else x)
+        planes = _planes(backend, -x if negate else x)
         out = backend.empty((N * C, OH, OW), x.dtype)
         indices = backend.empty((N * C, OH, OW), np.int64)
         backend.max_pool2d_forward(out, indices, planes, KH, KW, sh, sw, ph, pw, dh, dw)
@@ -147,7 +146,7 @@ class AvgPool2d(Function):
         N, C, H, W = x.shape
         backend = get_backend(ctx.device)
         out = backend.empty((N * C, OH, OW), x.dtype)
-        backend.avg_pool2d_forward(out, _planes(x), KH, KW, sh, sw, ph, pw, count_include_pad, divisor)
+        backend.avg_pool2d_forward(out, _planes(backend, x), KH, KW, sh, sw, ph, pw, count_include_pad, divisor)
         ctx.args = (x.shape, geometry, count_include_pad, divisor)
         return out.reshape(N, C, OH, OW)
 
@@ -157,7 +156,7 @@ class AvgPool2d(Function):
         KH, KW, sh, sw, ph, pw, _, _, OH, OW = geometry
         backend = get_backend(ctx.device)
         dx = backend.empty((N * C, H, W), grad.dtype)
-        backend.avg_pool2d_backward(dx, _planes(grad), KH, KW, sh, sw, ph, pw, count_include_pad, divisor)
+        backend.avg_pool2d_backward(dx, _planes(backend, grad), KH, KW, sh, sw, ph, pw, count_include_pad, divisor)
         return dx.reshape(N, C, H, W), None, None, None
 
 
@@ -204,7 +203,7 @@ class AdaptiveAvgPool2d(Function):
         N, C, H, W = x.shape
         backend = get_backend(ctx.device)
         out = backend.empty((N * C, OH, OW), x.dtype)
-        backend.adaptive_avg_pool2d_forward(out, _planes(x))
+        backend.adaptive_avg_pool2d_forward(out, _planes(backend, x))
         ctx.input_shape = x.shape
         return out.reshape(N, C, OH, OW)
 
@@ -213,7 +212,7 @@ class AdaptiveAvgPool2d(Function):
         N, C, H, W = ctx.input_shape
         backend = get_backend(ctx.device)
         dx = backend.empty((N * C, H, W), grad.dtype)
-        backend.adaptive_avg_pool2d_backward(dx, _planes(grad))
+        backend.adaptive_avg_pool2d_backward(dx, _planes(backend, grad))
         return dx.reshape(N, C, H, W), None, None
 
 
@@ -243,7 +242,7 @@ class AdaptiveMaxPool2d(_IndexedPool):
         backend = get_backend(ctx.device)
         out = backend.empty((N * C, OH, OW), x.dtype)
         indices = backend.empty((N * C, OH, OW), np.int64)
-        backend.adaptive_max_pool2d_forward(out, indices, _planes(x))
+        backend.adaptive_max_pool2d_forward(out, indices, _planes(backend, x))
         ctx.input_shape = x.shape
         ctx.save_for_backward(indices)
         return out.reshape(N, C, OH, OW), indices.reshape(N, C, OH, OW)
@@ -274,8 +273,8 @@ class MaxUnpool2d(Function):
         P = N * C
         backend = get_backend(ctx.device)
         out = backend.empty((P, OH * OW), x.dtype)
-        idx = _contiguous(indices).reshape(P, H * W)
-        backend.scatter_planes(out, _planes(x).reshape(P, H * W), idx)
+        idx = backend.contiguous(indices).reshape(P, H * W)
+        backend.scatter_planes(out, _planes(backend, x).reshape(P, H * W), idx)
         ctx.save_for_backward(idx)
         ctx.input_shape = x.shape
         return out.reshape(N, C, OH, OW)
@@ -287,7 +286,7 @@ class MaxUnpool2d(Function):
         P = N * C
         backend = get_backend(ctx.device)
         dx = backend.empty((P, H * W), grad.dtype)
-        backend.gather_planes(dx, _contiguous(grad).reshape(P, grad.shape[2] * grad.shape[3]), idx)
+        backend.gather_planes(dx, backend.contiguous(grad).reshape(P, grad.shape[2] * grad.shape[3]), idx)
         return dx.reshape(N, C, H, W), None, None, None
 
 

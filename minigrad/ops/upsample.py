@@ -26,7 +26,6 @@ import numpy as np
 from ..autograd import Function
 from ..backends import get_backend
 from .geometry import as_batch, pair, unbatch
-from .layout import contiguous as _contiguous
 
 __all__ = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "bed_of_nails"]
 
@@ -68,7 +67,7 @@ class _Upsample(Function):
     def forward(ctx, x, mode, tables, OH, OW):
         N, C, H, W = x.shape
         backend = get_backend(ctx.device)
-        planes = _contiguous(x).reshape(N * C, H, W)
+        planes = backend.contiguous(x).reshape(N * C, H, W)
         out = backend.empty((N * C, OH, OW), x.dtype)
         if mode == "nearest":
             backend.nearest_forward(out, planes, *tables)
@@ -81,7 +80,7 @@ class _Upsample(Function):
     def backward(ctx, grad):
         (N, C, H, W), mode, tables = ctx.args
         backend = get_backend(ctx.device)
-        dy = _contiguous(grad).reshape(N * C, grad.shape[2], grad.shape[3])
+        dy = backend.contiguous(grad).reshape(N * C, grad.shape[2], grad.shape[3])
         dx = backend.empty((N * C, H, W), grad.dtype)
         if mode == "nearest":
             backend.nearest_backward(dx, dy, *tables)
@@ -130,7 +129,7 @@ def _cubic_matrix(in_size: int, out_size: int, scale_factor, align_corners: bool
     return matrix
 
 
-def _resample_planes(planes, rows_t, cols_t):
+def _resample_planes(backend, planes, rows_t, cols_t):
     """``rows_t^T @ plane @ cols_t`` for every (H, W) plane of ``planes`` (P, H, W), as 2-D GEMMs.
 
     ``rows_t`` is (H, OH) and ``cols_t`` (W, OW): the transposed per-axis resampling matrices.
@@ -138,9 +137,9 @@ def _resample_planes(planes, rows_t, cols_t):
     P, H, W = planes.shape
     OH, OW = rows_t.shape[1], cols_t.shape[1]
     step = np.matmul(planes.reshape(P * H, W), cols_t).reshape(P, H, OW)
-    step = _contiguous(np.transpose(step, (0, 2, 1))).reshape(P * OW, H)
+    step = backend.contiguous(np.transpose(step, (0, 2, 1))).reshape(P * OW, H)
     out = np.matmul(step, rows_t).reshape(P, OW, OH)
-    return _contiguous(np.transpose(out, (0, 2, 1)))
+    return backend.contiguous(np.transpose(out, (0, 2, 1)))
 
 
 class _Bicubic(Function):
@@ -149,15 +148,17 @@ class _Bicubic(Function):
     @staticmethod
     def forward(ctx, x, wy, wx, wy_t, wx_t):
         N, C, H, W = x.shape
-        out = _resample_planes(_contiguous(x).reshape(N * C, H, W), wy_t, wx_t)
+        backend = get_backend(ctx.device)
+        out = _resample_planes(backend, backend.contiguous(x).reshape(N * C, H, W), wy_t, wx_t)
         ctx.args = (x.shape, wy, wx)
         return out.reshape(N, C, wy.shape[0], wx.shape[0])
 
     @staticmethod
     def backward(ctx, grad):
         (N, C, H, W), wy, wx = ctx.args
-        g = _contiguous(grad).reshape(N * C, grad.shape[2], grad.shape[3])
-        return _resample_planes(g, wy, wx).reshape(N, C, H, W), None, None, None, None
+        backend = get_backend(ctx.device)
+        g = backend.contiguous(grad).reshape(N * C, grad.shape[2], grad.shape[3])
+        return _resample_planes(backend, g, wy, wx).reshape(N, C, H, W), None, None, None, None
 
 
 _MODES = {3: ("nearest", "nearest-exact", "linear", "area"), 4: ("nearest", "nearest-exact", "bilinear", "bicubic", "area")}
@@ -286,7 +287,7 @@ class _BedOfNails(Function):
         flat = (np.arange(H)[:, None] * sh * (W * sw) + np.arange(W)[None, :] * sw).reshape(1, H * W)
         index = backend.from_numpy(np.ascontiguousarray(np.broadcast_to(flat, (N * C, H * W)), dtype=np.int64))
         out = backend.empty((N * C, H * sh * W * sw), x.dtype)
-        backend.scatter_planes(out, _contiguous(x).reshape(N * C, H * W), index)
+        backend.scatter_planes(out, backend.contiguous(x).reshape(N * C, H * W), index)
         ctx.args = (x.shape, index)
         return out.reshape(N, C, H * sh, W * sw)
 
@@ -295,7 +296,7 @@ class _BedOfNails(Function):
         (N, C, H, W), index = ctx.args
         backend = get_backend(ctx.device)
         dx = backend.empty((N * C, H * W), grad.dtype)
-        backend.gather_planes(dx, _contiguous(grad).reshape(N * C, grad.shape[2] * grad.shape[3]), index)
+        backend.gather_planes(dx, backend.contiguous(grad).reshape(N * C, grad.shape[2] * grad.shape[3]), index)
         return dx.reshape(N, C, H, W), None, None
 
 

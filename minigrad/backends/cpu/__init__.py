@@ -7,7 +7,9 @@ knowing which device they run on; ``backends/contract.py`` lists those names.
 from .array import *  # noqa: F401,F403
 from .allocator import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
+from .conv_plan import *  # noqa: F401,F403
 from .channels_last import *  # noqa: F401,F403
+from .memory_format import *  # noqa: F401,F403
 from .direct_conv import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .upsample import *  # noqa: F401,F403

@@ -3,60 +3,57 @@
 A tensor's shape is always (N, C, H, W). Its array may be stored channels-last: then
 ``a.transpose(0, 2, 3, 1)`` is a C-contiguous (N, H, W, C) array, and ``a`` is a strided view
 of it. ``conv2d`` returns its output that way on the CPU (its GEMM writes (positions,
-channels)), and batch norm, ReLU and elementwise arithmetic keep the layout, so a ResNet
-never transposes between its convolutions. Ops that need NCHW call ``contiguous``, which
-transposes a channels-last array with the backend's kernel (NumPy's copy is 2-4x slower).
+channels); the decision is ``conv_plan.py``'s), and batch norm, ReLU and elementwise
+arithmetic keep the layout, so a ResNet never transposes between its convolutions. Ops that
+need NCHW call ``contiguous``, which transposes a channels-last array with the
+``channels_last.py`` kernel (NumPy's copy is 2-4x slower).
 
-Device arrays are always contiguous NCHW: ``contiguous`` returns them unchanged, and
-``channels_last`` copies them with their backend's kernel.
+The CUDA twin (``cuda/memory_format.py``) has the same functions for device arrays, which
+are always contiguous NCHW.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..backends import get_backend
+from .array import empty
+from .channels_last import to_channels_first, to_channels_last
 
 __all__ = ["contiguous", "channels_last_view", "channels_last", "stored", "restore", "in_layout_of"]
 
 
 def channels_last_view(a):
-    """The C-contiguous (N, H, W, C) array behind a channels-last (N, C, H, W) CPU array, else None.
+    """The C-contiguous (N, H, W, C) array behind a channels-last (N, C, H, W) array, else None.
 
     An array that is also C-contiguous as NCHW (one channel, or 1x1 planes) counts as NCHW.
     """
-    if not isinstance(a, np.ndarray) or a.ndim != 4 or a.flags.c_contiguous:
+    if a.ndim != 4 or a.flags.c_contiguous:
         return None
     view = a.transpose(0, 2, 3, 1)
     return view if view.flags.c_contiguous else None
 
 
 def contiguous(a):
-    """``a`` as a C-contiguous NCHW array on its own device (device arrays always are)."""
-    if not isinstance(a, np.ndarray) or a.flags.c_contiguous:
+    """``a`` as a C-contiguous array (NCHW for a 4-D one): ``a`` itself when it already is."""
+    if a.flags.c_contiguous:
         return a
     view = channels_last_view(a)
     if view is None:
         return np.ascontiguousarray(a)
     out = np.empty(a.shape, a.dtype)
-    get_backend("cpu").to_channels_first(out, view, np.zeros(a.shape[1], a.dtype))
+    to_channels_first(out, view, np.zeros(a.shape[1], a.dtype))
     return out
 
 
 def channels_last(a):
-    """``a`` (N, C, H, W) as a C-contiguous (N, H, W, C) array: its own memory if stored so, else a copy.
-
-    Args:
-        a: a CPU or device array.
-    """
+    """``a`` (N, C, H, W) as a C-contiguous (N, H, W, C) array: its own memory if stored so, else a copy."""
     view = channels_last_view(a)
     if view is not None:
         return view
-    backend = get_backend(getattr(a, "device", "cpu"))
     a = contiguous(a)
     N, C, H, W = a.shape
-    last = backend.empty((N, H, W, C), a.dtype)
-    backend.to_channels_last(last, a)
+    last = empty((N, H, W, C), a.dtype)
+    to_channels_last(last, a)
     return last
 
 

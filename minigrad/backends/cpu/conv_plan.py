@@ -1,0 +1,134 @@
+"""How the CPU computes a conv2d: the decisions behind ``ops/conv.py``'s math, measured on this backend.
+
+``plan_conv2d`` returns a ``ConvPlan`` (``backends/contract.py``); the CUDA twin is
+``cuda/conv_plan.py``. The choices and why:
+
+- **Direct kernels** (``direct_conv.py``, op ``ops/conv_direct.py``) for stride-1 single-group
+  layers with fewer than ``mg.config.channels_last_min`` channels in and out (LeNet-5's): with a
+  handful of channels im2col's copy and a skinny GEMM cost more than the arithmetic.
+  ``mg.config.using(direct_conv=False)`` sends every layer through the lowering.
+- **Lowering**: im2row (channels-last rows: each kernel tap copies C contiguous floats); with
+  one input channel per group (a grayscale input layer, a depthwise conv) im2col's columns
+  instead, whose (c, kh, kw) order is then im2row's (kh, kw, c) and which copy whole image rows
+  (LeNet-5's conv1, batch 64, one thread: 0.8 vs 2.8 ms); a 1x1 stride-1 unpadded layer needs
+  no lowering at all.
+- **Chunks**: row matrices of about ``mg.config.chunk_bytes`` (16 MiB, fits the 32 MiB L3 next
+  to the chunk's output), so that a chunk's rows are still in cache when its GEMM reads them; the
+  full row matrix of a ResNet layer (150 MB at batch 64) would stream through main memory.
+  4 MiB chunks were slower on a loaded 2-core machine (more GEMM calls, each a thread
+  synchronisation).
+- **Saved rows**: kept for dW when they fit in one chunk (cheaper than a second im2row, and
+  small) or under ``mg.config.save_columns``; CIFAR ResNet-18 at batch 64 peaks at 1962 MiB
+  with saved rows and 678 MiB with recomputed, chunked ones (PyTorch: 589 MiB), for a step
+  time within the load noise (2.9 vs 3.0 s; ``benchmarks/vs_torch.py``).
+- **Memory format**: results of ``mg.config.channels_last_min`` (32) channels or more stay
+  stored channels-last (``memory_format.py``), so the next convolution reads them as they are;
+  with a handful of channels (LeNet-5's 6 and 16) the pooling after them wants NCHW, and a
+  LeNet-5 step took 15 instead of 12 ms with channels-last results.
+- **dX by correlation** (``correlation_applies``) where it pays, else dRows = dY @ W folded by
+  row2im.
+- **dW orientation**: with im2col's columns as rows, ``rows^T @ dY`` reads them in place;
+  ``dY^T @ rows`` was 2x slower (LeNet-5's conv1: 1.2 vs 0.6 ms).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...configuration import config
+from ..contract import ConvPlan
+
+__all__ = ["plan_conv2d"]
+
+
+def direct_applies(geometry, groups: int, channels: tuple[int, int], max_channels: int) -> bool:
+    """Whether the direct kernels compute this convolution: stride 1, one group, few channels.
+
+    Args:
+        geometry: ``ops.geometry.conv_geometry``'s tuple ``(KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)``.
+        groups: number of groups.
+        channels: (C, O), input and output channels.
+        max_channels: both C and O must be below this (``plan_conv2d`` passes
+            ``config.channels_last_min``): layers with more channels have outputs wide enough for
+            im2row's GEMM to run near the BLAS peak, and results stored channels-last, which
+            the direct kernels do not produce.
+    """
+    sh, sw = geometry[2], geometry[3]
+    return config.direct_conv and groups == 1 and sh == sw == 1 and max(channels) < max_channels
+
+
+def image_chunks(N: int, bytes_per_image: int) -> tuple[tuple[int, int], ...]:
+    """Split the batch into runs of images whose row matrices take about ``config.chunk_bytes``.
+
+    Args:
+        N: images in the batch.
+        bytes_per_image: bytes of one image's row matrix.
+    """
+    step = max(1, min(N, config.chunk_bytes // max(1, bytes_per_image)))
+    return tuple((s, min(N, s + step)) for s in range(0, N, step))
+
+
+def pointwise(geometry) -> bool:
+    """A 1x1, stride-1, unpadded convolution: im2row is the identity on channels-last input."""
+    KH, KW, sh, sw, ph, pw = geometry[:6]
+    return KH == KW == sh == sw == 1 and ph == pw == 0
+
+
+def correlation_applies(geometry, groups: int, channels: tuple[int, int], input_hw: tuple[int, int]) -> bool:
+    """Whether dX is computed as a cross-correlation of dY (``ops/conv.py``'s ``input_grad_by_correlation``).
+
+    It needs stride 1, one group and padding no larger than the kernel's span, and it pays
+    when the rows of dY (O*KH*KW wide, H*W per image) are no larger than those that
+    row2im would fold (C*KH*KW wide, OH*OW per image): equal for ResNet's 'same' 3x3
+    convolutions, 5x larger for LeNet-5's conv2 (6 -> 16 channels, padding 0), whose dX
+    this path made 4x slower.
+
+    Args:
+        geometry: ``conv_geometry``'s tuple.
+        groups: number of groups.
+        channels: (C, O), input and output channels.
+        input_hw: (H, W) of the input.
+    """
+    KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
+    C, O = channels
+    H, W = input_hw
+    return (groups == 1 and sh == sw == 1 and ph <= dh * (KH - 1) and pw <= dw * (KW - 1)
+            and O * H * W <= C * OH * OW and not pointwise(geometry))
+
+
+def plan_conv2d(input_shape, weight_shape, geometry, groups, dtype, needs_weight_grad) -> ConvPlan:
+    """The CPU's plan for one conv2d (the module docstring gives the reasons).
+
+    Args:
+        input_shape: (N, C, H, W).
+        weight_shape: (O, C/groups, KH, KW).
+        geometry: ``conv_geometry``'s tuple ``(KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)``.
+        groups: number of groups.
+        dtype: the arrays' dtype.
+        needs_weight_grad: the backward will compute dW (a graph is recorded and the weight needs it).
+    """
+    N, C, H, W = input_shape
+    O = weight_shape[0]
+    KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
+    wide = config.channels_last_min
+    if direct_applies(geometry, groups, (C, O), wide):
+        return ConvPlan("direct")
+    if C == groups:
+        lowering = "columns"
+    elif pointwise(geometry) and groups == 1:
+        lowering = "pointwise"
+    else:
+        lowering = "im2row"
+    itemsize = np.dtype(dtype).itemsize
+    chunks = image_chunks(N, C * KH * KW * OH * OW * itemsize)
+    # Saved rows must outlive the step, so they always come in one (pooled) piece.
+    save_rows = needs_weight_grad and (config.save_columns or len(chunks) == 1)
+    if save_rows:
+        chunks = ((0, N),)
+    if correlation_applies(geometry, groups, (C, O), (H, W)):
+        input_grad, input_grad_chunks, input_grad_last = "correlation", image_chunks(N, O * KH * KW * H * W * itemsize), True
+    else:
+        input_grad = "gemm" if pointwise(geometry) and groups == 1 else "fold"
+        input_grad_chunks, input_grad_last = chunks, C >= wide
+    return ConvPlan(lowering, chunks, save_rows, O >= wide, input_grad, input_grad_chunks, input_grad_last,
+                    weight_grad_by_columns=lowering == "columns")

@@ -1,0 +1,47 @@
+"""How the GPU computes a conv2d: the CUDA twin of ``cpu/conv_plan.py`` (same function, same ``ConvPlan``).
+
+Every layer is lowered and multiplied by the tiled GEMM (``gemm.py``), the whole batch at
+once, with NCHW results (device arrays are always NCHW: ``memory_format.py``):
+
+- No direct kernels. ``direct_conv.py`` has CUDA twins of the CPU's, one output (or one
+  weight element) per thread, correct under the simulator but never timed on a GPU against
+  im2row + the tiled GEMM, which reuses each loaded tile across a block; until a GPU
+  measurement says they pay, small layers keep the lowering.
+- The lowering follows the same rule as on the CPU (im2col's columns for one input channel per
+  group, none for a pointwise layer, im2row otherwise): one code path in ``ops/conv.py``.
+- No chunks: the CPU's chunking is a cache-size choice; a GPU takes the batch in one launch.
+- dX by ``dY @ W`` and row2im (no correlation path: its gain was measured on the CPU only),
+  dW as ``dY^T @ rows`` (device arrays copy transposed views, so there is no in-place read to gain).
+"""
+
+from __future__ import annotations
+
+from ..contract import ConvPlan
+
+__all__ = ["plan_conv2d"]
+
+
+def plan_conv2d(input_shape, weight_shape, geometry, groups, dtype, needs_weight_grad) -> ConvPlan:
+    """The GPU's plan for one conv2d (the module docstring gives the reasons).
+
+    Args:
+        input_shape: (N, C, H, W).
+        weight_shape: (O, C/groups, KH, KW).
+        geometry: ``conv_geometry``'s tuple ``(KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)``.
+        groups: number of groups.
+        dtype: the arrays' dtype.
+        needs_weight_grad: the backward will compute dW (a graph is recorded and the weight needs it).
+    """
+    N, C = input_shape[:2]
+    KH, KW, sh, sw, ph, pw = geometry[:6]
+    pointwise = KH == KW == sh == sw == 1 and ph == pw == 0
+    if C == groups:
+        lowering = "columns"
+    elif pointwise and groups == 1:
+        lowering = "pointwise"
+    else:
+        lowering = "im2row"
+    whole = ((0, N),)
+    # The batch is one chunk, so the rows are kept whenever dW needs them (as on the CPU for one chunk).
+    return ConvPlan(lowering, whole, needs_weight_grad, False, "gemm" if pointwise and groups == 1 else "fold", whole,
+                    False, weight_grad_by_columns=False)
