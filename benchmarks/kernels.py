@@ -56,7 +56,7 @@ def bench_conv(name, n, c, h, o, k, s, p, repeats, sgemm_size):
 
     The input and the output gradient are stored as they arrive inside a network: channels-last
     when they have ``mg.config.channels_last_min`` channels or more (a previous conv's result, see
-    ``minigrad/ops/layout.py``), NCHW otherwise (an image, or a small layer's result).
+    ``minigrad/backends/cpu/memory_format.py``), NCHW otherwise (an image, or a small layer's result).
     """
     sgemm = sgemm_gflops(sgemm_size, repeats=3)
     rng = np.random.default_rng(0)

@@ -17,14 +17,14 @@ threads that do not override it. Values are checked: an unknown name or a bad va
 Options (name, default, what reads it):
 
 - ``save_columns`` (False): conv2d keeps its im2row matrix for the backward instead of
-  recomputing it from the input (``ops/conv.py``; KH*KW times the input's memory).
+  recomputing it from the input (``backends/cpu/conv_plan.py``; KH*KW times the input's memory).
 - ``chunk_bytes`` (16 MiB): im2row matrices are built per chunk of images of about this many
-  bytes, so that they stay in cache (``ops/conv.py``).
+  bytes, so that they stay in cache (``backends/cpu/conv_plan.py``).
 - ``channels_last_min`` (32): on the CPU a convolution result with at least this many channels
   stays stored channels-last, and layers with fewer channels may take the direct kernels
-  (``ops/conv.py``, ``ops/conv_direct.py``).
+  (``backends/cpu/conv_plan.py``).
 - ``direct_conv`` (True): stride-1 layers with few channels use the direct kernels instead of
-  im2row + GEMM (``ops/conv_direct.py``).
+  im2row + GEMM (``backends/cpu/conv_plan.py``; the op is ``ops/conv_direct.py``).
 - ``serial_below`` (32768): parallel CPU kernels touching fewer elements run on one thread
   (``backends/cpu/threads.py``, ``serial_when_small``).
 - ``blas_serial_below`` (50,000,000): GEMMs of fewer floating-point operations run on one
