@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Optional
 
@@ -45,9 +44,8 @@ def summary_command(
     """Per-layer table: output shape, parameters, MACs, activation memory, receptive field (size, jump, start)."""
     import json
 
-    from minigrad.models import get_model, list_models, model_info
-    from minigrad.compare import compare, format_compare, plot_cost
-    from minigrad.model_summary import summary
+    from minigrad.compare import compare, format_compare, plot_cost, summarize_registered
+    from minigrad.models import list_models
 
     size = parse_input_size(input_size) if input_size else None
     if compare_all:
@@ -68,25 +66,7 @@ def summary_command(
         _summarize_onnx(Path(model), size, as_json)
         return
     try:
-        info = model_info(model)
-    except ValueError as error:
-        fail(str(error))
-    accepted = inspect.signature(info["fn"]).parameters
-    if size is None:
-        size = tuple(info["input_size"])
-        if small_input:
-            size = (size[0], 32, 32)
-    kwargs = {}
-    if "in_channels" in accepted:
-        kwargs["in_channels"] = size[0]
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    if small_input:
-        if "small_input" not in accepted:
-            fail(f"summary: {model} has no small-input variant (it takes {', '.join(accepted)})")
-        kwargs["small_input"] = True
-    try:
-        result = summary(get_model(model, **kwargs), size)
+        result = summarize_registered(model, size, small_input, num_classes)
     except ValueError as error:
         fail(str(error))
     typer.echo(result.to_json() if as_json else result.format())

@@ -1,7 +1,10 @@
-"""The course's comparison of architectures: parameters, GMACs, activation memory and depth.
+"""Summaries of registered models and the course's comparison of architectures: parameters,
+GMACs, activation memory and depth.
 
-``compare()`` summarises every registered model at one input size (``minigrad summary --compare``),
-``format_compare`` prints the table and ``plot_cost`` draws parameters against GMACs as a PNG.
+``summarize_registered()`` builds one registered model for an input size and summarises it
+(``minigrad summary MODEL``); ``compare()`` summarises every registered model at one input size
+(``minigrad summary --compare``), ``format_compare`` prints the table and ``plot_cost`` draws
+parameters against GMACs as a PNG.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import math
 
 from .model_summary import summary
 
-__all__ = ["compare", "format_compare", "plot_cost"]
+__all__ = ["summarize_registered", "compare", "format_compare", "plot_cost"]
 
 _FAMILIES = ("lenet", "alexnet", "vgg", "googlenet", "resnet", "unet")
 
@@ -26,6 +29,39 @@ def _course_order(names, model_info) -> list:
     rank = {f: i for i, f in enumerate(_FAMILIES)}
     family = lambda n: next((rank[f] for f in _FAMILIES if n.startswith(f)), len(_FAMILIES))  # noqa: E731
     return sorted(by_fn.values(), key=lambda n: (family(n), len(n), n))
+
+
+def summarize_registered(name: str, input_size=None, small_input: bool = False, num_classes: int | None = None):
+    """The ``Summary`` of the registered model ``name``, built for ``input_size``.
+
+    Args:
+        name: a registry name.
+        input_size: (C, H, W); default: the registered size, (C, 32, 32) with ``small_input``.
+            C is passed as ``in_channels`` to models that take it.
+        small_input: build the 28x28/32x32 variant.
+        num_classes: output classes (default: the model's).
+
+    Raises:
+        ValueError: an unknown name, a model without a small-input variant, or an input that
+            is too small for the model (``InputTooSmallError``).
+    """
+    from .models import get_model, model_info
+
+    info = model_info(name)
+    accepted = inspect.signature(info["fn"]).parameters
+    size = tuple(input_size) if input_size is not None else tuple(info["input_size"])
+    if input_size is None and small_input:
+        size = (size[0], 32, 32)
+    kwargs = {}
+    if "in_channels" in accepted:
+        kwargs["in_channels"] = size[0]
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if small_input:
+        if "small_input" not in accepted:
+            raise ValueError(f"summary: {name} has no small-input variant (it takes {', '.join(accepted)})")
+        kwargs["small_input"] = True
+    return summary(get_model(name, **kwargs), size)
 
 
 def compare(names=None, input_size=(3, 224, 224), progress=None) -> list:
