@@ -70,12 +70,23 @@ def _light_input(proto):
     return x.name, (np.arange(n).reshape(shape) / n).astype(np.float32)
 
 
+#: Light models whose stored output float32 cannot reproduce except by one summation order. The
+#: constant weights of light_squeezenet make its 1000 logits equal, at 9.5e9, where one float32
+#: ulp is 1024: a GEMM that sums the last 24 output channels in its remainder kernel (OpenBLAS's
+#: Haswell kernel does) makes them 1 ulp lower, and softmax turns 1024 into exp(-1024) = 0. They
+#: run in float64, where an ulp at 9.5e9 is 2e-6 and softmax stays uniform.
+ILL_CONDITIONED_IN_FLOAT32 = {"light_squeezenet"}
+
+
 @pytest.mark.parametrize("path", LIGHT, ids=lambda p: os.path.basename(p)[:-5])
 def test_light_model_matches_its_stored_output(path):
     _, x = _light_input(onnx.load(path))
     want = numpy_helper.to_array(onnx.load_tensor(path[:-5] + "_output_0.pb"))
+    model = mgonnx.load(path)
+    if os.path.basename(path)[:-5] in ILL_CONDITIONED_IN_FLOAT32:
+        model, x = model.to(dtype=np.float64), x.astype(np.float64)
     with mg.no_grad():
-        got = mgonnx.load(path)(mg.Tensor(x)).numpy()
+        got = model(mg.Tensor(x)).numpy()
     assert_close(got, want)
 
 
