@@ -72,9 +72,9 @@ def _light_input(proto):
 
 #: Light models whose stored output float32 cannot reproduce except by one summation order. The
 #: constant weights of light_squeezenet make its 1000 logits equal, at 9.5e9, where one float32
-#: ulp is 1024: a GEMM that sums the last 24 output channels in its remainder kernel (OpenBLAS's
-#: Haswell kernel does) makes them 1 ulp lower, and softmax turns 1024 into exp(-1024) = 0. They
-#: run in float64, where an ulp at 9.5e9 is 2e-6 and softmax stays uniform.
+#: ulp is 1024: a BLAS kernel that sums some channels in another order makes them 1 ulp lower
+#: (with OpenBLAS's Haswell kernel on this machine's AMD EPYC, 24 of the channels 496-999), and
+#: softmax turns 1024 into exp(-1024) = 0. They run in float64, where an ulp at 9.5e9 is 2e-6.
 ILL_CONDITIONED_IN_FLOAT32 = {"light_squeezenet"}
 
 
