@@ -13,6 +13,10 @@ Conventions:
   the first line of each docstring below names that file. Details (formulas, layouts,
   measured choices) are in the kernel files.
 - Arrays are ``np.ndarray`` on the CPU and ``CudaArray`` on CUDA (NumPy duck arrays).
+- Decisions that depend on the device are the backend's too, and return their answer
+  instead of filling an output: the memory-format helpers (``memory_format.py``: which
+  arrays are stored channels-last, and the copies between formats) and the convolution
+  planner (``conv_plan.py``: ``plan_conv2d`` returns a ``ConvPlan``).
 
 Not part of the contract, and reached only from device-specific code:
 
