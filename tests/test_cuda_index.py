@@ -11,22 +11,14 @@ from hypothesis import strategies as st
 from test_cuda_setup import needs_cuda
 
 from minigrad.backends import index as ix
+from minigrad.ops.geometry import conv_output_size
 
 small = st.integers(1, 6)
 
 
-@given(st.integers(1, 20), small, small, st.integers(0, 3), small)
-def test_conv_output_size_counts_the_windows(size, k, s, p, d):
-    span = d * (k - 1) + 1
-    windows = len(range(0, size + 2 * p - span + 1, s))
-    # The formula goes to zero or below when the dilated kernel does not fit: no window.
-    assert max(ix.conv_output_size(size, k, s, 2 * p, d), 0) == windows
-    assert ix.cpu.conv_output_size(size, k, s, 2 * p, d) == ix.conv_output_size(size, k, s, 2 * p, d)
-
-
 @given(st.integers(1, 12), small, small, st.integers(0, 3), small)
 def test_source_range_is_exactly_the_outputs_that_read_an_input(size, k, s, p, d):
-    out = ix.conv_output_size(size, k, s, 2 * p, d)
+    out = conv_output_size(size, k, s, p, d)
     for i in range(size):
         readers = [o for o in range(max(out, 0)) if any(ix.input_index(o, t, s, p, d) == i for t in range(k))]
         lo, hi = ix.source_range(i, k, s, p, d, max(out, 0))
@@ -53,7 +45,7 @@ def test_adaptive_windows_cover_the_input_as_pytorch(size_in, size_out):
 def test_pool_window_clips_as_the_reference_avg_pool(size, k, s, p):
     if p > k // 2:
         return
-    for o in range(ix.conv_output_size(size, k, s, 2 * p, 1)):
+    for o in range(conv_output_size(size, k, s, p, 1)):
         lo, hi, padded = ix.pool_window(o, k, s, p, size)
         start = o * s - p
         assert (lo, hi) == (max(start, 0), min(start + k, size))
@@ -69,7 +61,7 @@ def test_the_cuda_compilation_gives_the_same_numbers():
 
     @cuda.jit
     def kernel(out):
-        out[0] = dev.conv_output_size(32, 5, 1, 0, 1)
+        out[0] = dev.input_index(3, 2, 2, 1, 1)
         lo, hi = dev.source_range(7, 3, 2, 1, 1, 16)
         out[1], out[2] = lo, hi
         out[3] = dev.first_inside(-5, 2)
@@ -77,7 +69,7 @@ def test_the_cuda_compilation_gives_the_same_numbers():
 
     out = cuda.to_device(np.zeros(5, np.int64))
     kernel[1, 1](out)
-    expected = [ix.conv_output_size(32, 5, 1, 0, 1), *ix.source_range(7, 3, 2, 1, 1, 16), ix.first_inside(-5, 2),
+    expected = [ix.input_index(3, 2, 2, 1, 1), *ix.source_range(7, 3, 2, 1, 1, 16), ix.first_inside(-5, 2),
                 ix.adaptive_end(2, 7, 3)]
     assert out.copy_to_host().tolist() == expected
 

@@ -82,7 +82,11 @@ class ConvPlan:
     weight_grad_by_columns: bool = False
 
 #: Exported by ``minigrad.backends.cpu`` beyond the contract (``cpu/threads.py``).
-CPU_ONLY = frozenset({"get_num_threads", "set_num_threads"})
+CPU_ONLY = frozenset({
+    "get_num_threads", "set_num_threads",  # cpu/threads.py
+    # cpu/direct_conv.py: only the CPU planner sends layers to them (cuda/conv_plan.py says why)
+    "conv2d_direct", "conv2d_direct_weight_grad",
+})
 #: Exported by ``minigrad.backends.cuda`` beyond the contract.
 CUDA_ONLY = frozenset({
     "is_available", "require_gpu",  # cuda/__init__.py: is a GPU usable
@@ -197,15 +201,6 @@ class Backend(Protocol):
                     geometry: tuple[int, ...], groups: int, dtype: npt.DTypeLike,
                     needs_weight_grad: bool) -> ConvPlan:
         """``conv_plan.py``: the lowering, chunks, saved rows and memory formats of one conv2d."""
-
-    # --------------------------------------------------- direct_conv.py
-    def conv2d_direct(self, out: Array, x: Array, weight: Array, bias: Array, ph: int, pw: int, dh: int,
-                      dw: int) -> None:
-        """``direct_conv.py``: stride-1 cross-correlation computed directly on the padded image."""
-
-    def conv2d_direct_weight_grad(self, dweight: Array, x: Array, grad: Array, ph: int, pw: int, dh: int,
-                                  dw: int) -> None:
-        """``direct_conv.py``: the weight gradient of ``conv2d_direct``."""
 
     # ---------------------------------------------------------- norm.py
     def batch_norm_stats(self, mean: Array, var: Array, x: Array) -> None:

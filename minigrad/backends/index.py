@@ -20,19 +20,10 @@ from types import SimpleNamespace
 from numba import njit
 
 __all__ = [
-    "conv_output_size", "input_index", "first_inside", "pool_window", "avg_pool_divisor", "adaptive_start",
+    "input_index", "first_inside", "pool_window", "avg_pool_divisor", "adaptive_start",
     "adaptive_end",
     "source_range", "cpu", "cuda_functions", "FUNCTIONS",
 ]
-
-
-def conv_output_size(size, kernel, stride, pad_total, dilation):
-    """Output length of a convolution or pooling window sweep.
-
-    ``floor((W + P - D*(K-1) - 1) / S) + 1`` with ``P`` the total padding of the axis
-    (``2 * padding`` for symmetric padding).
-    """
-    return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def input_index(o, k, stride, pad, dilation):
@@ -95,7 +86,7 @@ def source_range(i, kernel, stride, pad, dilation, out_size):
     return lo, max(hi, lo)
 
 
-FUNCTIONS = (conv_output_size, input_index, first_inside, pool_window, avg_pool_divisor, adaptive_start, adaptive_end,
+FUNCTIONS = (input_index, first_inside, pool_window, avg_pool_divisor, adaptive_start, adaptive_end,
              source_range)
 
 #: The helpers compiled for the CPU, inlined into ``njit`` callers.

@@ -19,7 +19,7 @@ __all__ = ["is_available", "require_gpu"]
 
 # Submodules whose ``__all__`` together form the backend's namespace, as in the CPU backend.
 # ``functions`` exports nothing: loading it registers CudaArray's NumPy functions (array.FUNCTIONS).
-_MODULES = ("array", "functions", "allocator", "conv", "conv_plan", "direct_conv", "channels_last", "memory_format",
+_MODULES = ("array", "functions", "allocator", "conv", "conv_plan", "channels_last", "memory_format",
             "pool", "upsample", "norm", "activation", "fused", "gemm")
 _names = None
 

@@ -3,10 +3,11 @@
 Every layer is lowered and multiplied by the tiled GEMM (``gemm.py``), the whole batch at
 once, with NCHW results (device arrays are always NCHW: ``memory_format.py``):
 
-- No direct kernels. ``direct_conv.py`` has CUDA twins of the CPU's, one output (or one
-  weight element) per thread, correct under the simulator but never timed on a GPU against
-  im2row + the tiled GEMM, which reuses each loaded tile across a block; until a GPU
-  measurement says they pay, small layers keep the lowering.
+- No direct kernels: the CPU's ``direct_conv.py`` pays because a skinny GEMM runs far below
+  the BLAS peak there. CUDA twins computing one output (or one weight element) per thread
+  existed, correct under the simulator, but were never called and never timed on a GPU
+  against im2row + the tiled GEMM (which reuses each loaded tile across a block), so they were
+  removed; a GPU measurement is what would bring them back.
 - The lowering follows the same rule as on the CPU (im2col's columns for one input channel per
   group, none for a pointwise layer, im2row otherwise): one code path in ``ops/conv.py``.
 - No chunks: the CPU's chunking is a cache-size choice; a GPU takes the batch in one launch.
