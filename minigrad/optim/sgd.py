@@ -52,8 +52,10 @@ class SGD(Optimizer):
         buf = state.get("momentum_buffer") if momentum != 0 else None
         first = momentum != 0 and buf is None
         if first:
-            # The kernel writes the first buffer (b = g) itself: no zero fill needed.
-            buf = state["momentum_buffer"] = backend.empty(param.shape, param.dtype)
+            # ``zeros``, not ``empty``, although the kernel writes the first buffer (b = g) itself:
+            # on the CPU ``empty`` comes from the caching pool, which is for a step's temporaries,
+            # and buffers that live as long as the optimizer raised ResNet-18's peak by 35 MiB there.
+            buf = state["momentum_buffer"] = backend.zeros(param.shape, param.dtype)
         # Without momentum the kernel never touches the buffer argument; the parameter stands in for it.
         backend.sgd_momentum_update(param, grad, param if buf is None else buf, group["lr"], momentum,
                                     group["dampening"], group["weight_decay"], group["nesterov"], group["maximize"],
