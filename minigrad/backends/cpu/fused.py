@@ -1,20 +1,24 @@
-"""Fused optimizer updates on the CPU: the CUDA ``fused.py`` rules, one pass over the arrays.
+"""Fused optimizer updates on the CPU: the rules of ``backends/update_rules.py``, one pass over the arrays.
 
 The NumPy form of a rule (``buf *= momentum; buf += (1 - dampening) * g; p -= lr * g``)
 walks every array once per operation and allocates temporaries; these loops read and write
 each element once. They are serial: an update is memory-bound and short, and on a busy
 2-core machine the threading layer costs more than it saves (as for ``activation.py``).
 
-Scalars are rounded to the parameter's dtype first, as NumPy does with Python floats and as
-the CUDA kernels do, so a float32 step computes in float32 on both devices.
+The per-element rules and the rounding of the scalars to the parameter's dtype are shared with
+``cuda/fused.py`` (``update_rules.py``), so a float32 step computes in float32 on both devices.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
+
+from .. import update_rules
+
+# Module-level names: Numba resolves globals, not attributes of a namespace object.
+sgd_element = update_rules.cpu.sgd_element
+adam_element = update_rules.cpu.adam_element
 
 __all__ = ["sgd_momentum_update", "adam_update"]
 
@@ -22,51 +26,23 @@ __all__ = ["sgd_momentum_update", "adam_update"]
 @njit(cache=True)
 def _sgd(param, buf, grad, lr, momentum, keep, weight_decay, nesterov, maximize, first):
     for i in range(param.size):
-        g = grad[i]
-        if maximize:
-            g = -g
-        if weight_decay != 0:
-            g = g + weight_decay * param[i]
-        if momentum != 0:
-            if first:
-                b = g
-            else:
-                b = buf[i] * momentum
-                b = b + keep * g  # keep = 1 - dampening
+        p, b = sgd_element(param[i], grad[i], buf[i], lr, momentum, keep, weight_decay, nesterov, maximize, first)
+        if momentum != 0:  # without momentum ``buf`` may be ``param`` itself, standing in
             buf[i] = b
-            if nesterov:
-                g = g + momentum * b
-            else:
-                g = b
-        param[i] = param[i] - lr * g
+        param[i] = p
 
 
 @njit(cache=True)
 def _adam(param, m, v, vmax, grad, lr_decay, beta1c, beta2, beta2c, eps, weight_decay, decoupled, amsgrad,
           maximize, step_size, bc2):
     for i in range(param.size):
-        g = grad[i]
-        p = param[i]
-        if maximize:
-            g = -g
-        if weight_decay != 0:
-            if decoupled:
-                p = p * lr_decay
-            else:
-                g = g + weight_decay * p
-        mi = m[i] + beta1c * (g - m[i])
-        vi = v[i] * beta2
-        vi = vi + beta2c * g * g
+        p, mi, vi, vmaxi = adam_element(param[i], grad[i], m[i], v[i], vmax[i], lr_decay, beta1c, beta2, beta2c, eps,
+                                        weight_decay, decoupled, amsgrad, maximize, step_size, bc2)
         m[i] = mi
         v[i] = vi
-        second = vi
-        if amsgrad:
-            if vmax[i] > vi:
-                second = vmax[i]
-            vmax[i] = second
-        denom = math.sqrt(second) / bc2
-        denom = denom + eps
-        param[i] = p - step_size * mi / denom
+        if amsgrad:  # without amsgrad ``vmax`` may be a stand-in array
+            vmax[i] = vmaxi
+        param[i] = p
 
 
 def _run_in_place(kernel, updated, grad, *scalars):
@@ -87,7 +63,7 @@ def _run_in_place(kernel, updated, grad, *scalars):
 
 
 def sgd_momentum_update(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
-    """One fused SGD step in place, PyTorch's rule (as ``minigrad.optim.SGD``; formula in ``cuda/fused.py``).
+    """One fused SGD step in place, PyTorch's rule (formula in ``update_rules.py``).
 
     Args:
         param, buf: updated in place (``buf`` unused when momentum is 0), same shape and dtype.
@@ -96,14 +72,13 @@ def sgd_momentum_update(param, grad, buf, lr, momentum, dampening, weight_decay,
         nesterov, maximize: flags.
         first: True on the first step (the buffer starts as the gradient).
     """
-    t = param.dtype.type
-    _run_in_place(_sgd, (param, buf), grad, t(lr), t(momentum), t(1 - dampening), t(weight_decay), bool(nesterov),
-                  bool(maximize), bool(first))
+    scalars = update_rules.sgd_scalars(param.dtype, lr, momentum, dampening, weight_decay, nesterov, maximize, first)
+    _run_in_place(_sgd, (param, buf), grad, *scalars)
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
                 decoupled, amsgrad, maximize, step):
-    """One fused Adam/AdamW step in place, PyTorch's rule (as ``minigrad.optim.Adam``; formula in ``cuda/fused.py``).
+    """One fused Adam/AdamW step in place, PyTorch's rule (formula in ``update_rules.py``).
 
     Args:
         param, exp_avg, exp_avg_sq, max_exp_avg_sq: updated in place (``max_exp_avg_sq`` used only with amsgrad).
@@ -113,7 +88,6 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, bet
         amsgrad, maximize: flags.
         step: the step number t, starting at 1.
     """
-    t = param.dtype.type
-    _run_in_place(_adam, (param, exp_avg, exp_avg_sq, max_exp_avg_sq), grad, t(1 - lr * weight_decay), t(1 - beta1),
-                  t(beta2), t(1 - beta2), t(eps), t(weight_decay), bool(decoupled), bool(amsgrad), bool(maximize),
-                  t(lr / (1 - beta1 ** step)), t(math.sqrt(1 - beta2 ** step)))
+    scalars = update_rules.adam_scalars(param.dtype, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize,
+                                        step)
+    _run_in_place(_adam, (param, exp_avg, exp_avg_sq, max_exp_avg_sq), grad, *scalars)

@@ -13,15 +13,19 @@ independently, and the same seed gives the same mask on any GPU (and in
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 from numba import cuda, uint64
 
+from .. import update_rules
 from .launch import dev, dev_out, launch
 
 # ``dropout_mask_reference`` is public (tests compare with it) but is a host function, not a kernel.
 __all__ = ["dropout_mask", "sgd_momentum_update", "adam_update"]
+
+# Module-level names: Numba resolves globals, not attributes of a namespace object.
+sgd_element = update_rules.cuda_functions().sgd_element
+adam_element = update_rules.cuda_functions().adam_element
 
 _GOLDEN = 0x9E3779B97F4A7C15
 _MIX1 = 0xBF58476D1CE4E5B9
@@ -79,33 +83,14 @@ def dropout_mask_reference(shape, seed, p, dtype=np.float32):
 @cuda.jit(cache=True)
 def _sgd(param, grad, buf, lr, momentum, keep, weight_decay, nesterov, maximize, first):
     for i in range(cuda.grid(1), param.size, cuda.gridsize(1)):
-        g = grad[i]
-        if maximize:
-            g = -g
-        if weight_decay != 0:
-            g = g + weight_decay * param[i]
-        if momentum != 0:
-            if first:
-                b = g
-            else:
-                b = buf[i] * momentum
-                b = b + keep * g  # keep = 1 - dampening
+        p, b = sgd_element(param[i], grad[i], buf[i], lr, momentum, keep, weight_decay, nesterov, maximize, first)
+        if momentum != 0:  # without momentum ``buf`` may be ``param`` itself, standing in
             buf[i] = b
-            if nesterov:
-                g = g + momentum * b
-            else:
-                g = b
-        param[i] = param[i] - lr * g
+        param[i] = p
 
 
 def sgd_momentum_update(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
-    """One fused SGD step in place, PyTorch's rule (as ``minigrad.optim.SGD``)::
-
-        g = -g if maximize;  g = g + weight_decay * p
-        b = g (first step) or momentum * b + (1 - dampening) * g;  g = g + momentum * b if nesterov else b
-        p = p - lr * g
-
-    Scalars are rounded to the parameter's dtype first, as NumPy does with Python floats.
+    """One fused SGD step in place, PyTorch's rule (formula in ``backends/update_rules.py``).
 
     Args:
         param, buf: updated in place (``buf`` unused when momentum is 0), same shape and dtype.
@@ -115,47 +100,26 @@ def sgd_momentum_update(param, grad, buf, lr, momentum, dampening, weight_decay,
         first: True on the first step (the buffer starts as the gradient).
     """
     p = dev_out(param, "sgd_momentum_update")
-    t = p.dtype.type
-    launch(_sgd, p.size, p.reshape(p.size), dev(grad).reshape(p.size), dev(buf).reshape(p.size), t(lr), t(momentum),
-           t(1 - dampening), t(weight_decay), bool(nesterov), bool(maximize), bool(first))
+    scalars = update_rules.sgd_scalars(p.dtype, lr, momentum, dampening, weight_decay, nesterov, maximize, first)
+    launch(_sgd, p.size, p.reshape(p.size), dev(grad).reshape(p.size), dev(buf).reshape(p.size), *scalars)
 
 
 @cuda.jit(cache=True)
 def _adam(param, grad, m, v, vmax, lr_decay, beta1c, beta2, beta2c, eps, weight_decay, decoupled, amsgrad,
           maximize, step_size, bc2):
     for i in range(cuda.grid(1), param.size, cuda.gridsize(1)):
-        g = grad[i]
-        p = param[i]
-        if maximize:
-            g = -g
-        if weight_decay != 0:
-            if decoupled:
-                p = p * lr_decay
-            else:
-                g = g + weight_decay * p
-        mi = m[i] + beta1c * (g - m[i])
-        vi = v[i] * beta2
-        vi = vi + beta2c * g * g
+        p, mi, vi, vmaxi = adam_element(param[i], grad[i], m[i], v[i], vmax[i], lr_decay, beta1c, beta2, beta2c, eps,
+                                        weight_decay, decoupled, amsgrad, maximize, step_size, bc2)
         m[i] = mi
         v[i] = vi
-        second = vi
-        if amsgrad:
-            if vmax[i] > vi:
-                second = vmax[i]
-            vmax[i] = second
-        denom = math.sqrt(second) / bc2
-        denom = denom + eps
-        param[i] = p - step_size * mi / denom
+        if amsgrad:  # without amsgrad ``vmax`` may be a stand-in array
+            vmax[i] = vmaxi
+        param[i] = p
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
                 decoupled, amsgrad, maximize, step):
-    """One fused Adam/AdamW step in place, PyTorch's rule (as ``minigrad.optim.Adam``)::
-
-        g = -g if maximize
-        p = p * (1 - lr * wd) (AdamW)  or  g = g + wd * p (Adam)
-        m = m + (1 - beta1) * (g - m);  v = beta2 * v + (1 - beta2) * g * g;  v_max = max(v_max, v)
-        p = p - lr / (1 - beta1**t) * m / (sqrt(v or v_max) / sqrt(1 - beta2**t) + eps)
+    """One fused Adam/AdamW step in place, PyTorch's rule (formula in ``backends/update_rules.py``).
 
     Args:
         param, exp_avg, exp_avg_sq, max_exp_avg_sq: updated in place (``max_exp_avg_sq`` used only with amsgrad).
@@ -166,9 +130,7 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, bet
         step: the step number t, starting at 1.
     """
     p = dev_out(param, "adam_update")
-    t = p.dtype.type
     n = p.size
     flat = [dev(a).reshape(n) for a in (grad, exp_avg, exp_avg_sq, max_exp_avg_sq)]
-    launch(_adam, n, p.reshape(n), *flat, t(1 - lr * weight_decay), t(1 - beta1), t(beta2), t(1 - beta2), t(eps),
-           t(weight_decay), bool(decoupled), bool(amsgrad), bool(maximize), t(lr / (1 - beta1 ** step)),
-           t(math.sqrt(1 - beta2 ** step)))
+    scalars = update_rules.adam_scalars(p.dtype, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize, step)
+    launch(_adam, n, p.reshape(n), *flat, *scalars)
