@@ -37,6 +37,7 @@ import numpy as np
 
 from ...configuration import config
 from ..contract import ConvPlan
+from ..lowering import lowering_for, pointwise
 
 __all__ = ["plan_conv2d"]
 
@@ -66,12 +67,6 @@ def image_chunks(N: int, bytes_per_image: int) -> tuple[tuple[int, int], ...]:
     """
     step = max(1, min(N, config.chunk_bytes // max(1, bytes_per_image)))
     return tuple((s, min(N, s + step)) for s in range(0, N, step))
-
-
-def pointwise(geometry) -> bool:
-    """A 1x1, stride-1, unpadded convolution: im2row is the identity on channels-last input."""
-    KH, KW, sh, sw, ph, pw = geometry[:6]
-    return KH == KW == sh == sw == 1 and ph == pw == 0
 
 
 def correlation_applies(geometry, groups: int, channels: tuple[int, int], input_hw: tuple[int, int]) -> bool:
@@ -113,12 +108,7 @@ def plan_conv2d(input_shape, weight_shape, geometry, groups, dtype, needs_weight
     wide = config.channels_last_min
     if direct_applies(geometry, groups, (C, O), wide):
         return ConvPlan("direct")
-    if C == groups:
-        lowering = "columns"
-    elif pointwise(geometry) and groups == 1:
-        lowering = "pointwise"
-    else:
-        lowering = "im2row"
+    lowering = lowering_for(C, groups, geometry)
     itemsize = np.dtype(dtype).itemsize
     chunks = image_chunks(N, C * KH * KW * OH * OW * itemsize)
     # Saved rows must outlive the step, so they always come in one (pooled) piece.

@@ -8,8 +8,7 @@ once, with NCHW results (device arrays are always NCHW: ``memory_format.py``):
   existed, correct under the simulator, but were never called and never timed on a GPU
   against im2row + the tiled GEMM (which reuses each loaded tile across a block), so they were
   removed; a GPU measurement is what would bring them back.
-- The lowering follows the same rule as on the CPU (im2col's columns for one input channel per
-  group, none for a pointwise layer, im2row otherwise): one code path in ``ops/conv.py``.
+- The lowering is the CPU's rule (``backends/lowering.py``): one code path in ``ops/conv.py``.
 - No chunks: the CPU's chunking is a cache-size choice; a GPU takes the batch in one launch.
 - dX by ``dY @ W`` and row2im (no correlation path: its gain was measured on the CPU only),
   dW as ``dY^T @ rows`` (device arrays copy transposed views, so there is no in-place read to gain).
@@ -18,6 +17,7 @@ once, with NCHW results (device arrays are always NCHW: ``memory_format.py``):
 from __future__ import annotations
 
 from ..contract import ConvPlan
+from ..lowering import lowering_for, pointwise
 
 __all__ = ["plan_conv2d"]
 
@@ -34,15 +34,8 @@ def plan_conv2d(input_shape, weight_shape, geometry, groups, dtype, needs_weight
         needs_weight_grad: the backward will compute dW (a graph is recorded and the weight needs it).
     """
     N, C = input_shape[:2]
-    KH, KW, sh, sw, ph, pw = geometry[:6]
-    pointwise = KH == KW == sh == sw == 1 and ph == pw == 0
-    if C == groups:
-        lowering = "columns"
-    elif pointwise and groups == 1:
-        lowering = "pointwise"
-    else:
-        lowering = "im2row"
+    lowering = lowering_for(C, groups, geometry)
     whole = ((0, N),)
     # The batch is one chunk, so the rows are kept whenever dW needs them (as on the CPU for one chunk).
-    return ConvPlan(lowering, whole, needs_weight_grad, False, "gemm" if pointwise and groups == 1 else "fold", whole,
-                    False, weight_grad_by_columns=False)
+    input_grad = "gemm" if pointwise(geometry) and groups == 1 else "fold"
+    return ConvPlan(lowering, whole, needs_weight_grad, False, input_grad, whole, False, weight_grad_by_columns=False)
