@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pair", "as_batch", "unbatch", "check_dtypes", "conv_output_size", "conv_geometry"]
+__all__ = ["pair", "as_batch", "unbatch", "check_dtypes", "conv_output_size", "check_output_size", "conv_geometry"]
 
 
 def pair(value, name: str, op: str, minimum: int = 0) -> tuple[int, int]:
@@ -125,10 +125,21 @@ def conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
     else:
         ph, pw = pair(padding, "padding", op, 0)
         OH, OW = conv_output_size(H, KH, sh, ph, dh), conv_output_size(W, KW, sw, pw, dw)
-    if OH <= 0 or OW <= 0:
+    check_output_size(op, f"input {tuple(x_shape)}, weight {tuple(w_shape)}, stride {(sh, sw)}, padding {padding!r}, "
+                          f"dilation {(dh, dw)}", (OH, OW))
+    return KH, KW, sh, sw, ph, pw, dh, dw, OH, OW
+
+
+def check_output_size(op: str, arguments: str, output_hw: tuple[int, int]) -> None:
+    """Raise ``ValueError`` naming ``op`` and its ``arguments`` when a window sweep has no output.
+
+    Args:
+        op: the operation's name.
+        arguments: the input shape and window arguments, as they should appear in the message.
+        output_hw: (OH, OW) from ``conv_output_size``.
+    """
+    if min(output_hw) <= 0:
         raise ValueError(
-            f"{op}: input {tuple(x_shape)}, weight {tuple(w_shape)}, stride {(sh, sw)}, padding {padding!r}, "
-            f"dilation {(dh, dw)}: output size floor((W + 2P - D(K-1) - 1)/S) + 1 = {(OH, OW)} is not positive "
+            f"{op}: {arguments}: output size floor((W + 2P - D(K-1) - 1)/S) + 1 = {tuple(output_hw)} is not positive "
             f"(kernel larger than the padded input)"
         )
-    return KH, KW, sh, sw, ph, pw, dh, dw, OH, OW

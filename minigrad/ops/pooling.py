@@ -11,7 +11,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .geometry import as_batch, conv_output_size, pair, unbatch
+from .geometry import as_batch, check_output_size, conv_output_size, pair, unbatch
 
 __all__ = [
     "max_pool2d", "min_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
@@ -37,12 +37,8 @@ def _pool_geometry(op, shape, kernel_size, stride, padding, dilation, ceil_mode)
     H, W = shape[2:]
     OH = conv_output_size(H, KH, sh, ph, dh, ceil_mode)
     OW = conv_output_size(W, KW, sw, pw, dw, ceil_mode)
-    if OH <= 0 or OW <= 0:
-        raise ValueError(
-            f"{op}: input {tuple(shape)}, kernel_size {(KH, KW)}, stride {(sh, sw)}, padding {(ph, pw)}, "
-            f"dilation {(dh, dw)}: output size floor((W + 2P - D(K-1) - 1)/S) + 1 = {(OH, OW)} is not positive "
-            f"(kernel larger than the padded input)"
-        )
+    check_output_size(op, f"input {tuple(shape)}, kernel_size {(KH, KW)}, stride {(sh, sw)}, padding {(ph, pw)}, "
+                          f"dilation {(dh, dw)}", (OH, OW))
     return KH, KW, sh, sw, ph, pw, dh, dw, OH, OW
 
 
