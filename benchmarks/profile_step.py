@@ -144,7 +144,8 @@ class MinigradProfiler:
         self.kernel_names = sorted(
             name for name, value in vars(cpu).items()
             if callable(value) and getattr(value, "__module__", "").startswith("minigrad.backends.cpu.")
-            and value.__module__.rsplit(".", 1)[1] not in ("allocator", "threads")
+            # The memory-format helpers and the planner decide; their kernels are timed by name.
+            and value.__module__.rsplit(".", 1)[1] not in ("allocator", "threads", "memory_format", "conv_plan")
             and not isinstance(value, type) and not name.startswith("_")
         )
 
@@ -284,9 +285,13 @@ class MinigradProfiler:
         self._reset()
         handles = []
         originals = {name: getattr(self.backend, name) for name in self.kernel_names}
+        # The package and every CPU module that imported a kernel by name (memory_format.py calls
+        # the layout kernels so): each such binding gets the timed wrapper, and its original back.
+        bindings = [(module, name, kernel) for module in self._cpu_modules() for name, kernel in originals.items()
+                    if vars(module).get(name) is kernel]
         try:
-            for name, kernel in originals.items():
-                setattr(self.backend, name, self._kernel_wrapper(name, kernel))
+            for module, name, kernel in bindings:
+                setattr(module, name, self._kernel_wrapper(name, kernel))
             for module in self.model.modules():
                 handles.append(module.register_forward_pre_hook(self._pre_hook))
                 handles.append(module.register_forward_hook(self._post_hook))
@@ -314,8 +319,8 @@ class MinigradProfiler:
         finally:
             for handle in handles:
                 handle.remove()
-            for name, kernel in originals.items():
-                setattr(self.backend, name, kernel)
+            for module, name, kernel in bindings:
+                setattr(module, name, kernel)
             self._unpatch()
         kinds = dict(self.kinds)
         kinds["conv bwd"] = kinds.get("conv bwd", 0.0) + kinds.get("conv bwd dW", 0.0) + kinds.get("conv bwd dX", 0.0)
@@ -323,6 +328,11 @@ class MinigradProfiler:
         return {"loss": value, "wall_ms": 1e3 * (t4 - t0), "kinds": {k: 1e3 * v for k, v in kinds.items()},
                 "layers": {"|".join(k): 1e3 * v for k, v in self.layers.items()}, "layer_types": dict(self.layer_types),
                 "kernels": kernels}
+
+    def _cpu_modules(self):
+        """The CPU backend package and its loaded submodules."""
+        prefix = self.backend.__name__ + "."
+        return [self.backend] + [m for n, m in sorted(sys.modules.items()) if n.startswith(prefix) and m is not None]
 
     def _unpatch(self):
         for fn, attribute in self.patched.items():
