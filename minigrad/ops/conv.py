@@ -188,8 +188,9 @@ class Conv2d(Function):
         if ctx.needs_input_grad[0]:
             H, W = ctx.input_hw
             if plan.input_grad == "correlation":
-                dx = _input_grad_by_correlation(backend, dy_last.reshape(N, OH, OW, O), weight, ctx.geometry, (H, W),
-                                                plan.input_grad_chunks)
+                dx_last = _input_grad_by_correlation(backend, dy_last.reshape(N, OH, OW, O), weight, ctx.geometry,
+                                                     (H, W), plan.input_grad_chunks)
+                dx = _from_channels_last(backend, dx_last, None, plan.input_grad_channels_last)
             else:
                 dx = _input_grad_by_folding(backend, dy_last, w, ctx.geometry, (N, C, H, W), plan)
         if ctx.needs_input_grad[2]:
@@ -260,7 +261,7 @@ def _input_grad_by_correlation(backend, dy_last, weight, geometry, input_hw, chu
         chunks: the plan's runs of images for this pass.
 
     Returns:
-        dX, shape (N, C, H, W), stored channels-last.
+        dX channels-last, shape (N, H, W, C).
     """
     KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
     H, W = input_hw
@@ -280,7 +281,7 @@ def _input_grad_by_correlation(backend, dy_last, weight, geometry, input_hw, chu
         backend.im2row(rows, _images(dy_last, s, e, N), KH, KW, 1, 1, dh * (KH - 1) - ph, dw * (KW - 1) - pw, dh, dw, H, W)
         backend.gemm(_images(dx_last, s, e, N).reshape(L, C), rows, w_flip.T)
         del rows  # the next chunk reuses this (cache-warm) buffer
-    return dx_last.transpose(0, 3, 1, 2)
+    return dx_last
 
 
 def _conv2d(op, input, weight, bias, stride, padding, dilation, groups, flip):
