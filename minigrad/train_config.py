@@ -131,9 +131,7 @@ class TrainConfig:
 
     def data_spec(self) -> DataSpec:
         """What the data pipeline reads of this run (``dataset`` must be resolved: see ``resolve_dataset``)."""
-        return DataSpec(dataset=self.dataset, data_dir=self.data_dir, train_split=self.train_split,
-                        test_split=self.test_split, limit=self.limit, test_limit=self.test_limit,
-                        batch_size=self.batch_size, seed=self.seed, augment=self.augment, prefetch=self.prefetch)
+        return DataSpec(**{f.name: getattr(self, f.name) for f in fields(DataSpec)})
 
 
 def resolve_dataset(name: str, model: str, data_dir=None, note=print) -> str:
