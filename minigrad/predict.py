@@ -12,6 +12,7 @@ import numpy as np
 
 from .autograd import no_grad
 from .checkpoint import CheckpointError
+from .data.transforms import Normalize
 from .run_schema import check_data_info
 from .tensor import Tensor
 
@@ -111,12 +112,6 @@ def match_background(pixels: np.ndarray, path, data: dict, invert, notes: list) 
     return 1.0 - pixels if invert else pixels
 
 
-def _normalizer(data: dict):
-    mean = np.asarray(data["mean"], dtype=np.float32).reshape(1, -1, 1, 1)
-    std = np.asarray(data["std"], dtype=np.float32).reshape(1, -1, 1, 1)
-    return lambda batch: (batch - mean) / std
-
-
 def classify_files(model, data: dict, paths, top: int = 3, invert=None, device: str = "cpu"):
     """The ``top`` classes of each image file, as the model trained on ``data`` sees them.
 
@@ -129,7 +124,7 @@ def classify_files(model, data: dict, paths, top: int = 3, invert=None, device: 
     size, notes = tuple(data["input_size"]), []
     batch = np.stack([match_background(read_image(p, size, notes), p, data, invert, notes) for p in paths])
     with no_grad():
-        probs = softmax(model(wrap_batch(_normalizer(data)(batch), device)), dim=1).numpy()
+        probs = softmax(model(wrap_batch(Normalize(data["mean"], data["std"])(batch), device)), dim=1).numpy()
     classes = data["classes"]
     k = min(top, len(classes))
     results = []
@@ -153,7 +148,7 @@ def segment_files(model, data: dict, paths, out=None, invert=None, device: str =
     from .viz.render import save_mask_png, save_png
     from .viz.segmentation import mask_figure
 
-    channels, normalize = int(data["input_size"][0]), _normalizer(data)
+    channels, normalize = int(data["input_size"][0]), Normalize(data["mean"], data["std"])
     classes, notes, results = data["classes"], [], []
     for path in paths:
         path = Path(path)
