@@ -4,8 +4,8 @@
 dilations and paddings drawn by hypothesis (including negative paddings, which crop: the
 dX pass uses them), against an einsum per kernel tap written from the formula
 ``out[n, o, i, j] = b[o] + sum_{c,k,l} W[o, c, k, l] x[n, c, i - ph + k*dh, j - pw + l*dw]``.
-The CUDA twins are in ``test_cuda_kernels.py``; the op through ``conv2d`` is in
-``test_conv.py``, which runs every case with both lowerings.
+They run on the CPU only (``backends/cuda/conv_plan.py`` says why); the op through ``conv2d``
+is in ``test_conv.py``, which runs every case with both lowerings.
 """
 
 import numpy as np
