@@ -36,40 +36,57 @@ from numba import njit, prange
 
 __all__ = ["conv2d_direct", "conv2d_direct_weight_grad"]
 
+# At most this many images side by side in one run: a run's padded input must stay in L2
+# (LeNet-5's conv2 dX at 8 images: 16 planes of 18 x 144 floats, 166 KB).
+_RUN_IMAGES = 8
+
 
 @njit(cache=True, inline="always")
-def _pad_into(xp, image, ph, pw, Hp, Wp, plane_stride):
-    """Copy ``image`` (C, H, W) into the zeroed flat ``xp``: channel ``c``'s ``Hp x Wp`` plane
-    starts at ``c * plane_stride``, and the image sits at row/column offset (ph, pw) in it.
+def _runs(N):
+    """Number of runs of at most ``_RUN_IMAGES`` images, and at least 8 (threads to balance) when N allows.
 
-    The offsets may be negative and the image may stick out of ``Hp x Wp``: what falls outside
-    is cropped (a dX pass pads dY by ``dh*(KH-1) - ph``, which is negative when the padding
-    exceeds the kernel's span).
+    A fixed count rather than one per thread: numba.get_num_threads() in a kernel stops Numba
+    from caching it. Eight runs balance any thread count up to 8.
     """
-    C, H, W = image.shape
+    return max(min(N, 8), (N + _RUN_IMAGES - 1) // _RUN_IMAGES)
+
+
+@njit(cache=True, inline="always")
+def _pack_run(xs, images, ph, pw, Hp, Wp, RW, plane):
+    """Copy ``images`` (K, C, H, W) side by side into the zeroed flat ``xs``: channel ``c`` is a
+    ``Hp x RW`` plane at ``c * plane``, image ``k`` its columns ``[k*Wp, (k+1)*Wp)``, placed at
+    row/column offset (ph, pw) in them.
+
+    The offsets may be negative and an image may stick out of its ``Hp x Wp`` block: what
+    falls outside is cropped (a dX pass pads dY by ``dh*(KH-1) - ph``, which is negative when
+    the padding exceeds the kernel's span).
+    """
+    K, C, H, W = images.shape
     i0, i1 = max(0, -ph), min(H, Hp - ph)
     j0, j1 = max(0, -pw), min(W, Wp - pw)
-    for c in range(C):
-        for i in range(i0, i1):
-            # Slices start at the first column kept: a negative start would count from the end.
-            dst = xp[c * plane_stride + (i + ph) * Wp + pw + j0:]
-            src = image[c, i, j0:j1]
-            for j in range(j1 - j0):
-                dst[j] = src[j]
+    for k in range(K):
+        for c in range(C):
+            for i in range(i0, i1):
+                # Slices start at the first column kept: a negative start would count from the end.
+                dst = xs[c * plane + (i + ph) * RW + k * Wp + pw + j0:]
+                src = images[k, c, i, j0:j1]
+                for j in range(j1 - j0):
+                    dst[j] = src[j]
 
 
 @njit(cache=True, inline="always")
-def _tap_offsets(C, KH, KW, dh, dw, plane_stride, Wp):
-    """Offset in the flat padded image of each tap ``(c, kh, kw)``, in the weight's order."""
+def _tap_offsets(C, KH, KW, dh, dw, plane, RW):
+    """Offset in the flat packed run of each tap ``(c, kh, kw)``, in the weight's order."""
     offsets = np.empty(C * KH * KW, np.int64)
     for c in range(C):
         for kh in range(KH):
             for kw in range(KW):
-                offsets[(c * KH + kh) * KW + kw] = c * plane_stride + kh * dh * Wp + kw * dw
+                offsets[(c * KH + kh) * KW + kw] = c * plane + kh * dh * RW + kw * dw
     return offsets
 
 
-@njit(cache=True, parallel=True)
+# contract: multiply-adds become FMAs (rounded once; NaN and Inf propagate as without it).
+@njit(cache=True, parallel=True, fastmath={"contract"})
 def conv2d_direct(out, x, weight, bias, ph, pw, dh, dw):
     """Stride-1 cross-correlation computed directly on the padded image.
 
@@ -93,14 +110,18 @@ def conv2d_direct(out, x, weight, bias, ph, pw, dh, dw):
     O, _, KH, KW = weight.shape
     OH, OW = out.shape[2], out.shape[3]
     Hp, Wp = OH + dh * (KH - 1), OW + dw * (KW - 1)
-    Q = OH * Wp
     T = C * KH * KW
-    offsets = _tap_offsets(C, KH, KW, dh, dw, Hp * Wp, Wp)
     taps = weight.reshape(O, T)
-    for n in prange(N):
+    runs = _runs(N)
+    for r in prange(runs):
+        n0, n1 = r * N // runs, (r + 1) * N // runs
+        RW = (n1 - n0) * Wp  # the run's row: its images side by side
+        plane = Hp * RW
+        Q = OH * RW
+        offsets = _tap_offsets(C, KH, KW, dh, dw, plane, RW)
         # The last channel's garbage columns read up to (KW-1)*dw past its plane.
-        xp = np.zeros(C * Hp * Wp + (KW - 1) * dw, out.dtype)
-        _pad_into(xp, x[n], ph, pw, Hp, Wp, Hp * Wp)
+        xs = np.zeros(C * plane + (KW - 1) * dw, out.dtype)
+        _pack_run(xs, x[n0:n1], ph, pw, Hp, Wp, RW, plane)
         acc = np.empty(Q, out.dtype)
         acc_next = np.empty(Q, out.dtype)
         # Output channels in pairs: each slice of the image read feeds two accumulators.
@@ -110,13 +131,32 @@ def conv2d_direct(out, x, weight, bias, ph, pw, dh, dw):
             acc[:] = bias[o]
             acc_next[:] = bias[p]
             t = 0
+            while t + 8 <= T:
+                w0, w1, w2, w3 = taps[o, t], taps[o, t + 1], taps[o, t + 2], taps[o, t + 3]
+                w4, w5, w6, w7 = taps[o, t + 4], taps[o, t + 5], taps[o, t + 6], taps[o, t + 7]
+                v0, v1, v2, v3 = taps[p, t], taps[p, t + 1], taps[p, t + 2], taps[p, t + 3]
+                v4, v5, v6, v7 = taps[p, t + 4], taps[p, t + 5], taps[p, t + 6], taps[p, t + 7]
+                s0 = xs[offsets[t]:offsets[t] + Q]
+                s1 = xs[offsets[t + 1]:offsets[t + 1] + Q]
+                s2 = xs[offsets[t + 2]:offsets[t + 2] + Q]
+                s3 = xs[offsets[t + 3]:offsets[t + 3] + Q]
+                s4 = xs[offsets[t + 4]:offsets[t + 4] + Q]
+                s5 = xs[offsets[t + 5]:offsets[t + 5] + Q]
+                s6 = xs[offsets[t + 6]:offsets[t + 6] + Q]
+                s7 = xs[offsets[t + 7]:offsets[t + 7] + Q]
+                for q in range(Q):
+                    a, b, c, d = s0[q], s1[q], s2[q], s3[q]
+                    e, f, g, h = s4[q], s5[q], s6[q], s7[q]
+                    acc[q] += (w0 * a + w1 * b + w2 * c + w3 * d) + (w4 * e + w5 * f + w6 * g + w7 * h)
+                    acc_next[q] += (v0 * a + v1 * b + v2 * c + v3 * d) + (v4 * e + v5 * f + v6 * g + v7 * h)
+                t += 8
             while t + 4 <= T:
                 w0, w1, w2, w3 = taps[o, t], taps[o, t + 1], taps[o, t + 2], taps[o, t + 3]
                 v0, v1, v2, v3 = taps[p, t], taps[p, t + 1], taps[p, t + 2], taps[p, t + 3]
-                s0 = xp[offsets[t]:offsets[t] + Q]
-                s1 = xp[offsets[t + 1]:offsets[t + 1] + Q]
-                s2 = xp[offsets[t + 2]:offsets[t + 2] + Q]
-                s3 = xp[offsets[t + 3]:offsets[t + 3] + Q]
+                s0 = xs[offsets[t]:offsets[t] + Q]
+                s1 = xs[offsets[t + 1]:offsets[t + 1] + Q]
+                s2 = xs[offsets[t + 2]:offsets[t + 2] + Q]
+                s3 = xs[offsets[t + 3]:offsets[t + 3] + Q]
                 for q in range(Q):
                     a, b, c, d = s0[q], s1[q], s2[q], s3[q]
                     acc[q] += w0 * a + w1 * b + w2 * c + w3 * d
@@ -124,21 +164,22 @@ def conv2d_direct(out, x, weight, bias, ph, pw, dh, dw):
                 t += 4
             for t in range(t, T):
                 w0, v0 = taps[o, t], taps[p, t]
-                s0 = xp[offsets[t]:offsets[t] + Q]
+                s0 = xs[offsets[t]:offsets[t] + Q]
                 for q in range(Q):
                     acc[q] += w0 * s0[q]
                     acc_next[q] += v0 * s0[q]
-            for i in range(OH):
-                row, row_next = acc[i * Wp:], acc_next[i * Wp:]
-                dst, dst_next = out[n, o, i], out[n, p, i]
-                for j in range(OW):
-                    dst[j] = row[j]
-                    dst_next[j] = row_next[j]
+            for k in range(n1 - n0):
+                for i in range(OH):
+                    row, row_next = acc[i * RW + k * Wp:], acc_next[i * RW + k * Wp:]
+                    dst, dst_next = out[n0 + k, o, i], out[n0 + k, p, i]
+                    for j in range(OW):
+                        dst[j] = row[j]
+                        dst_next[j] = row_next[j]
 
 
-# reassoc lets LLVM vectorise the dot products (a sum in another order); NaN and Inf still
-# propagate, as without fastmath.
-@njit(cache=True, parallel=True, fastmath={"reassoc"})
+# reassoc lets LLVM vectorise the dot products (a sum in another order), contract makes FMAs;
+# NaN and Inf still propagate, as without fastmath.
+@njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
 def conv2d_direct_weight_grad(dweight, x, grad, ph, pw, dh, dw):
     """Weight gradient of ``conv2d_direct``: the kernel is shared by all positions, so it sums over them.
 
@@ -146,12 +187,12 @@ def conv2d_direct_weight_grad(dweight, x, grad, ph, pw, dh, dw):
 
         dweight[o, c, kh, kw] = sum_{n, i, j} grad[n, o, i, j] * x[n, c, i - ph + kh*dh, j - pw + kw*dw]
 
-    Per tap, a dot product of dY with a shifted slice of the padded images. The images of a
-    run are stacked (channel by channel, image after image), so that each dot product runs
-    over the whole run: per image, LeNet-5's conv2 has only 140 wide positions, and the
-    horizontal sums of short vector loops took longer than the products. dY is laid out
-    the same way, with zeros in the garbage rows and columns. Runs go in parallel, each into
-    its own copy of dW, and the copies are added at the end.
+    Per tap, a dot product of dY with a shifted slice of the packed run of images (side by
+    side, as in the forward), so that each dot product runs over the whole run: per image,
+    LeNet-5's conv2 has only 140 wide positions, and the horizontal sums of short vector
+    loops took longer than the products. dY is packed the same way, with zeros in the garbage
+    columns. Runs go in parallel, each into its own copy of dW, and the copies are added at
+    the end.
 
     A garbage position multiplies a zero of dY with whatever input it reads, and 0 * Inf is
     NaN: a run whose input is not all finite takes the plain loop instead.
@@ -167,38 +208,41 @@ def conv2d_direct_weight_grad(dweight, x, grad, ph, pw, dh, dw):
     O, _, KH, KW = dweight.shape
     OH, OW = grad.shape[2], grad.shape[3]
     Hp, Wp = OH + dh * (KH - 1), OW + dw * (KW - 1)
-    plane = Hp * Wp
     T = C * KH * KW
-    # A fixed number of runs rather than one per thread: numba.get_num_threads() in a kernel
-    # stops Numba from caching it. Eight runs balance any thread count up to 8.
-    runs = min(N, 8)
-    partial = np.zeros((runs, O, T), dweight.dtype)
+    runs = _runs(N)
+    # No array expressions outside the prange: each would be a parallel region of its own, and
+    # waking the sleeping workers costs ~0.1 ms a region here (np.zeros and the final sum made
+    # LeNet-5's conv1 dW 0.55 ms on 2 threads against 0.2 ms on one; 2 cores, load 1.7).
+    partial = np.empty((runs, O, T), dweight.dtype)
     for r in prange(runs):
         n0, n1 = r * N // runs, (r + 1) * N // runs
-        stride = (n1 - n0) * plane  # between the channels of the stacked run
-        # Positions up to the last image's last output row; its taps read (KW-1)*dw further.
-        Q = (n1 - n0 - 1) * plane + OH * Wp
-        offsets = _tap_offsets(C, KH, KW, dh, dw, stride, Wp)
-        xs = np.zeros(C * stride + (KW - 1) * dw, dweight.dtype)
-        dys = np.zeros(O * stride, dweight.dtype)
-        for n in range(n0, n1):
-            _pad_into(xs[(n - n0) * plane:], x[n], ph, pw, Hp, Wp, stride)
-            _pad_into(dys[(n - n0) * plane:], grad[n], 0, 0, OH, Wp, stride)
+        RW = (n1 - n0) * Wp
+        plane = Hp * RW
+        # dY's rows: the garbage columns past the last image's last output row read nothing useful.
+        Q = (OH - 1) * RW + (n1 - n0 - 1) * Wp + OW
+        offsets = _tap_offsets(C, KH, KW, dh, dw, plane, RW)
+        xs = np.zeros(C * plane + (KW - 1) * dw, dweight.dtype)
+        dys = np.zeros(O * OH * RW, dweight.dtype)
+        _pack_run(xs, x[n0:n1], ph, pw, Hp, Wp, RW, plane)
+        _pack_run(dys, grad[n0:n1], 0, 0, OH, Wp, RW, OH * RW)
         sums = partial[r]
+        for o in range(O):
+            for t in range(T):
+                sums[o, t] = 0
         if not np.all(np.isfinite(x[n0:n1])):
             for o in range(O):
                 for t in range(T):
-                    for n in range(n1 - n0):
+                    for k in range(n1 - n0):
                         for i in range(OH):
                             for j in range(OW):
-                                q = n * plane + i * Wp + j
-                                sums[o, t] += dys[o * stride + q] * xs[offsets[t] + q]
+                                q = i * RW + k * Wp + j
+                                sums[o, t] += dys[o * OH * RW + q] * xs[offsets[t] + q]
             continue
         # Output channels in pairs, as in the forward: each slice read feeds two dot products.
         for o in range(0, O, 2):
             p = min(o + 1, O - 1)
-            d = dys[o * stride:o * stride + Q]
-            e = dys[p * stride:p * stride + Q]
+            d = dys[o * OH * RW:o * OH * RW + Q]
+            e = dys[p * OH * RW:p * OH * RW + Q]
             t = 0
             while t + 4 <= T:
                 s0 = xs[offsets[t]:offsets[t] + Q]
@@ -228,6 +272,9 @@ def conv2d_direct_weight_grad(dweight, x, grad, ph, pw, dh, dw):
                     b0 += e[q] * s0[q]
                 sums[o, t], sums[p, t] = a0, b0
     flat = dweight.reshape(O, T)
-    flat[:] = partial[0]
-    for r in range(1, runs):
-        flat += partial[r]
+    for o in range(O):
+        for t in range(T):
+            total = partial[0, o, t]
+            for r in range(1, runs):
+                total += partial[r, o, t]
+            flat[o, t] = total
