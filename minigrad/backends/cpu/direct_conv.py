@@ -52,10 +52,25 @@ def _runs(N):
 
 
 @njit(cache=True, inline="always")
-def _pack_run(xs, images, ph, pw, Hp, Wp, RW, plane):
+def _image_stride(W, OW, Wp, pw):
+    """Columns between the images of a run: neighbours share the zero columns between them.
+
+    Image ``k``'s ``Hp x Wp`` block starts at column ``k*S``; its windows read only that block,
+    so a neighbour may overlap the block where both are zero padding. ``S`` is the smallest
+    stride at which neither neighbour's data enters the block and the outputs do not overlap.
+    LeNet-5's conv2 dX (dY 10 wide, padded by 4 to 18): ``S = 14 = OW``, no garbage column at
+    all, where ``S = Wp`` wasted 4 of every 18; conv1 (28 wide, padding 2): 30 instead of 32.
+    """
+    first = max(pw, 0)             # the block's first data column
+    end = min(pw + W, Wp)          # one past its last
+    return max(OW, end, Wp - first)
+
+
+@njit(cache=True, inline="always")
+def _pack_run(xs, images, ph, pw, Hp, Wp, S, RW, plane):
     """Copy ``images`` (K, C, H, W) side by side into the zeroed flat ``xs``: channel ``c`` is a
-    ``Hp x RW`` plane at ``c * plane``, image ``k`` its columns ``[k*Wp, (k+1)*Wp)``, placed at
-    row/column offset (ph, pw) in them.
+    ``Hp x RW`` plane at ``c * plane``, image ``k`` its ``Hp x Wp`` block at column ``k*S``
+    (``_image_stride``), placed at row/column offset (ph, pw) in it.
 
     The offsets may be negative and an image may stick out of its ``Hp x Wp`` block: what
     falls outside is cropped (a dX pass pads dY by ``dh*(KH-1) - ph``, which is negative when
@@ -68,7 +83,7 @@ def _pack_run(xs, images, ph, pw, Hp, Wp, RW, plane):
         for c in range(C):
             for i in range(i0, i1):
                 # Slices start at the first column kept: a negative start would count from the end.
-                dst = xs[c * plane + (i + ph) * RW + k * Wp + pw + j0:]
+                dst = xs[c * plane + (i + ph) * RW + k * S + pw + j0:]
                 src = images[k, c, i, j0:j1]
                 for j in range(j1 - j0):
                     dst[j] = src[j]
@@ -115,13 +130,14 @@ def conv2d_direct(out, x, weight, bias, ph, pw, dh, dw):
     runs = _runs(N)
     for r in prange(runs):
         n0, n1 = r * N // runs, (r + 1) * N // runs
-        RW = (n1 - n0) * Wp  # the run's row: its images side by side
+        S = _image_stride(x.shape[3], OW, Wp, pw)
+        RW = (n1 - n0 - 1) * S + Wp  # the run's row: its images side by side
         plane = Hp * RW
         Q = OH * RW
         offsets = _tap_offsets(C, KH, KW, dh, dw, plane, RW)
         # The last channel's garbage columns read up to (KW-1)*dw past its plane.
         xs = np.zeros(C * plane + (KW - 1) * dw, out.dtype)
-        _pack_run(xs, x[n0:n1], ph, pw, Hp, Wp, RW, plane)
+        _pack_run(xs, x[n0:n1], ph, pw, Hp, Wp, S, RW, plane)
         acc = np.empty(Q, out.dtype)
         acc_next = np.empty(Q, out.dtype)
         # Output channels in pairs: each slice of the image read feeds two accumulators.
@@ -170,7 +186,7 @@ def conv2d_direct(out, x, weight, bias, ph, pw, dh, dw):
                     acc_next[q] += v0 * s0[q]
             for k in range(n1 - n0):
                 for i in range(OH):
-                    row, row_next = acc[i * RW + k * Wp:], acc_next[i * RW + k * Wp:]
+                    row, row_next = acc[i * RW + k * S:], acc_next[i * RW + k * S:]
                     dst, dst_next = out[n0 + k, o, i], out[n0 + k, p, i]
                     for j in range(OW):
                         dst[j] = row[j]
@@ -216,15 +232,16 @@ def conv2d_direct_weight_grad(dweight, x, grad, ph, pw, dh, dw):
     partial = np.empty((runs, O, T), dweight.dtype)
     for r in prange(runs):
         n0, n1 = r * N // runs, (r + 1) * N // runs
-        RW = (n1 - n0) * Wp
+        S = _image_stride(x.shape[3], OW, Wp, pw)
+        RW = (n1 - n0 - 1) * S + Wp
         plane = Hp * RW
-        # dY's rows: the garbage columns past the last image's last output row read nothing useful.
-        Q = (OH - 1) * RW + (n1 - n0 - 1) * Wp + OW
+        # Up to the last image's last output: the garbage columns past it read nothing useful.
+        Q = (OH - 1) * RW + (n1 - n0 - 1) * S + OW
         offsets = _tap_offsets(C, KH, KW, dh, dw, plane, RW)
         xs = np.zeros(C * plane + (KW - 1) * dw, dweight.dtype)
         dys = np.zeros(O * OH * RW, dweight.dtype)
-        _pack_run(xs, x[n0:n1], ph, pw, Hp, Wp, RW, plane)
-        _pack_run(dys, grad[n0:n1], 0, 0, OH, Wp, RW, OH * RW)
+        _pack_run(xs, x[n0:n1], ph, pw, Hp, Wp, S, RW, plane)
+        _pack_run(dys, grad[n0:n1], 0, 0, OH, Wp, S, RW, OH * RW)
         sums = partial[r]
         for o in range(O):
             for t in range(T):
@@ -235,7 +252,7 @@ def conv2d_direct_weight_grad(dweight, x, grad, ph, pw, dh, dw):
                     for k in range(n1 - n0):
                         for i in range(OH):
                             for j in range(OW):
-                                q = i * RW + k * Wp + j
+                                q = i * RW + k * S + j
                                 sums[o, t] += dys[o * OH * RW + q] * xs[offsets[t] + q]
             continue
         # Output channels in pairs, as in the forward: each slice read feeds two dot products.
