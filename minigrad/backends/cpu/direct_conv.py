@@ -255,39 +255,56 @@ def conv2d_direct_weight_grad(dweight, x, grad, ph, pw, dh, dw):
                                 q = i * RW + k * S + j
                                 sums[o, t] += dys[o * OH * RW + q] * xs[offsets[t] + q]
             continue
-        # Output channels in pairs, as in the forward: each slice read feeds two dot products.
-        for o in range(0, O, 2):
-            p = min(o + 1, O - 1)
-            d = dys[o * OH * RW:o * OH * RW + Q]
-            e = dys[p * OH * RW:p * OH * RW + Q]
+        # Output channels four at a time: each slice read feeds four dot products.
+        for o in range(0, O, 4):
+            o1, o2, o3 = min(o + 1, O - 1), min(o + 2, O - 1), min(o + 3, O - 1)
+            d0 = dys[o * OH * RW:o * OH * RW + Q]
+            d1 = dys[o1 * OH * RW:o1 * OH * RW + Q]
+            d2 = dys[o2 * OH * RW:o2 * OH * RW + Q]
+            d3 = dys[o3 * OH * RW:o3 * OH * RW + Q]
             t = 0
             while t + 4 <= T:
                 s0 = xs[offsets[t]:offsets[t] + Q]
                 s1 = xs[offsets[t + 1]:offsets[t + 1] + Q]
                 s2 = xs[offsets[t + 2]:offsets[t + 2] + Q]
                 s3 = xs[offsets[t + 3]:offsets[t + 3] + Q]
-                # Zeros of the array's type (a literal 0.0 would make the sums float64).
-                a0, a1, a2, a3 = sums[o, t], sums[o, t + 1], sums[o, t + 2], sums[o, t + 3]
-                b0, b1, b2, b3 = a0, a1, a2, a3
+                a0 = a1 = a2 = a3 = sums[o, t]
+                b0 = b1 = b2 = b3 = a0
+                c0 = c1 = c2 = c3 = a0
+                e0 = e1 = e2 = e3 = a0
                 for q in range(Q):
-                    a0 += d[q] * s0[q]
-                    a1 += d[q] * s1[q]
-                    a2 += d[q] * s2[q]
-                    a3 += d[q] * s3[q]
-                    b0 += e[q] * s0[q]
-                    b1 += e[q] * s1[q]
-                    b2 += e[q] * s2[q]
-                    b3 += e[q] * s3[q]
+                    x0, x1, x2, x3 = s0[q], s1[q], s2[q], s3[q]
+                    g0, g1, g2, g3 = d0[q], d1[q], d2[q], d3[q]
+                    a0 += g0 * x0
+                    a1 += g0 * x1
+                    a2 += g0 * x2
+                    a3 += g0 * x3
+                    b0 += g1 * x0
+                    b1 += g1 * x1
+                    b2 += g1 * x2
+                    b3 += g1 * x3
+                    c0 += g2 * x0
+                    c1 += g2 * x1
+                    c2 += g2 * x2
+                    c3 += g2 * x3
+                    e0 += g3 * x0
+                    e1 += g3 * x1
+                    e2 += g3 * x2
+                    e3 += g3 * x3
                 sums[o, t], sums[o, t + 1], sums[o, t + 2], sums[o, t + 3] = a0, a1, a2, a3
-                sums[p, t], sums[p, t + 1], sums[p, t + 2], sums[p, t + 3] = b0, b1, b2, b3
+                sums[o1, t], sums[o1, t + 1], sums[o1, t + 2], sums[o1, t + 3] = b0, b1, b2, b3
+                sums[o2, t], sums[o2, t + 1], sums[o2, t + 2], sums[o2, t + 3] = c0, c1, c2, c3
+                sums[o3, t], sums[o3, t + 1], sums[o3, t + 2], sums[o3, t + 3] = e0, e1, e2, e3
                 t += 4
             for t in range(t, T):
                 s0 = xs[offsets[t]:offsets[t] + Q]
-                a0 = b0 = sums[o, t]
+                a0 = b0 = c0 = e0 = sums[o, t]
                 for q in range(Q):
-                    a0 += d[q] * s0[q]
-                    b0 += e[q] * s0[q]
-                sums[o, t], sums[p, t] = a0, b0
+                    a0 += d0[q] * s0[q]
+                    b0 += d1[q] * s0[q]
+                    c0 += d2[q] * s0[q]
+                    e0 += d3[q] * s0[q]
+                sums[o, t], sums[o1, t], sums[o2, t], sums[o3, t] = a0, b0, c0, e0
     flat = dweight.reshape(O, T)
     for o in range(O):
         for t in range(T):
