@@ -51,21 +51,29 @@ def max_pool2d_forward(out, indices, x, KH, KW, sh, sw, ph, pw, dh, dw):
     _, OH, OW = out.shape
     if KH == 2 and KW == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0 and dh == 1 and dw == 1:
         # LeNet's 2x2 pooling: every window is inside the input, so the general loop's bounds
-        # checks and first-inside search go away (3x faster on 64x6x28x28).
+        # checks and first-inside search go away (3x faster on 64x6x28x28). The window's
+        # pairs are compared without branches (the general loop's rule: larger or NaN
+        # replaces), selects instead of jumps that random data mispredicts: one thread,
+        # 384x28x28 145 -> 120 us, 1024x10x10 95 -> 75 us (medians, load 2.1).
         for p in prange(P):
             for oh in range(OH):
+                ih = 2 * oh
                 for ow in range(OW):
-                    ih, iw = 2 * oh, 2 * ow
-                    best = x[p, ih, iw]
-                    where = ih * W + iw
-                    for kh in range(2):
-                        for kw in range(2):
-                            v = x[p, ih + kh, iw + kw]
-                            if v > best or (math.isnan(v) and (kh or kw)):
-                                best = v
-                                where = (ih + kh) * W + iw + kw
-                    out[p, oh, ow] = best
-                    indices[p, oh, ow] = where
+                    iw = 2 * ow
+                    a, b = x[p, ih, iw], x[p, ih, iw + 1]
+                    c, d = x[p, ih + 1, iw], x[p, ih + 1, iw + 1]
+                    # top pair, bottom pair, then the bottom's winner against the top's: the
+                    # same winner as the row-major scan, ties keeping the earlier element.
+                    # (Scalar selects, not tuples: a tuple select made it a branch again, 261 us.)
+                    take = (b > a) | (b != b)
+                    top = b if take else a
+                    top_at = 1 if take else 0
+                    take = (d > c) | (d != d)
+                    bottom = d if take else c
+                    bottom_at = W + 1 if take else W
+                    take = (bottom > top) | (bottom != bottom)
+                    out[p, oh, ow] = bottom if take else top
+                    indices[p, oh, ow] = ih * W + iw + (bottom_at if take else top_at)
         return
     for p in prange(P):
         for oh in range(OH):
