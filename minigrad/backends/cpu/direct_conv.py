@@ -155,9 +155,33 @@ def conv2d_direct(out, x, weight, bias, ph, pw, dh, dw):
         # With an odd O the last pair is one channel twice (and written once).
         for o in range(0, O, 2):
             p = min(o + 1, O - 1)
-            acc[:] = bias[o]
-            acc_next[:] = bias[p]
-            t = 0
+            # The first pass writes the accumulators (bias plus the taps that do not fill a
+            # block of eight), so no pass only loads and stores them for one or two taps:
+            # conv1 (25 taps) is 1 + 3 x 8, conv2 (150) 4 + 18 x 8 + 2.
+            b0, b1 = bias[o], bias[p]
+            if T % 8 >= 4:
+                w0, w1, w2, w3 = taps[o, 0], taps[o, 1], taps[o, 2], taps[o, 3]
+                v0, v1, v2, v3 = taps[p, 0], taps[p, 1], taps[p, 2], taps[p, 3]
+                s0 = xs[offsets[0]:offsets[0] + Q]
+                s1 = xs[offsets[1]:offsets[1] + Q]
+                s2 = xs[offsets[2]:offsets[2] + Q]
+                s3 = xs[offsets[3]:offsets[3] + Q]
+                for q in range(Q):
+                    a, b, c, d = s0[q], s1[q], s2[q], s3[q]
+                    acc[q] = b0 + (w0 * a + w1 * b + w2 * c + w3 * d)
+                    acc_next[q] = b1 + (v0 * a + v1 * b + v2 * c + v3 * d)
+                t = 4
+            elif T % 8 >= 1:
+                w0, v0 = taps[o, 0], taps[p, 0]
+                s0 = xs[offsets[0]:offsets[0] + Q]
+                for q in range(Q):
+                    acc[q] = b0 + w0 * s0[q]
+                    acc_next[q] = b1 + v0 * s0[q]
+                t = 1
+            else:
+                acc[:] = b0
+                acc_next[:] = b1
+                t = 0
             while t + 8 <= T:
                 w0, w1, w2, w3 = taps[o, t], taps[o, t + 1], taps[o, t + 2], taps[o, t + 3]
                 w4, w5, w6, w7 = taps[o, t + 4], taps[o, t + 5], taps[o, t + 6], taps[o, t + 7]
