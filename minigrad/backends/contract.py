@@ -57,6 +57,8 @@ class ConvPlan:
 
     Attributes:
         lowering: ``"direct"`` (the ``direct_conv.py`` kernels, no lowering: ``ops/conv_direct.py``),
+            ``"strips"`` (the CPU's ``strips.py``: the width unfolded, the kernel's rows as row offsets of
+            accumulating GEMMs; ``ops/conv_strips.py``, which computes dX the same way),
             ``"im2row"`` (channels-last rows, ``channels_last.py``), ``"columns"`` (im2col's columns seen
             as rows: one input channel per group) or ``"pointwise"`` (a 1x1 stride-1 unpadded single-group
             layer: the channels-last input is its own row matrix).
@@ -64,7 +66,8 @@ class ConvPlan:
             and dW); one run is the whole batch.
         save_rows: the forward keeps its row matrix for dW (else dW recomputes it from the input).
         output_channels_last: the result is returned stored channels-last (else NCHW).
-        input_grad: how dX is computed: ``"correlation"`` (stride 1: im2row of dY and one GEMM with the
+        input_grad: how dX is computed: ``"strips"`` (with the ``"strips"`` lowering: the same kernels on
+            dY with the flipped kernel), ``"correlation"`` (stride 1: im2row of dY and one GEMM with the
             flipped kernel), ``"gemm"`` (pointwise: ``dY @ W`` is dX) or ``"fold"`` (``dY @ W`` per chunk,
             then ``row2im``).
         input_grad_chunks: the runs of images of the dX pass.
@@ -86,6 +89,8 @@ CPU_ONLY = frozenset({
     "get_num_threads", "set_num_threads",  # cpu/threads.py
     # cpu/direct_conv.py: only the CPU planner sends layers to them (cuda/conv_plan.py says why)
     "conv2d_direct", "conv2d_direct_weight_grad",
+    # cpu/strips.py: the strip convolution's kernels, which need BLAS's accumulating GEMM (cpu/cblas.py)
+    "im2strip", "strip_conv", "strip_weight_grad", "weight_to_taps", "taps_to_weight",
 })
 #: Exported by ``minigrad.backends.cuda`` beyond the contract.
 CUDA_ONLY = frozenset({

@@ -7,6 +7,11 @@
   layers with fewer than ``mg.config.channels_last_min`` channels in and out (LeNet-5's): with a
   handful of channels im2col's copy and a skinny GEMM cost more than the arithmetic.
   ``mg.config.using(direct_conv=False)`` sends every layer through the lowering.
+- **Strips** (``strips.py``, op ``ops/conv_strips.py``) for stride-1 single-group layers with
+  ``mg.config.channels_last_min`` input channels or more and a kernel taller than one row:
+  only the kernel's width is unfolded, its rows become row offsets of accumulating GEMMs
+  (OpenBLAS's CBLAS, ``cblas.py``; without it, im2row). ``mg.config.using(strip_conv=False)``
+  sends them to im2row.
 - **Lowering**: im2row (channels-last rows: each kernel tap copies C contiguous floats); with
   one input channel per group (a grayscale input layer, a depthwise conv) im2col's columns
   instead, whose (c, kh, kw) order is then im2row's (kh, kw, c) and which copy whole image rows
@@ -38,6 +43,7 @@ import numpy as np
 from ...configuration import config
 from ..contract import ConvPlan
 from ..lowering import lowering_for, pointwise
+from . import cblas
 
 __all__ = ["plan_conv2d"]
 
@@ -56,6 +62,26 @@ def direct_applies(geometry, groups: int, channels: tuple[int, int], max_channel
     """
     sh, sw = geometry[2], geometry[3]
     return config.direct_conv and groups == 1 and sh == sw == 1 and max(channels) < max_channels
+
+
+#: Output positions per image below which strips lose to im2row: each image is its own GEMM of
+#: OH*OW rows. Forward + backward, batch 64, 2 threads, strips / im2row time (ad-hoc A/B script):
+#: ResNet-18's 32x32 layers 0.80-0.82, 16x16 0.86-0.92, 8x8 1.12, 4x4 2.02.
+STRIP_MIN_POSITIONS = 256
+
+
+def strips_apply(geometry, groups: int, channels: tuple[int, int], dtype) -> bool:
+    """Whether the strip kernels compute this convolution: stride 1, one group, many input channels.
+
+    Args:
+        geometry: ``conv_geometry``'s tuple.
+        groups: number of groups.
+        channels: (C, O), input and output channels.
+        dtype: the arrays' dtype (float32 or float64: BLAS's ``sgemm``/``dgemm``).
+    """
+    KH, sh, sw, OH, OW = geometry[0], geometry[2], geometry[3], geometry[8], geometry[9]
+    return (config.strip_conv and groups == 1 and sh == sw == 1 and KH > 1 and OH * OW >= STRIP_MIN_POSITIONS
+            and channels[0] >= config.channels_last_min and cblas.available(dtype))
 
 
 def image_chunks(N: int, bytes_per_image: int) -> tuple[tuple[int, int], ...]:
@@ -108,8 +134,14 @@ def plan_conv2d(input_shape, weight_shape, geometry, groups, dtype, needs_weight
     wide = config.channels_last_min
     if direct_applies(geometry, groups, (C, O), wide):
         return ConvPlan("direct")
-    lowering = lowering_for(C, groups, geometry)
     itemsize = np.dtype(dtype).itemsize
+    if strips_apply(geometry, groups, (C, O), dtype):
+        # A chunk's strips: (images, OH + dh*(KH-1), OW, KW*C); dX's: dY's, (H + dh*(KH-1), W, KW*O) each.
+        return ConvPlan("strips", image_chunks(N, (OH + dh * (KH - 1)) * OW * KW * C * itemsize),
+                        output_channels_last=O >= wide, input_grad="strips",
+                        input_grad_chunks=image_chunks(N, (H + dh * (KH - 1)) * W * KW * O * itemsize),
+                        input_grad_channels_last=C >= wide)
+    lowering = lowering_for(C, groups, geometry)
     chunks = image_chunks(N, C * KH * KW * OH * OW * itemsize)
     # Saved rows must outlive the step, so they always come in one (pooled) piece.
     save_rows = needs_weight_grad and (config.save_columns or len(chunks) == 1)

@@ -1,0 +1,185 @@
+"""Strips: a stride-1 convolution lowered along the kernel's width only, its height left to the GEMMs.
+
+im2row (``channels_last.py``) copies each input value KH*KW times, and on ResNet's 32x32
+layers that copy streams through main memory: in a CIFAR ResNet-18 training step it wrote
+1 GB per pass, and its three passes (forward, dW, dX) took 217 ms of a 1.33 s step next to
+779 ms of GEMMs (``benchmarks/profile_step.py``, docs/profile.md). With stride 1, the kernel's
+*rows* need no copy: output row ``oh`` at kernel row ``kh`` reads image row ``oh + kh*dh``, a
+fixed offset. So only the width is unfolded. A *strip* is one (padded) image row with each of
+its OW positions widened to its KW taps::
+
+    strips[n, i, ow, kw*C + c] = x[n, i - ph, ow - pw + kw*dw, c]     (0 outside the image)
+    for i < Hs = OH + dh*(KH-1)
+
+and image ``n``'s output, channels-last, is a sum of KH GEMMs on contiguous blocks of strips::
+
+    out[n] (OH*OW, O) = sum_kh strips[n, kh*dh : kh*dh + OH] (OH*OW, KW*C) @ taps[kh] (KW*C, O)
+    taps[kh, kw*C + c, o] = W[o, c, kh, kw]
+
+The strips are KH*OH/Hs times smaller than im2row's rows (2.8x on a 32x32 3x3 layer), and
+the GEMMs add into the output with BLAS's ``beta = 1`` (``cblas.py``). The weight gradient
+reads the same blocks transposed, ``dtaps[kh] = sum_n strips[n, kh*dh : kh*dh + OH]^T @ dY[n]``,
+and the input gradient of a stride-1 layer is this same convolution applied to dY with the
+kernel flipped and its channels swapped (``ops/conv_strips.py``).
+
+Per image, the GEMMs are (OH*OW x KW*C) @ (KW*C x O); one image's strips stay in cache
+between its KH products.
+"""
+
+from numba import njit, prange
+
+from .cblas import gemm_accumulate
+from .threads import serial_when_small
+
+__all__ = ["im2strip", "strip_conv", "strip_weight_grad", "weight_to_taps", "taps_to_weight"]
+
+
+@serial_when_small
+@njit(cache=True, parallel=True)
+def im2strip(strips, x, KW, ph, pw, dw):
+    """Unfold a channels-last image along the kernel's width.
+
+    Plain loop::
+
+        for n, i, ow, kw, c:
+            ih, iw = i - ph, ow - pw + kw*dw
+            strips[n, i, ow, kw*C + c] = x[n, ih, iw, c] if inside else 0
+
+    Parallel over strips ``(n, i)``; each writes OW*KW*C contiguous floats.
+
+    Args:
+        strips: output, shape (N, Hs, OW, KW*C); Hs = OH + dh*(KH-1).
+        x: input, shape (N, H, W, C), channels last.
+        KW: kernel width.
+        ph, pw: top and left padding (negative: the image is cropped).
+        dw: dilation along the width.
+    """
+    N, H, W, C = x.shape
+    Hs, OW = strips.shape[1], strips.shape[2]
+    for p in prange(N * Hs):
+        n = p // Hs
+        i = p % Hs
+        ih = i - ph
+        dst = strips[n, i]
+        if ih < 0 or ih >= H:
+            for ow in range(OW):
+                row = dst[ow]
+                for j in range(KW * C):
+                    row[j] = 0
+            continue
+        src = x[n, ih]
+        for ow in range(OW):
+            row = dst[ow]
+            for kw in range(KW):
+                iw = ow - pw + kw * dw
+                base = kw * C
+                if iw >= 0 and iw < W:
+                    s = src[iw]
+                    for c in range(C):
+                        row[base + c] = s[c]
+                else:
+                    for c in range(C):
+                        row[base + c] = 0
+
+
+def strip_conv(out, strips, taps, dh):
+    """``out[n] = sum_kh strips[n, kh*dh : kh*dh + OH] @ taps[kh]``: the stride-1 convolution of the strips.
+
+    One image at a time, each GEMM on OpenBLAS's threads. (Images split over two Python
+    threads, each with a single-threaded GEMM, were 1.1-1.5x slower on ResNet's layer1 and
+    layer2 shapes in the op, though faster in an isolated loop.)
+
+    Args:
+        out: output, shape (N, OH, OW, O), C-contiguous; overwritten.
+        strips: shape (N, Hs, OW, KW*C), as ``im2strip`` writes them.
+        taps: the kernel, shape (KH, KW*C, O) (``weight_to_taps``).
+        dh: dilation along the height.
+    """
+    N, OH, OW, O = out.shape
+    KH, K = taps.shape[0], taps.shape[1]
+    P = OH * OW
+    for n in range(N):
+        target = out[n].reshape(P, O)
+        rows = strips[n].reshape(-1, K)
+        for kh in range(KH):
+            gemm_accumulate(target, rows[kh * dh * OW: kh * dh * OW + P], taps[kh], 0.0 if kh == 0 else 1.0)
+
+
+def strip_weight_grad(dtaps, strips, dy, dh, accumulate):
+    """``dtaps[kh] (+)= sum_n strips[n, kh*dh : kh*dh + OH]^T @ dy[n]``: the kernel's gradient from the strips.
+
+    Args:
+        dtaps: output, shape (KH, KW*C, O): overwritten, or added to with ``accumulate`` (a
+            later chunk of images). An empty batch without ``accumulate`` gives zeros.
+        strips: shape (N, Hs, OW, KW*C), the forward input's strips.
+        dy: the output gradient channels-last, shape (N, OH, OW, O).
+        dh: dilation along the height.
+        accumulate: add to ``dtaps`` instead of overwriting it.
+    """
+    N, OH, OW, O = dy.shape
+    KH, K = dtaps.shape[0], dtaps.shape[1]
+    P = OH * OW
+    if N == 0 and not accumulate:
+        dtaps[...] = 0
+    for n in range(N):
+        rows = strips[n].reshape(-1, K)
+        grad = dy[n].reshape(P, O)
+        beta = 1.0 if accumulate or n > 0 else 0.0
+        for kh in range(KH):
+            gemm_accumulate(dtaps[kh], rows[kh * dh * OW: kh * dh * OW + P].T, grad, beta)
+
+
+@njit(cache=True, parallel=True)
+def weight_to_taps(taps, weight, adjoint):
+    """A conv2d weight as the strip convolution's taps, for the forward or for dX.
+
+    Plain loop::
+
+        forward (adjoint False): taps[kh, kw*C + c, o] = weight[o, c, kh, kw]             (KH, KW*C, O)
+        dX      (adjoint True):  taps[kh, kw*O + o, c] = weight[o, c, KH-1-kh, KW-1-kw]   (KH, KW*O, C)
+
+    (dX of a stride-1 correlation is the correlation of dY with the kernel flipped and its
+    channels swapped.) Parallel over blocks of 16 output channels: the forward's inner loop
+    writes a run of 16 floats while its reads walk 16 weight rows in order; the adjoint's
+    writes rows of C floats.
+
+    Args:
+        taps: output, shape (KH, KW*C, O) or, adjoint, (KH, KW*O, C).
+        weight: shape (O, C, KH, KW), C-contiguous.
+        adjoint: take the dX kernel.
+    """
+    O, C, KH, KW = weight.shape
+    blocks = (O + 15) // 16
+    for b in prange(blocks):
+        o0, o1 = b * 16, min(b * 16 + 16, O)
+        if adjoint:
+            # Rows of C contiguous floats, one per (tap, o): written in order.
+            for o in range(o0, o1):
+                for kh in range(KH):
+                    for kw in range(KW):
+                        dst = taps[KH - 1 - kh, (KW - 1 - kw) * O + o]
+                        for c in range(C):
+                            dst[c] = weight[o, c, kh, kw]
+            continue
+        for c in range(C):
+            for kh in range(KH):
+                for kw in range(KW):
+                    dst = taps[kh, kw * C + c]
+                    for o in range(o0, o1):
+                        dst[o] = weight[o, c, kh, kw]
+
+
+@njit(cache=True, parallel=True)
+def taps_to_weight(weight, taps):
+    """Inverse of ``weight_to_taps`` (forward taps): ``weight[o, c, kh, kw] = taps[kh, kw*C + c, o]``.
+
+    Args:
+        weight: output, shape (O, C, KH, KW).
+        taps: shape (KH, KW*C, O).
+    """
+    O, C, KH, KW = weight.shape
+    for o in prange(O):
+        for c in range(C):
+            for kh in range(KH):
+                for kw in range(KW):
+                    weight[o, c, kh, kw] = taps[kh, kw * C + c, o]

@@ -1,0 +1,255 @@
+"""The strip convolution (``backends/cpu/strips.py``, ``ops/conv_strips.py``) against references written from the formulas.
+
+Kernels: ``im2strip`` against an explicit loop, ``strip_conv``/``strip_weight_grad`` against an
+einsum per kernel row, the weight layouts against NumPy transposes, ``gemm_accumulate``
+against ``np.matmul``. The op: conv2d and convolve2d through the strip plan against
+``minigrad.reference`` (forward, and the gradients by finite differences), with shapes,
+paddings (negative ones in dX), dilations and even kernels drawn by hypothesis.
+"""
+
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minigrad as mg
+from minigrad import reference as R
+from minigrad.backends import cpu
+from minigrad.backends.cpu import cblas, conv_plan
+from minigrad.gradcheck import gradcheck
+from minigrad.ops.geometry import conv_geometry
+
+pytestmark = pytest.mark.skipif(not cblas.available(np.float32), reason="NumPy's BLAS is not an OpenBLAS with CBLAS")
+
+
+@contextlib.contextmanager
+def strips_for_small_layers():
+    """Send every stride-1 single-group layer with 2+ input channels through the strips."""
+    saved = conv_plan.STRIP_MIN_POSITIONS
+    conv_plan.STRIP_MIN_POSITIONS = 1
+    try:
+        with mg.config.using(channels_last_min=2, strip_conv=True):
+            yield
+    finally:
+        conv_plan.STRIP_MIN_POSITIONS = saved
+
+
+@pytest.fixture
+def strips_everywhere():
+    with strips_for_small_layers():
+        yield
+
+
+def im2strip_reference(x, Hs, OW, KW, ph, pw, dw):
+    N, H, W, C = x.shape
+    strips = np.zeros((N, Hs, OW, KW * C), x.dtype)
+    for n in range(N):
+        for i in range(Hs):
+            for ow in range(OW):
+                for kw in range(KW):
+                    ih, iw = i - ph, ow - pw + kw * dw
+                    if 0 <= ih < H and 0 <= iw < W:
+                        strips[n, i, ow, kw * C:(kw + 1) * C] = x[n, ih, iw]
+    return strips
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 4), h=st.integers(1, 6), w=st.integers(1, 6), kw=st.integers(1, 3),
+       hs=st.integers(1, 8), ow=st.integers(1, 7), ph=st.integers(-2, 3), pw=st.integers(-2, 3), dw=st.integers(1, 2),
+       seed=st.integers(0, 2**16))
+def test_im2strip_matches_loop(n, c, h, w, kw, hs, ow, ph, pw, dw, seed):
+    x = np.random.default_rng(seed).standard_normal((n, h, w, c))
+    strips = np.full((n, hs, ow, kw * c), np.nan)
+    cpu.im2strip(strips, x, kw, ph, pw, dw)
+    np.testing.assert_array_equal(strips, im2strip_reference(x, hs, ow, kw, ph, pw, dw))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("KH,dh", [(1, 1), (3, 1), (2, 2)])
+def test_strip_conv_and_weight_grad_match_einsum(dtype, KH, dh):
+    rng = np.random.default_rng(KH + dh)
+    N, OH, OW, KW, C, O = 3, 4, 5, 2, 3, 6
+    Hs = OH + dh * (KH - 1)
+    strips = rng.standard_normal((N, Hs, OW, KW * C)).astype(dtype)
+    taps = rng.standard_normal((KH, KW * C, O)).astype(dtype)
+    dy = rng.standard_normal((N, OH, OW, O)).astype(dtype)
+    # out[n, oh, ow, o] = sum_{kh, k} strips[n, oh + kh*dh, ow, k] * taps[kh, k, o]
+    expected = sum(np.einsum("nhwk,ko->nhwo", strips[:, kh * dh:kh * dh + OH], taps[kh]) for kh in range(KH))
+    out = np.full((N, OH, OW, O), np.nan, dtype)
+    cpu.strip_conv(out, strips, taps, dh)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)
+    grad = np.stack([np.einsum("nhwk,nhwo->ko", strips[:, kh * dh:kh * dh + OH], dy) for kh in range(KH)])
+    dtaps = np.full((KH, KW * C, O), np.nan, dtype)
+    cpu.strip_weight_grad(dtaps, strips, dy, dh, False)
+    np.testing.assert_allclose(dtaps, grad, rtol=tol, atol=tol)
+    cpu.strip_weight_grad(dtaps, strips, dy, dh, True)  # a second chunk adds
+    np.testing.assert_allclose(dtaps, 2 * grad, rtol=tol, atol=tol)
+    empty = np.full_like(dtaps, np.nan)
+    cpu.strip_weight_grad(empty, strips[:0], dy[:0], dh, False)
+    np.testing.assert_array_equal(empty, 0)
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 3, 3), (40, 17, 2, 3), (1, 1, 1, 1)])
+def test_weight_layouts_match_transposes(shape):
+    O, C, KH, KW = shape
+    weight = np.random.default_rng(0).standard_normal(shape)
+    taps = np.empty((KH, KW * C, O))
+    cpu.weight_to_taps(taps, weight, False)
+    np.testing.assert_array_equal(taps, weight.transpose(2, 3, 1, 0).reshape(KH, KW * C, O))
+    adjoint = np.empty((KH, KW * O, C))
+    cpu.weight_to_taps(adjoint, weight, True)
+    np.testing.assert_array_equal(adjoint, weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(KH, KW * O, C))
+    back = np.empty(shape)
+    cpu.taps_to_weight(back, taps)
+    np.testing.assert_array_equal(back, weight)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_gemm_accumulate_matches_matmul(dtype, ta, tb):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((7, 5)).astype(dtype)
+    b = rng.standard_normal((5, 4)).astype(dtype)
+    a_in = np.ascontiguousarray(a.T).T if ta else a
+    b_in = np.ascontiguousarray(b.T).T if tb else b
+    out = np.full((7, 4), np.nan, dtype)
+    cblas.gemm_accumulate(out, a_in, b_in, 0.0)  # beta 0 ignores what out held, NaN included
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(out, a @ b, rtol=tol, atol=tol)
+    cblas.gemm_accumulate(out, a_in, b_in, 1.0)
+    np.testing.assert_allclose(out, 2 * (a @ b), rtol=tol, atol=tol)
+    wide = np.zeros((7, 9), dtype)
+    cblas.gemm_accumulate(wide[:, 2:6], a_in, b_in, 0.0)  # an output whose rows are longer than N
+    np.testing.assert_allclose(wide[:, 2:6], a @ b, rtol=tol, atol=tol)
+    assert not wide[:, :2].any() and not wide[:, 6:].any()
+
+
+def test_gemm_accumulate_rejects_bad_operands():
+    a, b = np.ones((3, 4), np.float32), np.ones((5, 2), np.float32)
+    with pytest.raises(ValueError, match=r"gemm_accumulate: shapes \(3, 4\) @ \(5, 2\)"):
+        cblas.gemm_accumulate(np.empty((3, 2), np.float32), a, b, 0.0)
+    with pytest.raises(ValueError, match="gemm_accumulate: an operand"):
+        cblas.gemm_accumulate(np.empty((3, 2), np.float32), np.ones((3, 8), np.float32)[:, ::2],
+                              np.ones((4, 2), np.float32), 0.0)
+
+
+def _plan(x_shape, w_shape, padding=1, dilation=1, stride=1, groups=1, dtype=np.float32):
+    geometry = conv_geometry("conv2d", x_shape, w_shape, stride, padding, dilation, groups)
+    return cpu.plan_conv2d(x_shape, w_shape, geometry, groups, dtype, True)
+
+
+def test_planner_takes_strips_for_large_planes_only():
+    assert _plan((64, 64, 32, 32), (64, 64, 3, 3)).lowering == "strips"  # ResNet-18's layer1
+    assert _plan((64, 128, 16, 16), (128, 128, 3, 3)).lowering == "strips"
+    assert _plan((64, 256, 8, 8), (256, 256, 3, 3)).lowering == "im2row"  # 64 positions: each GEMM too small
+    assert _plan((64, 64, 32, 32), (128, 64, 3, 3), stride=2).lowering == "im2row"
+    assert _plan((64, 64, 32, 32), (64, 64, 1, 1), padding=0).lowering == "pointwise"
+    assert _plan((64, 3, 32, 32), (64, 3, 3, 3)).lowering == "im2row"  # 3 channels: GEMMs of K = 9
+    with mg.config.using(strip_conv=False):
+        assert _plan((64, 64, 32, 32), (64, 64, 3, 3)).lowering == "im2row"
+
+
+def test_planner_falls_back_without_cblas(monkeypatch):
+    monkeypatch.setattr(cblas, "available", lambda dtype: False)
+    assert _plan((64, 64, 32, 32), (64, 64, 3, 3)).lowering == "im2row"
+
+
+@st.composite
+def strip_cases(draw):
+    kh, kw = draw(st.integers(2, 4)), draw(st.integers(1, 4))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    padding = draw(st.one_of(st.just("same"), st.tuples(st.integers(0, 4), st.integers(0, 4))))
+    pad = (0, 0) if padding == "same" else padding
+    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - 2 * pad[0]), 7))
+    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - 2 * pad[1]), 7))
+    return dict(n=draw(st.integers(1, 3)), c=draw(st.integers(2, 5)), o=draw(st.integers(1, 5)), h=h, w=w,
+                k=(kh, kw), padding=padding, dilation=(dh, dw), bias=draw(st.booleans()),
+                channels_last=draw(st.booleans()), flip=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=strip_cases())
+def test_strip_conv2d_matches_reference(case):
+    with strips_for_small_layers():
+        check_against_reference(case)
+
+
+def check_against_reference(case):
+    rng = np.random.default_rng(case["seed"])
+    x = rng.standard_normal((case["n"], case["c"], case["h"], case["w"]))
+    w = rng.standard_normal((case["o"], case["c"]) + case["k"])
+    b = rng.standard_normal(case["o"]) if case["bias"] else None
+    assert _plan(x.shape, w.shape, case["padding"], case["dilation"], dtype=np.float64).lowering == "strips"
+    stored = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if case["channels_last"] else x
+    X, W = mg.Tensor(stored, requires_grad=True), mg.Tensor(w, requires_grad=True)
+    B = None if b is None else mg.Tensor(b, requires_grad=True)
+    op = mg.convolve2d if case["flip"] else mg.conv2d
+    out = op(X, W, B, padding=case["padding"], dilation=case["dilation"])
+    expected = reference_out(x, w, case)
+    np.testing.assert_allclose(out.numpy(), expected + (0 if b is None else b.reshape(1, -1, 1, 1)), rtol=1e-10,
+                               atol=1e-10)
+    # The reference is linear in x and in w, so d(sum(out * g))/d(value[i]) is the reference's
+    # output for a unit value at i, weighted by g: exact in float64, no finite-difference step.
+    g = rng.standard_normal(out.shape)
+    (out * mg.Tensor(g)).sum().backward()
+    if b is not None:
+        np.testing.assert_allclose(B.grad.numpy(), g.sum(axis=(0, 2, 3)), rtol=1e-10, atol=1e-10)
+    for tensor, value, fn in ((X, x, lambda v: reference_out(v, w, case)), (W, w, lambda v: reference_out(x, v, case))):
+        flat = value.reshape(-1)
+        for i in rng.choice(flat.size, size=min(6, flat.size), replace=False):
+            unit = np.zeros_like(flat)
+            unit[i] = 1.0
+            directional = float((fn(unit.reshape(value.shape)) * g).sum())
+            assert tensor.grad.numpy().reshape(-1)[i] == pytest.approx(directional, rel=1e-9, abs=1e-9)
+
+
+def reference_out(x, w, case):
+    """``minigrad.reference.conv2d`` without bias; true convolution is correlation with the kernel flipped."""
+    w = w[:, :, ::-1, ::-1] if case["flip"] else w
+    if case["padding"] == "same":
+        (kh, kw), (dh, dw) = case["k"], case["dilation"]
+        th, tw = dh * (kh - 1), dw * (kw - 1)  # the odd pixel of padding goes bottom/right
+        return R.conv2d(x, w, padding=(th // 2, th - th // 2, tw // 2, tw - tw // 2), dilation=case["dilation"])
+    return R.conv2d(x, w, padding=case["padding"], dilation=case["dilation"])
+
+
+@pytest.mark.parametrize("padding,dilation", [(1, 1), (3, 1), (0, 2)])
+def test_strip_conv2d_gradcheck(strips_everywhere, padding, dilation):
+    rng = np.random.default_rng(padding + dilation)
+    x = rng.standard_normal((2, 3, 5, 6))
+    w = rng.standard_normal((4, 3, 3, 2))
+    b = rng.standard_normal(4)
+    assert _plan(x.shape, w.shape, padding, dilation, dtype=np.float64).lowering == "strips"
+    gradcheck(lambda x, w, b: mg.conv2d(x, w, b, padding=padding, dilation=dilation), [x, w, b])
+
+
+def test_strip_conv2d_empty_batch(strips_everywhere):
+    X = mg.Tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
+    W = mg.Tensor(np.ones((2, 3, 3, 3)), requires_grad=True)
+    out = mg.conv2d(X, W, padding=1)
+    assert out.shape == (0, 2, 5, 5)
+    out.sum().backward()
+    np.testing.assert_array_equal(W.grad.numpy(), 0)
+    assert X.grad.shape == (0, 3, 5, 5)
+
+
+def test_strips_and_im2row_agree_on_a_resnet_layer():
+    """ResNet-18's layer1 shape in float32, through both plans: the same numbers to float32 rounding."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 64, 32, 32)).astype(np.float32)
+    w = (rng.standard_normal((64, 64, 3, 3)) * 0.05).astype(np.float32)
+    g = rng.standard_normal((2, 64, 32, 32)).astype(np.float32)
+    results = []
+    for strips in (True, False):
+        with mg.config.using(strip_conv=strips):
+            X, W = mg.Tensor(x, requires_grad=True), mg.Tensor(w, requires_grad=True)
+            out = mg.conv2d(X, W, padding=1)
+            out.backward(mg.Tensor(g))
+            results.append((out.numpy(), X.grad.numpy(), W.grad.numpy()))
+    expected = R.conv2d(x.astype(np.float64), w.astype(np.float64), padding=1)
+    np.testing.assert_allclose(results[0][0], expected, rtol=1e-4, atol=1e-4)
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * max(1.0, float(np.abs(b).max())))
