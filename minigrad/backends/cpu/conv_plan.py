@@ -64,9 +64,10 @@ def direct_applies(geometry, groups: int, channels: tuple[int, int], max_channel
     return config.direct_conv and groups == 1 and sh == sw == 1 and max(channels) < max_channels
 
 
-#: Output positions per image below which strips lose to im2row: each image is its own GEMM of
-#: OH*OW rows. Forward + backward, batch 64, 2 threads, strips / im2row time (ad-hoc A/B script):
-#: ResNet-18's 32x32 layers 0.80-0.82, 16x16 0.86-0.92, 8x8 1.12, 4x4 2.02.
+#: Output positions per image below which strips lose to im2row: the stacked GEMMs compute
+#: (Hs - OH) garbage rows per image (``strips.py``), 25% more products on an 8x8 3x3 layer.
+#: One layer's forward + backward, batch 64, 2 threads, strips / im2row time (alternating,
+#: medians of 5): ResNet-18's 32x32 layers 0.95, 16x16 0.93, 8x8 1.09, 4x4 1.21.
 STRIP_MIN_POSITIONS = 256
 
 
