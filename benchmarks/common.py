@@ -62,6 +62,8 @@ def environment() -> dict:
     """Machine and library versions, stored with every result."""
     import numba
 
+    from minigrad.backends.cpu.threads import openblas_corename
+
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -74,6 +76,8 @@ def environment() -> dict:
         "processor": platform.processor() or platform.machine(),
         "cpus": cpus,
         "numba_threads": numba.get_num_threads(),
+        "openblas_core": openblas_corename(),
+        "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
 

@@ -93,6 +93,25 @@ def blas_num_threads() -> int | None:
     return None if getter is None else int(getter())
 
 
+def openblas_corename() -> str | None:
+    """The kernel OpenBLAS chose for this CPU (e.g. ``"SkylakeX"``, ``"Haswell"``), or None without OpenBLAS.
+
+    ``$OPENBLAS_CORETYPE`` overrides the choice when NumPy loads OpenBLAS; the benchmarks record
+    this name with their results, since it decides the GEMMs' speed.
+    """
+    for path in _openblas_candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename"):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.argtypes, fn.restype = [], ctypes.c_char_p
+                return fn().decode()
+    return None
+
+
 def get_num_threads() -> int:
     """The number of threads of Numba's parallel kernels (OpenBLAS is kept at the same count)."""
     return numba.get_num_threads()
