@@ -253,3 +253,11 @@ def test_strips_and_im2row_agree_on_a_resnet_layer():
     np.testing.assert_allclose(results[0][0], expected, rtol=1e-4, atol=1e-4)
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * max(1.0, float(np.abs(b).max())))
+
+
+def test_even_chunks_prefer_one_run_length():
+    with mg.config.using(chunk_bytes=20 * 1000):
+        assert conv_plan.even_chunks(64, 1000) == ((0, 16), (16, 32), (32, 48), (48, 64))  # 16 divides 64
+        assert conv_plan.even_chunks(61, 1000) == ((0, 20), (20, 40), (40, 60), (60, 61))  # 61 is prime
+        assert conv_plan.even_chunks(10, 1000) == ((0, 10),)
+        assert conv_plan.even_chunks(0, 1000) == ()
