@@ -93,7 +93,11 @@ LR, MOMENTUM = 0.01, 0.9
 if torch is not None:
 
     class TorchLeNet5(tnn.Module):
-        """minigrad's LeNet-5 (ReLU, max pooling, padding 2 on conv1) in PyTorch."""
+        """minigrad's LeNet-5 (ReLU, max pooling, padding 2 on conv1) in PyTorch, its ops in the same order.
+
+        Each subsampling is max pooling, then ReLU, as ``models/lenet.py`` computes it (the same
+        function as ReLU then pooling, on a quarter of the elements), so both frameworks do the same work.
+        """
 
         def __init__(self):
             super().__init__()
@@ -102,8 +106,8 @@ if torch is not None:
             self.fc1, self.fc2, self.fc3 = tnn.Linear(400, 120), tnn.Linear(120, 84), tnn.Linear(84, 10)
 
         def forward(self, x):
-            x = TF.max_pool2d(TF.relu(self.conv1(x)), 2)
-            x = TF.max_pool2d(TF.relu(self.conv2(x)), 2)
+            x = TF.relu(TF.max_pool2d(self.conv1(x), 2))
+            x = TF.relu(TF.max_pool2d(self.conv2(x), 2))
             x = x.flatten(1)
             return self.fc3(TF.relu(self.fc2(TF.relu(self.fc1(x)))))
 
