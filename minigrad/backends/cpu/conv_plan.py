@@ -157,9 +157,12 @@ def plan_conv2d(input_shape, weight_shape, geometry, groups, dtype, needs_weight
     itemsize = np.dtype(dtype).itemsize
     if strips_apply(geometry, groups, (C, O), dtype):
         # A chunk's strips: (images, OH + dh*(KH-1), OW, KW*C); dX's: dY's, (H + dh*(KH-1), W, KW*O) each.
-        return ConvPlan("strips", even_chunks(N, (OH + dh * (KH - 1)) * OW * KW * C * itemsize),
+        # Counted twice, so that a chunk's strips take half of chunk_bytes: ResNet-18 steps,
+        # alternating in one process, 0.94x and 0.92x the time with 16 MiB of strips, 4 MiB as 8;
+        # peak memory 625 -> 600 MiB.
+        return ConvPlan("strips", even_chunks(N, 2 * (OH + dh * (KH - 1)) * OW * KW * C * itemsize),
                         output_channels_last=O >= wide, input_grad="strips",
-                        input_grad_chunks=even_chunks(N, (H + dh * (KH - 1)) * W * KW * O * itemsize),
+                        input_grad_chunks=even_chunks(N, 2 * (H + dh * (KH - 1)) * W * KW * O * itemsize),
                         input_grad_channels_last=C >= wide)
     lowering = lowering_for(C, groups, geometry)
     chunks = image_chunks(N, C * KH * KW * OH * OW * itemsize)
