@@ -157,9 +157,9 @@ def plan_conv2d(input_shape, weight_shape, geometry, groups, dtype, needs_weight
     itemsize = np.dtype(dtype).itemsize
     if strips_apply(geometry, groups, (C, O), dtype):
         # A chunk's strips: (images, OH + dh*(KH-1), OW, KW*C); dX's: dY's, (H + dh*(KH-1), W, KW*O) each.
-        # Counted twice, so that a chunk's strips take half of chunk_bytes: ResNet-18 steps,
-        # alternating in one process, 0.94x and 0.92x the time with 16 MiB of strips, 4 MiB as 8;
-        # peak memory 625 -> 600 MiB.
+        # Counted twice, so that a chunk's strips take half of chunk_bytes: ResNet-18 steps with
+        # 8 MiB of strips per chunk took 0.92x and 0.94x the time of 16 MiB ones (alternating in one
+        # process), 4 MiB ones as long as 8; peak memory 625 -> 600-609 MiB.
         return ConvPlan("strips", even_chunks(N, 2 * (OH + dh * (KH - 1)) * OW * KW * C * itemsize),
                         output_channels_last=O >= wide, input_grad="strips",
                         input_grad_chunks=even_chunks(N, 2 * (H + dh * (KH - 1)) * W * KW * O * itemsize),
