@@ -17,7 +17,7 @@ import ctypes
 
 import numpy as np
 
-from .threads import _openblas_candidates
+from .threads import _openblas_candidates, blas_call
 
 __all__: list[str] = []
 
@@ -79,7 +79,8 @@ def gemm_accumulate(out, a, b, beta: float) -> None:
         beta: 0 or 1 in practice.
 
     Shape:
-        (M, K) @ (K, N) -> (M, N); 2*M*N*K floating-point operations.
+        (M, K) @ (K, N) -> (M, N); 2*M*N*K floating-point operations (on one OpenBLAS thread
+        when fewer than ``mg.config.blas_serial_below``, as ``gemm.py``'s products).
     """
     M, K = a.shape
     N = b.shape[1]
@@ -95,5 +96,6 @@ def gemm_accumulate(out, a, b, beta: float) -> None:
         return
     ta, lda = _layout(a)
     tb, ldb = _layout(b)
-    fn(_ROW_MAJOR, _TRANS if ta else _NO_TRANS, _TRANS if tb else _NO_TRANS, M, N, K, 1.0,
-       a.ctypes.data, lda, b.ctypes.data, ldb, beta, out.ctypes.data, max(out.strides[0] // out.itemsize, N, 1))
+    ldc = max(out.strides[0] // out.itemsize, N, 1)
+    blas_call(2 * M * N * K, lambda: fn(_ROW_MAJOR, _TRANS if ta else _NO_TRANS, _TRANS if tb else _NO_TRANS, M, N, K,
+                                        1.0, a.ctypes.data, lda, b.ctypes.data, ldb, beta, out.ctypes.data, ldc))

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...configuration import config
-from .threads import blas_threads
+from .threads import blas_call
 
 __all__ = ["gemm"]
 
@@ -31,16 +30,7 @@ def gemm(out, a, b) -> None:
     Shape:
         (B, M, K) @ (B, K, N) -> (B, M, N); 2*B*M*N*K floating-point operations.
     """
-    setter, threads = blas_threads()
-    if setter is None or threads is None or threads == 1 or a.ndim < 2 or b.ndim < 2:
+    if a.ndim < 2 or b.ndim < 2:
         np.matmul(a, b, out=out)
         return
-    flops = 2 * max(a.size * b.shape[-1], b.size * a.shape[-2])
-    if flops >= config.blas_serial_below:
-        np.matmul(a, b, out=out)
-        return
-    setter(1)
-    try:
-        np.matmul(a, b, out=out)
-    finally:
-        setter(threads)
+    blas_call(2 * max(a.size * b.shape[-1], b.size * a.shape[-2]), lambda: np.matmul(a, b, out=out))

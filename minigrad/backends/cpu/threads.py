@@ -152,6 +152,25 @@ def blas_threads():
     return (_blas[0] if _blas is not None else _blas_functions()[0]), _threads
 
 
+def blas_call(flops: int, call) -> None:
+    """Run ``call()``, a BLAS product of ``flops`` floating-point operations, on one OpenBLAS thread when small.
+
+    The GEMM side of the policy above: below ``mg.config.blas_serial_below`` operations a second
+    OpenBLAS thread saves microseconds when the machine is idle and costs milliseconds when the
+    other core is busy (``gemm.py`` has the measurements). ``gemm.py``'s ``gemm`` and
+    ``cblas.py``'s ``gemm_accumulate`` both go through it.
+    """
+    setter, threads = blas_threads()
+    if setter is None or threads is None or threads == 1 or flops >= config.blas_serial_below:
+        call()
+        return
+    setter(1)
+    try:
+        call()
+    finally:
+        setter(threads)
+
+
 def serial_when_small(kernel):
     """Wrap a parallel kernel so that small calls run single-threaded (same signature and result).
 
