@@ -261,3 +261,37 @@ def test_even_chunks_prefer_one_run_length():
         assert conv_plan.even_chunks(61, 1000) == ((0, 20), (20, 40), (40, 60), (60, 61))  # 61 is prime
         assert conv_plan.even_chunks(10, 1000) == ((0, 10),)
         assert conv_plan.even_chunks(0, 1000) == ()
+
+
+@pytest.mark.parametrize("m, expected_threads", [(8, 1), (400, 2)])
+def test_gemm_accumulate_runs_small_products_on_one_thread(monkeypatch, m, expected_threads):
+    """The one-thread policy of small products (``threads.blas_call``) holds for the accumulating GEMM too."""
+    from minigrad.backends.cpu import threads
+
+    if threads.blas_num_threads() is None or numba_threads() < 2:
+        pytest.skip("needs OpenBLAS's thread setter and two threads")
+    real = cblas._functions()[np.dtype(np.float32)]
+    seen = []
+
+    def spy(*args):
+        seen.append(threads.blas_num_threads())
+        real(*args)
+
+    monkeypatch.setitem(cblas._gemms, np.dtype(np.float32), spy)
+    previous = threads.set_num_threads(2)
+    try:
+        with mg.config.using(blas_serial_below=2 * 400 * 400 * 400):  # (m x 400) @ (400 x 400): small below m = 400
+            a, b = np.ones((m, 400), np.float32), np.ones((400, 400), np.float32)
+            out = np.empty((m, 400), np.float32)
+            cblas.gemm_accumulate(out, a, b, 0.0)
+        assert seen == [expected_threads]
+        np.testing.assert_array_equal(out, 400.0)
+        assert threads.blas_num_threads() == 2  # restored
+    finally:
+        threads.set_num_threads(previous)
+
+
+def numba_threads():
+    import numba
+
+    return numba.config.NUMBA_NUM_THREADS
