@@ -19,7 +19,8 @@ Options (name, default, what reads it):
 - ``save_columns`` (False): conv2d keeps its im2row matrix for the backward instead of
   recomputing it from the input (``backends/cpu/conv_plan.py``; KH*KW times the input's memory).
 - ``chunk_bytes`` (16 MiB): im2row matrices are built per chunk of images of about this many
-  bytes, so that they stay in cache (``backends/cpu/conv_plan.py``).
+  bytes, so that they stay in cache, and the strips per chunk of half as many
+  (``backends/cpu/conv_plan.py``).
 - ``channels_last_min`` (32): on the CPU a convolution result with at least this many channels
   stays stored channels-last, and layers with fewer channels may take the direct kernels
   (``backends/cpu/conv_plan.py``).
