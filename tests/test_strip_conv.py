@@ -255,12 +255,12 @@ def test_strips_and_im2row_agree_on_a_resnet_layer():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * max(1.0, float(np.abs(b).max())))
 
 
-def test_even_chunks_prefer_one_run_length():
+def test_even_image_chunks_prefer_one_run_length():
     with mg.config.using(chunk_bytes=20 * 1000):
-        assert conv_plan.even_chunks(64, 1000) == ((0, 16), (16, 32), (32, 48), (48, 64))  # 16 divides 64
-        assert conv_plan.even_chunks(61, 1000) == ((0, 20), (20, 40), (40, 60), (60, 61))  # 61 is prime
-        assert conv_plan.even_chunks(10, 1000) == ((0, 10),)
-        assert conv_plan.even_chunks(0, 1000) == ()
+        assert conv_plan.image_chunks(64, 1000, even=True) == ((0, 16), (16, 32), (32, 48), (48, 64))  # 16 divides 64
+        assert conv_plan.image_chunks(61, 1000, even=True) == ((0, 20), (20, 40), (40, 60), (60, 61))  # 61 is prime
+        assert conv_plan.image_chunks(10, 1000, even=True) == ((0, 10),)
+        assert conv_plan.image_chunks(0, 1000, even=True) == ()
 
 
 @pytest.mark.parametrize("m, expected_threads", [(8, 1), (400, 2)])
@@ -295,3 +295,12 @@ def numba_threads():
     import numba
 
     return numba.config.NUMBA_NUM_THREADS
+
+
+def test_gemm_accumulate_with_an_empty_inner_dimension():
+    out = np.full((3, 2), np.nan, np.float32)
+    cblas.gemm_accumulate(out, np.ones((3, 0), np.float32), np.ones((0, 2), np.float32), 0.0)
+    np.testing.assert_array_equal(out, 0)  # beta 0 ignores what out held, NaN included
+    out[...] = 5
+    cblas.gemm_accumulate(out, np.ones((3, 0), np.float32), np.ones((0, 2), np.float32), 1.0)
+    np.testing.assert_array_equal(out, 5)

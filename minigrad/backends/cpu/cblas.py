@@ -17,7 +17,7 @@ import ctypes
 
 import numpy as np
 
-from .threads import _openblas_candidates, blas_call
+from .threads import blas_call, openblas_libraries
 
 __all__: list[str] = []
 
@@ -33,11 +33,7 @@ def _functions() -> dict:
     global _gemms
     if _gemms is None:
         _gemms = {}
-        for path in _openblas_candidates():
-            try:
-                lib = ctypes.CDLL(path)  # already loaded by NumPy: the same handle, no second copy
-            except OSError:
-                continue
+        for lib in openblas_libraries():
             for pattern, integer in _FLAVOURS:
                 found = {}
                 for letter, dtype, real in (("s", np.float32, ctypes.c_float), ("d", np.float64, ctypes.c_double)):
@@ -91,8 +87,8 @@ def gemm_accumulate(out, a, b, beta: float) -> None:
     if M == 0 or N == 0:
         return
     fn = _functions()[out.dtype]
-    if K == 0:
-        out[...] *= beta
+    if K == 0:  # an empty sum: BLAS would not be called with K = 0; beta 0 ignores NaN in out
+        out[...] = 0 if beta == 0 else beta * out
         return
     ta, lda = _layout(a)
     tb, ldb = _layout(b)

@@ -85,33 +85,25 @@ def strips_apply(geometry, groups: int, channels: tuple[int, int], dtype) -> boo
             and channels[0] >= config.channels_last_min and cblas.available(dtype))
 
 
-def image_chunks(N: int, bytes_per_image: int) -> tuple[tuple[int, int], ...]:
-    """Split the batch into runs of images whose row matrices take about ``config.chunk_bytes``.
+def image_chunks(N: int, bytes_per_image: int, even: bool = False) -> tuple[tuple[int, int], ...]:
+    """Split the batch into runs of images whose lowered matrices take about ``config.chunk_bytes``.
 
-    Args:
-        N: images in the batch.
-        bytes_per_image: bytes of one image's row matrix.
-    """
-    step = max(1, min(N, config.chunk_bytes // max(1, bytes_per_image)))
-    return tuple((s, min(N, s + step)) for s in range(0, N, step))
-
-
-def even_chunks(N: int, bytes_per_image: int) -> tuple[tuple[int, int], ...]:
-    """``image_chunks``, but with runs of one length where a divisor of N allows it.
-
-    Each run of a different length allocates its buffers in another size class of the caching
-    allocator, and the strip convolution has several buffers per run. CIFAR ResNet-18's peak
-    memory at batch 64: 634 MiB with runs of 20, 20, 20 and 4 images on layer 1, 600 MiB with 8 MiB
-    chunks, and with equal runs the value in ``benchmarks/vs_torch.py``'s table.
+    With ``even``, the runs have one length where a divisor of N allows it (no shorter than half
+    the plain length). Each run of a different length allocates its buffers in another size
+    class of the caching allocator, and the strip convolution has several buffers per run:
+    CIFAR ResNet-18's peak memory at batch 64 was 634 MiB with runs of 20, 20, 20 and 4 images
+    on layer 1, 625 MiB with 4 runs of 16.
 
     Args:
         N: images in the batch.
         bytes_per_image: bytes of one image's lowered matrix.
+        even: prefer runs of equal length.
     """
     step = max(1, min(N, config.chunk_bytes // max(1, bytes_per_image)))
-    divisor = max((d for d in range(1, step + 1) if N % d == 0), default=1)
-    if 2 * divisor >= step:
-        step = divisor
+    if even:
+        divisor = max((d for d in range(1, step + 1) if N % d == 0), default=1)
+        if 2 * divisor >= step:
+            step = divisor
     return tuple((s, min(N, s + step)) for s in range(0, N, step))
 
 
@@ -160,9 +152,9 @@ def plan_conv2d(input_shape, weight_shape, geometry, groups, dtype, needs_weight
         # Counted twice, so that a chunk's strips take half of chunk_bytes: ResNet-18 steps with
         # 8 MiB of strips per chunk took 0.92x and 0.94x the time of 16 MiB ones (alternating in one
         # process), 4 MiB ones as long as 8; peak memory 625 -> 600-609 MiB.
-        return ConvPlan("strips", even_chunks(N, 2 * (OH + dh * (KH - 1)) * OW * KW * C * itemsize),
+        return ConvPlan("strips", image_chunks(N, 2 * (OH + dh * (KH - 1)) * OW * KW * C * itemsize, even=True),
                         output_channels_last=O >= wide, input_grad="strips",
-                        input_grad_chunks=even_chunks(N, 2 * (H + dh * (KH - 1)) * W * KW * O * itemsize),
+                        input_grad_chunks=image_chunks(N, 2 * (H + dh * (KH - 1)) * W * KW * O * itemsize, even=True),
                         input_grad_channels_last=C >= wide)
     lowering = lowering_for(C, groups, geometry)
     chunks = image_chunks(N, C * KH * KW * OH * OW * itemsize)

@@ -45,6 +45,7 @@ _ENV = "MINIGRAD_NUM_THREADS"
 # scipy-openblas with 64-bit integers and a prefix; older wheels and system builds don't.
 _SETTERS = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads")
 _GETTERS = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads")
+_CORENAMES = ("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename")
 
 _threads = None  # the count chosen by set_num_threads, restored after a serial GEMM
 _blas = None  # (setter, getter) once looked up; (None, None) when no OpenBLAS was found
@@ -67,18 +68,32 @@ def _openblas_candidates() -> list[str]:
     return paths
 
 
+def openblas_libraries():
+    """The OpenBLAS libraries this process can call, as ``ctypes`` handles (``threads.py``, ``cblas.py``).
+
+    Yields:
+        ``ctypes.CDLL`` of each candidate that loads: the library NumPy already loaded, so the
+        same handle, no second copy.
+    """
+    for path in _openblas_candidates():
+        try:
+            yield ctypes.CDLL(path)
+        except OSError:
+            continue
+
+
+def _first_symbol(lib, names):
+    """The first of ``names`` that ``lib`` exports, else None."""
+    return next((getattr(lib, name) for name in names if hasattr(lib, name)), None)
+
+
 def _blas_functions():
     """OpenBLAS's (set_num_threads, get_num_threads), or (None, None) if NumPy does not use OpenBLAS."""
     global _blas
     if _blas is None:
         _blas = (None, None)
-        for path in _openblas_candidates():
-            try:
-                lib = ctypes.CDLL(path)  # already loaded by NumPy: the same handle, no second copy
-            except OSError:
-                continue
-            setter = next((getattr(lib, s) for s in _SETTERS if hasattr(lib, s)), None)
-            getter = next((getattr(lib, g) for g in _GETTERS if hasattr(lib, g)), None)
+        for lib in openblas_libraries():
+            setter, getter = _first_symbol(lib, _SETTERS), _first_symbol(lib, _GETTERS)
             if setter is not None and getter is not None:
                 setter.argtypes, setter.restype = [ctypes.c_int], None
                 getter.argtypes, getter.restype = [], ctypes.c_int
@@ -87,29 +102,24 @@ def _blas_functions():
     return _blas
 
 
-def blas_num_threads() -> int | None:
-    """OpenBLAS's current thread count, or None when NumPy's BLAS is not an OpenBLAS we can reach."""
-    getter = _blas_functions()[1]
-    return None if getter is None else int(getter())
-
-
 def openblas_corename() -> str | None:
     """The kernel OpenBLAS chose for this CPU (e.g. ``"SkylakeX"``, ``"Haswell"``), or None without OpenBLAS.
 
     ``$OPENBLAS_CORETYPE`` overrides the choice when NumPy loads OpenBLAS; the benchmarks record
     this name with their results, since it decides the GEMMs' speed.
     """
-    for path in _openblas_candidates():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in ("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename"):
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                fn.argtypes, fn.restype = [], ctypes.c_char_p
-                return fn().decode()
+    for lib in openblas_libraries():
+        fn = _first_symbol(lib, _CORENAMES)
+        if fn is not None:
+            fn.argtypes, fn.restype = [], ctypes.c_char_p
+            return fn().decode()
     return None
+
+
+def blas_num_threads() -> int | None:
+    """OpenBLAS's current thread count, or None when NumPy's BLAS is not an OpenBLAS we can reach."""
+    getter = _blas_functions()[1]
+    return None if getter is None else int(getter())
 
 
 def get_num_threads() -> int:
