@@ -28,6 +28,9 @@ Options (name, default, what reads it):
   im2row + GEMM (``backends/cpu/conv_plan.py``; the op is ``ops/conv_direct.py``).
 - ``strip_conv`` (True): stride-1 layers with many channels use the strip lowering and
   accumulating GEMMs instead of im2row (``backends/cpu/strips.py``; the op is ``ops/conv_strips.py``).
+- ``shift_conv`` (True): stride-1 layers with many channels on images too small for strips use one
+  accumulating GEMM per kernel tap instead of im2row (``backends/cpu/shifts.py``; the op is
+  ``ops/conv_shifts.py``).
 - ``serial_below`` (32768): parallel CPU kernels touching fewer elements run on one thread
   (``backends/cpu/threads.py``, ``serial_when_small``).
 - ``blas_serial_below`` (50,000,000): GEMMs of fewer floating-point operations run on one
@@ -84,6 +87,7 @@ _OPTIONS = {
     "channels_last_min": (32, _count(1)),
     "direct_conv": (True, _flag),
     "strip_conv": (True, _flag),
+    "shift_conv": (True, _flag),
     "serial_below": (1 << 15, _count(0)),
     "blas_serial_below": (50_000_000, _count(0)),
     "cpu_caching": (_env_flag("MINIGRAD_CPU_CACHING"), _flag),

@@ -19,7 +19,7 @@ from minigrad import reference as R
 from minigrad.backends import cpu
 from minigrad.backends.cpu import cblas, conv_plan
 from minigrad.gradcheck import gradcheck
-from minigrad.ops.geometry import conv_geometry
+from stride1_conv_cases import check_against_reference, plan, stride1_cases
 
 pytestmark = pytest.mark.skipif(not cblas.available(np.float32), reason="NumPy's BLAS is not an OpenBLAS with CBLAS")
 
@@ -136,84 +136,27 @@ def test_gemm_accumulate_rejects_bad_operands():
                               np.ones((4, 2), np.float32), 0.0)
 
 
-def _plan(x_shape, w_shape, padding=1, dilation=1, stride=1, groups=1, dtype=np.float32):
-    geometry = conv_geometry("conv2d", x_shape, w_shape, stride, padding, dilation, groups)
-    return cpu.plan_conv2d(x_shape, w_shape, geometry, groups, dtype, True)
-
-
 def test_planner_takes_strips_for_large_planes_only():
-    assert _plan((64, 64, 32, 32), (64, 64, 3, 3)).lowering == "strips"  # ResNet-18's layer1
-    assert _plan((64, 128, 16, 16), (128, 128, 3, 3)).lowering == "strips"
-    assert _plan((64, 256, 8, 8), (256, 256, 3, 3)).lowering == "im2row"  # 64 positions: each GEMM too small
-    assert _plan((64, 64, 32, 32), (128, 64, 3, 3), stride=2).lowering == "im2row"
-    assert _plan((64, 64, 32, 32), (64, 64, 1, 1), padding=0).lowering == "pointwise"
-    assert _plan((64, 3, 32, 32), (64, 3, 3, 3)).lowering == "im2row"  # 3 channels: GEMMs of K = 9
+    assert plan((64, 64, 32, 32), (64, 64, 3, 3)).lowering == "strips"  # ResNet-18's layer1
+    assert plan((64, 128, 16, 16), (128, 128, 3, 3)).lowering == "strips"
+    assert plan((64, 256, 8, 8), (256, 256, 3, 3)).lowering == "shifts"  # 64 positions: each GEMM too small
+    assert plan((64, 64, 32, 32), (128, 64, 3, 3), stride=2).lowering == "im2row"
+    assert plan((64, 64, 32, 32), (64, 64, 1, 1), padding=0).lowering == "pointwise"
+    assert plan((64, 3, 32, 32), (64, 3, 3, 3)).lowering == "im2row"  # 3 channels: GEMMs of K = 9
     with mg.config.using(strip_conv=False):
-        assert _plan((64, 64, 32, 32), (64, 64, 3, 3)).lowering == "im2row"
+        assert plan((64, 64, 32, 32), (64, 64, 3, 3)).lowering == "im2row"
 
 
 def test_planner_falls_back_without_cblas(monkeypatch):
     monkeypatch.setattr(cblas, "available", lambda dtype: False)
-    assert _plan((64, 64, 32, 32), (64, 64, 3, 3)).lowering == "im2row"
-
-
-@st.composite
-def strip_cases(draw):
-    kh, kw = draw(st.integers(2, 4)), draw(st.integers(1, 4))
-    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    padding = draw(st.one_of(st.just("same"), st.tuples(st.integers(0, 4), st.integers(0, 4))))
-    pad = (0, 0) if padding == "same" else padding
-    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - 2 * pad[0]), 7))
-    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - 2 * pad[1]), 7))
-    return dict(n=draw(st.integers(1, 3)), c=draw(st.integers(2, 5)), o=draw(st.integers(1, 5)), h=h, w=w,
-                k=(kh, kw), padding=padding, dilation=(dh, dw), bias=draw(st.booleans()),
-                channels_last=draw(st.booleans()), flip=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+    assert plan((64, 64, 32, 32), (64, 64, 3, 3)).lowering == "im2row"
 
 
 @settings(max_examples=40, deadline=None)
-@given(case=strip_cases())
+@given(case=stride1_cases(min_kh=2))
 def test_strip_conv2d_matches_reference(case):
     with strips_for_small_layers():
-        check_against_reference(case)
-
-
-def check_against_reference(case):
-    rng = np.random.default_rng(case["seed"])
-    x = rng.standard_normal((case["n"], case["c"], case["h"], case["w"]))
-    w = rng.standard_normal((case["o"], case["c"]) + case["k"])
-    b = rng.standard_normal(case["o"]) if case["bias"] else None
-    assert _plan(x.shape, w.shape, case["padding"], case["dilation"], dtype=np.float64).lowering == "strips"
-    stored = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if case["channels_last"] else x
-    X, W = mg.Tensor(stored, requires_grad=True), mg.Tensor(w, requires_grad=True)
-    B = None if b is None else mg.Tensor(b, requires_grad=True)
-    op = mg.convolve2d if case["flip"] else mg.conv2d
-    out = op(X, W, B, padding=case["padding"], dilation=case["dilation"])
-    expected = reference_out(x, w, case)
-    np.testing.assert_allclose(out.numpy(), expected + (0 if b is None else b.reshape(1, -1, 1, 1)), rtol=1e-10,
-                               atol=1e-10)
-    # The reference is linear in x and in w, so d(sum(out * g))/d(value[i]) is the reference's
-    # output for a unit value at i, weighted by g: exact in float64, no finite-difference step.
-    g = rng.standard_normal(out.shape)
-    (out * mg.Tensor(g)).sum().backward()
-    if b is not None:
-        np.testing.assert_allclose(B.grad.numpy(), g.sum(axis=(0, 2, 3)), rtol=1e-10, atol=1e-10)
-    for tensor, value, fn in ((X, x, lambda v: reference_out(v, w, case)), (W, w, lambda v: reference_out(x, v, case))):
-        flat = value.reshape(-1)
-        for i in rng.choice(flat.size, size=min(6, flat.size), replace=False):
-            unit = np.zeros_like(flat)
-            unit[i] = 1.0
-            directional = float((fn(unit.reshape(value.shape)) * g).sum())
-            assert tensor.grad.numpy().reshape(-1)[i] == pytest.approx(directional, rel=1e-9, abs=1e-9)
-
-
-def reference_out(x, w, case):
-    """``minigrad.reference.conv2d`` without bias; true convolution is correlation with the kernel flipped."""
-    w = w[:, :, ::-1, ::-1] if case["flip"] else w
-    if case["padding"] == "same":
-        (kh, kw), (dh, dw) = case["k"], case["dilation"]
-        th, tw = dh * (kh - 1), dw * (kw - 1)  # the odd pixel of padding goes bottom/right
-        return R.conv2d(x, w, padding=(th // 2, th - th // 2, tw // 2, tw - tw // 2), dilation=case["dilation"])
-    return R.conv2d(x, w, padding=case["padding"], dilation=case["dilation"])
+        check_against_reference(case, "strips")
 
 
 @pytest.mark.parametrize("padding,dilation", [(1, 1), (3, 1), (0, 2)])
@@ -222,7 +165,7 @@ def test_strip_conv2d_gradcheck(strips_everywhere, padding, dilation):
     x = rng.standard_normal((2, 3, 5, 6))
     w = rng.standard_normal((4, 3, 3, 2))
     b = rng.standard_normal(4)
-    assert _plan(x.shape, w.shape, padding, dilation, dtype=np.float64).lowering == "strips"
+    assert plan(x.shape, w.shape, padding, dilation, dtype=np.float64).lowering == "strips"
     gradcheck(lambda x, w, b: mg.conv2d(x, w, b, padding=padding, dilation=dilation), [x, w, b])
 
 

@@ -58,7 +58,9 @@ class ConvPlan:
     Attributes:
         lowering: ``"direct"`` (the ``direct_conv.py`` kernels, no lowering: ``ops/conv_direct.py``),
             ``"strips"`` (the CPU's ``strips.py``: the width unfolded, the kernel's rows as row offsets of
-            accumulating GEMMs; ``ops/conv_strips.py``, which computes dX the same way),
+            accumulating GEMMs; ``ops/conv_strips.py``, which computes dX the same way), ``"shifts"`` (the
+            CPU's ``shifts.py``: one accumulating GEMM per kernel tap on images stored (H, W, N, C);
+            ``ops/conv_shifts.py``, dX likewise; no chunks),
             ``"im2row"`` (channels-last rows, ``channels_last.py``), ``"columns"`` (im2col's columns seen
             as rows: one input channel per group) or ``"pointwise"`` (a 1x1 stride-1 unpadded single-group
             layer: the channels-last input is its own row matrix).
@@ -67,7 +69,7 @@ class ConvPlan:
         save_rows: the forward keeps its row matrix for dW (else dW recomputes it from the input).
         output_channels_last: the result is returned stored channels-last (else NCHW).
         input_grad: how dX is computed: ``"strips"`` (with the ``"strips"`` lowering: the same kernels on
-            dY with the flipped kernel), ``"correlation"`` (stride 1: im2row of dY and one GEMM with the
+            dY with the flipped kernel), ``"shifts"`` (with the ``"shifts"`` lowering), ``"correlation"`` (stride 1: im2row of dY and one GEMM with the
             flipped kernel), ``"gemm"`` (pointwise: ``dY @ W`` is dX) or ``"fold"`` (``dY @ W`` per chunk,
             then ``row2im``).
         input_grad_chunks: the runs of images of the dX pass.
@@ -91,6 +93,8 @@ CPU_ONLY = frozenset({
     "conv2d_direct", "conv2d_direct_weight_grad",
     # cpu/strips.py: the strip convolution's kernels, which need BLAS's accumulating GEMM (cpu/cblas.py)
     "im2strip", "strip_conv", "strip_weight_grad", "weight_to_taps", "taps_to_weight",
+    # cpu/shifts.py: the shift convolution's kernels, likewise
+    "swap_leading_axes", "shift_blocks", "shift_conv", "shift_weight_grad",
 })
 #: Exported by ``minigrad.backends.cuda`` beyond the contract.
 CUDA_ONLY = frozenset({

@@ -305,6 +305,10 @@ def _conv2d(op, input, weight, bias, stride, padding, dilation, groups, flip):
         from .conv_strips import StripConv2d  # it imports this module's layout helpers
 
         return unbatch(StripConv2d.apply(input, weight, bias, geometry, flip, plan=plan), unbatched)
+    if plan.lowering == "shifts":
+        from .conv_shifts import ShiftConv2d  # it imports this module's layout helpers
+
+        return unbatch(ShiftConv2d.apply(input, weight, bias, geometry, flip, plan=plan), unbatched)
     return unbatch(Conv2d.apply(input, weight, bias, geometry, int(groups), flip, plan=plan), unbatched)
 
 

@@ -12,6 +12,11 @@
   only the kernel's width is unfolded, its rows become row offsets of accumulating GEMMs
   (OpenBLAS's CBLAS, ``cblas.py``; without it, im2row). ``mg.config.using(strip_conv=False)``
   sends them to im2row.
+- **Shifts** (``shifts.py``, op ``ops/conv_shifts.py``) for the stride-1 single-group layers
+  with wide inputs that are too small for strips (fewer than ``STRIP_MIN_POSITIONS`` output
+  positions: ResNet's 8x8 and 4x4): one accumulating GEMM per kernel tap and output row on
+  images stored (H, W, N, C), which skips the products with padding.
+  ``mg.config.using(shift_conv=False)`` sends them to im2row.
 - **Lowering**: im2row (channels-last rows: each kernel tap copies C contiguous floats); with
   one input channel per group (a grayscale input layer, a depthwise conv) im2col's columns
   instead, whose (c, kh, kw) order is then im2row's (kh, kw, c) and which copy whole image rows
@@ -85,6 +90,20 @@ def strips_apply(geometry, groups: int, channels: tuple[int, int], dtype) -> boo
             and channels[0] >= config.channels_last_min and cblas.available(dtype))
 
 
+def shifts_apply(geometry, groups: int, channels: tuple[int, int], dtype) -> bool:
+    """Whether the shift kernels compute this convolution: stride 1, one group, wide input, small image.
+
+    Args:
+        geometry: ``conv_geometry``'s tuple.
+        groups: number of groups.
+        channels: (C, O), input and output channels.
+        dtype: the arrays' dtype (float32 or float64).
+    """
+    KH, KW, sh, sw, OH, OW = geometry[0], geometry[1], geometry[2], geometry[3], geometry[8], geometry[9]
+    return (config.shift_conv and groups == 1 and sh == sw == 1 and KH * KW > 1 and OH * OW < STRIP_MIN_POSITIONS
+            and channels[0] >= config.channels_last_min and cblas.available(dtype))
+
+
 def image_chunks(N: int, bytes_per_image: int, even: bool = False) -> tuple[tuple[int, int], ...]:
     """Split the batch into runs of images whose lowered matrices take about ``config.chunk_bytes``.
 
@@ -155,6 +174,9 @@ def plan_conv2d(input_shape, weight_shape, geometry, groups, dtype, needs_weight
         return ConvPlan("strips", image_chunks(N, 2 * (OH + dh * (KH - 1)) * OW * KW * C * itemsize, even=True),
                         output_channels_last=O >= wide, input_grad="strips",
                         input_grad_chunks=image_chunks(N, 2 * (H + dh * (KH - 1)) * W * KW * O * itemsize, even=True),
+                        input_grad_channels_last=C >= wide)
+    if shifts_apply(geometry, groups, (C, O), dtype):
+        return ConvPlan("shifts", output_channels_last=O >= wide, input_grad="shifts",
                         input_grad_channels_last=C >= wide)
     lowering = lowering_for(C, groups, geometry)
     chunks = image_chunks(N, C * KH * KW * OH * OW * itemsize)

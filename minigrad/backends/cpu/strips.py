@@ -198,13 +198,21 @@ def weight_to_taps(taps, weight, adjoint):
 def taps_to_weight(weight, taps):
     """Inverse of ``weight_to_taps`` (forward taps): ``weight[o, c, kh, kw] = taps[kh, kw*C + c, o]``.
 
+    Parallel over blocks of 16 output channels, as ``weight_to_taps``: each read is a run of
+    16 floats and the writes walk 16 weight rows in order. One (o) row at a time read the taps
+    a float per cache line: 4.3 ms for a 512-channel 3x3 layer.
+
     Args:
         weight: output, shape (O, C, KH, KW).
         taps: shape (KH, KW*C, O).
     """
     O, C, KH, KW = weight.shape
-    for o in prange(O):
+    blocks = (O + 15) // 16
+    for b in prange(blocks):
+        o0, o1 = b * 16, min(b * 16 + 16, O)
         for c in range(C):
             for kh in range(KH):
                 for kw in range(KW):
-                    weight[o, c, kh, kw] = taps[kh, kw * C + c, o]
+                    src = taps[kh, kw * C + c]
+                    for o in range(o0, o1):
+                        weight[o, c, kh, kw] = src[o]

@@ -1,0 +1,70 @@
+"""Stride-1 convolution cases and their check against ``minigrad.reference``, shared by the strip and shift tests."""
+
+import numpy as np
+import pytest
+from hypothesis import strategies as st
+
+import minigrad as mg
+from minigrad import reference as R
+from minigrad.backends import cpu
+from minigrad.ops.geometry import conv_geometry
+
+
+def plan(x_shape, w_shape, padding=1, dilation=1, stride=1, groups=1, dtype=np.float32):
+    """The CPU planner's ConvPlan for these shapes (a graph recorded, dW needed)."""
+    geometry = conv_geometry("conv2d", x_shape, w_shape, stride, padding, dilation, groups)
+    return cpu.plan_conv2d(x_shape, w_shape, geometry, groups, dtype, True)
+
+
+@st.composite
+def stride1_cases(draw, min_kh=1):
+    """A stride-1 single-group conv2d or convolve2d: shapes, kernel, padding, dilation, bias, input layout."""
+    kh, kw = draw(st.integers(min_kh, 4)), draw(st.integers(1, 4))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    padding = draw(st.one_of(st.just("same"), st.tuples(st.integers(0, 4), st.integers(0, 4))))
+    pad = (0, 0) if padding == "same" else padding
+    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - 2 * pad[0]), 7))
+    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - 2 * pad[1]), 7))
+    return dict(n=draw(st.integers(1, 3)), c=draw(st.integers(2, 5)), o=draw(st.integers(1, 5)), h=h, w=w,
+                k=(kh, kw), padding=padding, dilation=(dh, dw), bias=draw(st.booleans()),
+                channels_last=draw(st.booleans()), flip=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+
+
+def check_against_reference(case, lowering):
+    """The op's output and its gradients (exact directional derivatives of the linear reference) for ``case``."""
+    rng = np.random.default_rng(case["seed"])
+    x = rng.standard_normal((case["n"], case["c"], case["h"], case["w"]))
+    w = rng.standard_normal((case["o"], case["c"]) + case["k"])
+    b = rng.standard_normal(case["o"]) if case["bias"] else None
+    assert plan(x.shape, w.shape, case["padding"], case["dilation"], dtype=np.float64).lowering == lowering
+    stored = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if case["channels_last"] else x
+    X, W = mg.Tensor(stored, requires_grad=True), mg.Tensor(w, requires_grad=True)
+    B = None if b is None else mg.Tensor(b, requires_grad=True)
+    op = mg.convolve2d if case["flip"] else mg.conv2d
+    out = op(X, W, B, padding=case["padding"], dilation=case["dilation"])
+    expected = reference_out(x, w, case)
+    np.testing.assert_allclose(out.numpy(), expected + (0 if b is None else b.reshape(1, -1, 1, 1)), rtol=1e-10,
+                               atol=1e-10)
+    # The reference is linear in x and in w, so d(sum(out * g))/d(value[i]) is the reference's
+    # output for a unit value at i, weighted by g: exact in float64, no finite-difference step.
+    g = rng.standard_normal(out.shape)
+    (out * mg.Tensor(g)).sum().backward()
+    if b is not None:
+        np.testing.assert_allclose(B.grad.numpy(), g.sum(axis=(0, 2, 3)), rtol=1e-10, atol=1e-10)
+    for tensor, value, fn in ((X, x, lambda v: reference_out(v, w, case)), (W, w, lambda v: reference_out(x, v, case))):
+        flat = value.reshape(-1)
+        for i in rng.choice(flat.size, size=min(6, flat.size), replace=False):
+            unit = np.zeros_like(flat)
+            unit[i] = 1.0
+            directional = float((fn(unit.reshape(value.shape)) * g).sum())
+            assert tensor.grad.numpy().reshape(-1)[i] == pytest.approx(directional, rel=1e-9, abs=1e-9)
+
+
+def reference_out(x, w, case):
+    """``minigrad.reference.conv2d`` without bias; true convolution is correlation with the kernel flipped."""
+    w = w[:, :, ::-1, ::-1] if case["flip"] else w
+    if case["padding"] == "same":
+        (kh, kw), (dh, dw) = case["k"], case["dilation"]
+        th, tw = dh * (kh - 1), dw * (kw - 1)  # the odd pixel of padding goes bottom/right
+        return R.conv2d(x, w, padding=(th // 2, th - th // 2, tw // 2, tw - tw // 2), dilation=case["dilation"])
+    return R.conv2d(x, w, padding=case["padding"], dilation=case["dilation"])
