@@ -94,7 +94,7 @@ class Tensor:
 
     # In-place bookkeeping (``minigrad.ops.inplace``); class defaults, so creating a tensor costs nothing.
     _version = 0  # bumped by every in-place op
-    _snapshots = None  # version -> the graph node this tensor was before an in-place op replaced it
+    _node = None  # this state's graph node, once an op used it (``autograd.Node``)
     _overwritten = 0  # versions below this had their memory overwritten under no_grad
 
     def __init__(self, data, requires_grad: bool = False, device: str = "cpu", dtype=None):
@@ -244,6 +244,13 @@ class Tensor:
             raise RuntimeError("requires_grad_: cannot turn off grad on a non-leaf tensor; use detach()")
         self.requires_grad = requires_grad
         return self
+
+    def _graph_node(self):
+        """The ``autograd.Node`` that ops record for this non-leaf tensor in its current state."""
+        node = self._node
+        if node is None:
+            node = self._node = autograd.Node(self)
+        return node
 
     def retain_grad(self) -> None:
         """Make ``backward`` fill ``.grad`` of this non-leaf tensor too."""

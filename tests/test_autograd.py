@@ -231,16 +231,21 @@ def test_to_device_round_trip_is_differentiable():
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 3.0])
 
 
-def test_backward_releases_intermediate_activations_held_by_the_graph():
+def test_the_graph_holds_an_intermediate_only_where_an_op_saved_it():
+    """As in PyTorch: a result that no backward needs is freed in the forward, a saved one by the backward."""
     x = mg.Tensor(np.ones((4, 4)), requires_grad=True)
-    hidden = (x * 2).relu()
-    ref = weakref.ref(hidden)
-    loss = (hidden * 3).sum()
-    del hidden
+    summed = x + 1  # the addition saves nothing
+    summed_values, summed_tensor = weakref.ref(summed.data), weakref.ref(summed)
+    hidden = summed.relu()  # ReLU saves its output
+    hidden_values = weakref.ref(hidden.data)
+    loss = (hidden + 2).sum()
+    del summed, hidden
     gc.collect()
-    assert ref() is not None  # the graph keeps it for backward
+    assert summed_tensor() is None and summed_values() is None
+    assert hidden_values() is not None  # ReLU's backward needs it
     loss.backward()
     gc.collect()
-    assert ref() is None  # ...and lets go afterwards, although `loss` is still alive
+    assert hidden_values() is None  # ...and lets go afterwards, although `loss` is still alive
+    np.testing.assert_array_equal(x.grad.numpy(), 1)
     with pytest.raises(RuntimeError, match="second time"):
         loss.backward()

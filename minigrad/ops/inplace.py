@@ -6,9 +6,9 @@
   ``mg.no_grad()`` they write into its memory, which is how weights are initialised.
 - On any other tensor, while gradients are recorded, the result is computed out of place and
   the tensor takes it over: its values, dtype-preserving, and its place in the graph
-  (``x.clone().zero_()`` has gradient 0 with respect to ``x``, as in PyTorch). The tensor's
-  previous state is kept as a snapshot, so ops that used the old values backpropagate through
-  them unchanged (``autograd.parent_nodes``). Arrays that earlier ops saved are never
+  (``x.clone().zero_()`` has gradient 0 with respect to ``x``, as in PyTorch). Ops that used
+  the old values hold the old state's graph node (``autograd.Node``), so they backpropagate
+  through it unchanged. Arrays that earlier ops saved are never
   overwritten, so an in-place op cannot corrupt a gradient.
 - Under ``no_grad`` the values are written into the tensor's memory, so views of it
   (``detach()``, basic slices) see them; a later backward through an op that used the
@@ -102,12 +102,10 @@ def commit(name, t, compute):
         return t
     if out.dtype != t.dtype:
         out = cast(out, t.dtype)
-    if t.requires_grad:
-        if t._snapshots is None:
-            t._snapshots = {}
-        t._snapshots[t._version] = Tensor._wrap(t.data, t.device, True, t._ctx)
     t._version += 1
-    t.data, t._ctx, t.requires_grad = out.data, out._ctx, out.requires_grad
+    # The ops that read the old state hold its graph node (``autograd.Node``); the new state
+    # gets a node of its own when an op first uses it.
+    t.data, t._ctx, t.requires_grad, t._node = out.data, out._ctx, out.requires_grad, None
     return t
 
 
