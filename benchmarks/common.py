@@ -62,7 +62,7 @@ def environment() -> dict:
     """Machine and library versions, stored with every result."""
     import numba
 
-    from minigrad.backends.cpu.threads import openblas_corename
+    from minigrad.backends.cpu.threads import openblas_corename, openblas_thread_timeout
 
     try:
         cpus = len(os.sched_getaffinity(0))
@@ -78,6 +78,7 @@ def environment() -> dict:
         "numba_threads": numba.get_num_threads(),
         "openblas_core": openblas_corename(),
         "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"),
+        "openblas_thread_timeout": openblas_thread_timeout(),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
 

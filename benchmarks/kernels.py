@@ -17,11 +17,11 @@ import argparse
 import os
 import sys
 
+import minigrad as mg  # noqa: E402  before NumPy, as a user's script would (minigrad/_blas_env.py)
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import minigrad as mg  # noqa: E402
 from common import median_time, print_table, sgemm_gflops, write_json  # noqa: E402
 
 # (name, C, H, O, kernel, stride, padding): square inputs of size H.

@@ -17,11 +17,11 @@ import statistics
 import sys
 import time
 
+import minigrad as mg  # noqa: E402  before NumPy, as a user's script would (minigrad/_blas_env.py)
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import minigrad as mg  # noqa: E402
 from common import write_json  # noqa: E402
 
 

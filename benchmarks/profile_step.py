@@ -62,6 +62,9 @@ import sys
 import time
 from collections import defaultdict
 
+if os.environ.get("VS_TORCH_WORKER") == "minigrad":
+    import minigrad  # noqa: F401  before NumPy, as in vs_torch.py
+
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -59,6 +59,9 @@ import subprocess
 import sys
 import time
 
+if os.environ.get("VS_TORCH_WORKER") == "minigrad":
+    import minigrad  # noqa: F401  before NumPy, as a user's script would: OpenBLAS starts with its thread policy
+
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -398,7 +401,7 @@ def measure_memory(framework: str, name: str, batch_size: int, steps: int, threa
         return None
     command = [sys.executable, os.path.abspath(__file__), "--memory-worker", framework, "--models", name,
                "--batch-size", str(batch_size), "--memory-steps", str(steps), "--threads", str(threads)]
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "VS_TORCH_WORKER": framework})
     if done.returncode != 0:
         print(f"memory worker {framework}/{name} failed:\n{done.stderr}", file=sys.stderr)
         return None

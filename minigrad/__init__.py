@@ -7,7 +7,11 @@
     tensor([[2., 4.]])
 """
 
-from .version import __version__  # noqa: F401
+from ._blas_env import load_numpy as _load_numpy
+
+_load_numpy()  # first, so that OpenBLAS starts with minigrad's thread policy (backends/cpu/threads.py)
+
+from .version import __version__  # noqa: F401,E402
 
 from .configuration import config  # noqa: F401  (mg.config: switches and tunables, see configuration.py)
 from .autograd import Context, Function, enable_grad, is_grad_enabled, no_grad  # noqa: F401

@@ -94,8 +94,9 @@ def test_concurrent_requests_get_distinct_memory(cpu):
 
 
 def test_sizes_are_rounded_and_a_block_can_change_dtype(cpu, allocator):
-    a = cpu.empty((100_000,), np.float32)  # 400,000 bytes -> 7 * 64 KiB
-    assert owner(a).size == 7 * allocator.ROUND
+    a = cpu.empty((100_000,), np.float32)  # 400,000 bytes -> 7 * 64 KiB, plus room to align its start
+    assert owner(a).size == 7 * allocator.ROUND + allocator.ALIGN
+    assert a.ctypes.data % allocator.ALIGN == 0
     block = id(owner(a))
     del a
     b = cpu.empty((50_000,), np.int64)  # the same rounded size

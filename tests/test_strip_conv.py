@@ -8,9 +8,13 @@ paddings (negative ones in dX), dilations and even kernels drawn by hypothesis.
 """
 
 import contextlib
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from numba import njit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +22,8 @@ import minigrad as mg
 from minigrad import reference as R
 from minigrad.backends import cpu
 from minigrad.backends.cpu import cblas, conv_plan
+from minigrad.backends.cpu import strips as strips_module
+from minigrad.backends.cpu.register_tile import MAX_ROWS, tile
 from minigrad.gradcheck import gradcheck
 from stride1_conv_cases import check_against_reference, plan, stride1_cases
 
@@ -247,3 +253,95 @@ def test_gemm_accumulate_with_an_empty_inner_dimension():
     out[...] = 5
     cblas.gemm_accumulate(out, np.ones((3, 0), np.float32), np.ones((0, 2), np.float32), 1.0)
     np.testing.assert_array_equal(out, 5)
+
+
+# ---------------------------------------------------------------- register tiles (register_tile.py)
+@njit
+def _tile_product(acc, r, c, a, b, a_row, a_k, K):
+    tile(acc, r, c.reshape(-1), 0, c.shape[1], a.reshape(-1), 0, a_row, a_k, b.reshape(-1), 0, b.shape[1], K)
+
+
+@pytest.mark.parametrize("r", range(1, MAX_ROWS + 1))
+@pytest.mark.parametrize("K", [0, 1, 7, 33])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_register_tile_matches_matmul(r, K, transposed):
+    """C[:r, :64] (+)= A[:r, :K] @ B[:K, :64], A read by rows or, transposed, by columns; C's other entries untouched."""
+    rng = np.random.default_rng(r * 100 + K)
+    a = rng.standard_normal((K, r) if transposed else (r, K)).astype(np.float32)
+    b = rng.standard_normal((K, 70)).astype(np.float32)  # rows longer than the tile's 64 columns
+    a_row, a_k = (1, r) if transposed else (K, 1)
+    product = (a.T if transposed else a).astype(np.float64) @ b[:, :64]
+    for acc in (False, True):
+        c = rng.standard_normal((r + 1, 70)).astype(np.float32)
+        expected = c.astype(np.float64)
+        expected[:r, :64] = product + (expected[:r, :64] if acc else 0)
+        _tile_product(acc, r, c, np.ascontiguousarray(a), b, a_row, a_k, K)
+        np.testing.assert_allclose(c, expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("N,OH,OW,C,O,KH,dh", [(2, 5, 7, 8, 64, 3, 1), (3, 4, 3, 5, 128, 2, 2), (1, 1, 1, 3, 64, 1, 1),
+                                               (2, 8, 8, 16, 64, 3, 1)])
+def test_strip_tiles_match_einsum(N, OH, OW, C, O, KH, dh):
+    """The tiled forward and weight gradient against the formulas, positions not a multiple of the tile's 6 rows."""
+    rng = np.random.default_rng(OH * OW + O)
+    K = 3 * C
+    Hs = OH + dh * (KH - 1)
+    strips = rng.standard_normal((N, Hs, OW, K)).astype(np.float32)
+    taps = rng.standard_normal((KH, K, O)).astype(np.float32)
+    dy = rng.standard_normal((N, OH, OW, O)).astype(np.float32)
+    blocks = [strips[:, kh * dh:kh * dh + OH].astype(np.float64) for kh in range(KH)]
+    out = np.full((N, OH, OW, O), np.nan, np.float32)
+    strips_module._strip_conv_tiles(out, strips, taps, dh)
+    expected = sum(np.einsum("nhwk,ko->nhwo", blocks[kh], taps[kh]) for kh in range(KH))
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-3)
+    partial = np.full((N, KH, K, O), np.nan, np.float32)
+    strips_module._strip_weight_grad_tiles(partial, strips, dy, dh)
+    for n in range(N):
+        for kh in range(KH):
+            np.testing.assert_allclose(partial[n, kh], blocks[kh][n].reshape(-1, K).T @ dy[n].reshape(-1, O),
+                                       rtol=1e-4, atol=1e-3)
+    dtaps = np.ones((KH, K, O), np.float32)
+    strips_module._sum_images(dtaps, partial, True)
+    np.testing.assert_allclose(dtaps, 1 + partial.astype(np.float64).sum(axis=0), rtol=1e-5, atol=1e-4)
+
+
+def test_strips_take_the_tiles_only_where_they_pay(monkeypatch):
+    monkeypatch.setattr(strips_module, "_tiles_pay", lambda: True)
+    assert strips_module.tiles_apply(np.dtype(np.float32), 128)
+    assert not strips_module.tiles_apply(np.dtype(np.float64), 128)  # the tiles hold float32
+    assert not strips_module.tiles_apply(np.dtype(np.float32), 96)  # 64 columns per tile
+    monkeypatch.setattr(strips_module, "_tiles_pay", lambda: False)
+    assert not strips_module.tiles_apply(np.dtype(np.float32), 128)
+
+
+def test_tiled_and_blas_strips_agree_on_a_resnet_layer(monkeypatch):
+    """ResNet-18's layer2 shape through the op, tiles forced on and off: the same forward, dX and dW to float32 rounding."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 128, 16, 16)).astype(np.float32)
+    w = (rng.standard_normal((128, 128, 3, 3)) * 0.03).astype(np.float32)
+    g = rng.standard_normal((3, 128, 16, 16)).astype(np.float32)
+    results = []
+    for pays in (True, False):
+        monkeypatch.setattr(strips_module, "_tiles_pay", lambda pays=pays: pays)
+        X, W = mg.Tensor(x, requires_grad=True), mg.Tensor(w, requires_grad=True)
+        out = mg.conv2d(X, W, padding=1)
+        out.backward(mg.Tensor(g))
+        results.append((out.numpy(), X.grad.numpy(), W.grad.numpy()))
+    np.testing.assert_allclose(results[0][0], R.conv2d(x.astype(np.float64), w.astype(np.float64), padding=1),
+                               rtol=1e-4, atol=1e-4)
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * max(1.0, float(np.abs(b).max())))
+
+
+@pytest.mark.parametrize("first,env,expected", [("minigrad", None, "16"), ("numpy", None, "0"), ("minigrad", "9", "9")])
+def test_openblas_workers_sleep_soon_when_minigrad_loads_numpy(first, env, expected):
+    """minigrad sets $OPENBLAS_THREAD_TIMEOUT while it imports NumPy (unless set, or NumPy came first), then restores it."""
+    code = (f"import {first}, minigrad, os; from minigrad.backends.cpu.threads import openblas_thread_timeout as t; "
+            "print(t(), os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
+    environ = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if env is not None:
+        environ["OPENBLAS_THREAD_TIMEOUT"] = env
+    shown = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True)
+    timeout, variable = shown.stdout.split()
+    assert timeout == expected
+    assert variable == (env if env is not None else "None")

@@ -43,6 +43,9 @@ __all__ = ["empty_cache", "memory_reserved"]
 POOL_MIN_BYTES = 128 << 10
 #: Pooled sizes are multiples of this many bytes.
 ROUND = 64 << 10
+#: Pooled arrays start on a multiple of this many bytes (a cache line; glibc's large blocks start 16 bytes
+#: past a page).
+ALIGN = 64
 
 _blocks: dict[int, list[np.ndarray]] = {}
 _lock = threading.Lock()
@@ -91,8 +94,10 @@ def pooled_empty(shape, dtype):
         i = _first_free(blocks, _FREE_REFS)
         if i < 0:
             _trim(config.cpu_free_max_bytes)
-            blocks.append(np.empty(rounded, np.uint8))
-        return blocks[i][:nbytes].view(dtype).reshape(shape)
+            blocks.append(np.empty(rounded + ALIGN, np.uint8))
+        block = blocks[i]
+        start = -block.ctypes.data % ALIGN
+        return block[start:start + nbytes].view(dtype).reshape(shape)
 
 
 def _trim(limit: int) -> None:

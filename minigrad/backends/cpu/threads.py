@@ -116,6 +116,16 @@ def openblas_corename() -> str | None:
     return None
 
 
+def openblas_thread_timeout() -> int | None:
+    """The ``$OPENBLAS_THREAD_TIMEOUT`` OpenBLAS started with (0: unset, its workers spin 2**28 cycles), None without OpenBLAS."""
+    for lib in openblas_libraries():
+        fn = getattr(lib, "openblas_thread_timeout", None)
+        if fn is not None:
+            fn.argtypes, fn.restype = [], ctypes.c_int
+            return int(fn())
+    return None
+
+
 def blas_num_threads() -> int | None:
     """OpenBLAS's current thread count, or None when NumPy's BLAS is not an OpenBLAS we can reach."""
     getter = _blas_functions()[1]

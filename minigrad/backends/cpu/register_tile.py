@@ -1,0 +1,188 @@
+"""A register-tiled GEMM micro-kernel for Numba: R rows by 64 columns of C held in 16-float vectors.
+
+``tile(acc, r, C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)``, callable from ``njit`` code,
+computes on the flat float32 arrays ``C``, ``A``, ``B``::
+
+    C[c0 + i*ldc + j] (+)= sum_{k < K} A[a0 + i*a_row + k*a_k] * B[b0 + k*ldb + j]     i < r, j < 64
+
+(``acc``: add to C, else overwrite it). The r x 64 block of C stays in 4*r AVX-512 registers
+for the whole sum over k; each step loads one 64-float row of B into four vectors, broadcasts
+r values of A and issues 4*r fused multiply-adds. LLVM does not keep such a block in registers
+when the loop is written in Python (an array in memory is read and written every step), so the
+loop is emitted as LLVM IR (``numba.extending.intrinsic``), one instance per ``r`` in 1..6 and
+``acc``; 6 rows use 24 of the 32 vector registers, the four B vectors and the broadcast 5 more.
+
+Why: the strip convolution's GEMMs have 64 or 128 columns (ResNet's 32x32 and 16x16 layers),
+where OpenBLAS's sgemm reaches 230-300 GFLOP/s on this 2-core AVX-512 machine against 400 on
+large squares. The same products through these tiles ran at 330-390 GFLOP/s, reading A where
+it lies (no packing) and writing each output once (``strips.py`` has the measurements). The
+rows of B and C should start on 64-byte boundaries (the CPU allocator's arrays do): with B
+16 bytes off, every vector load spans two cache lines and the tile ran at 170-180 GFLOP/s.
+
+``available()`` says whether the host has AVX-512 (without it each 16-float vector is split in
+two and the tile spills registers: correct, but slower than BLAS, so the strips keep BLAS).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import llvmlite.binding as llvm
+import numba
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+__all__: list[str] = []
+
+LANES = 16
+VECTORS = 4
+COLUMNS = LANES * VECTORS
+MAX_ROWS = 6
+
+_f32 = ir.FloatType()
+_vec = ir.VectorType(_f32, LANES)
+_i64 = ir.IntType(64)
+_i32 = ir.IntType(32)
+
+
+@functools.lru_cache(maxsize=None)
+def available() -> bool:
+    """Whether Numba compiles for this host and the host has AVX-512F."""
+    if numba.config.CPU_NAME not in (None, "host") or numba.config.CPU_FEATURES:
+        return False
+    return bool(llvm.get_host_cpu_features().get("avx512f", False))
+
+
+def _fma(module):
+    name = "llvm.fma.v16f32"
+    if name in module.globals:
+        return module.globals[name]
+    return ir.Function(module, ir.FunctionType(_vec, [_vec, _vec, _vec]), name)
+
+
+def _make_tile(rows: int, accumulate: bool):
+    """The intrinsic for ``rows`` rows; ``accumulate``: C's block is loaded first, else the sum starts at 0."""
+
+    @intrinsic
+    def tile(typingctx, C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K):
+        sig = types.void(C, types.intp, types.intp, A, types.intp, types.intp, types.intp, B, types.intp,
+                         types.intp, types.intp)
+
+        def codegen(context, builder, signature, args):
+            C_, c0_, ldc_, A_, a0_, arow_, ak_, B_, b0_, ldb_, K_ = args
+            cdata = context.make_array(signature.args[0])(context, builder, C_).data
+            adata = context.make_array(signature.args[3])(context, builder, A_).data
+            bdata = context.make_array(signature.args[7])(context, builder, B_).data
+            fma = _fma(builder.module)
+            vptr = _vec.as_pointer()
+
+            def const(v):
+                return ir.Constant(_i64, v)
+
+            def c_vector(i, v):
+                offset = builder.add(c0_, builder.add(builder.mul(const(i), ldc_), const(v * LANES)))
+                return builder.bitcast(builder.gep(cdata, [offset]), vptr)
+
+            start = []
+            for i in range(rows):
+                for v in range(VECTORS):
+                    if accumulate:
+                        load = builder.load(c_vector(i, v))
+                        load.align = 4
+                        start.append(load)
+                    else:
+                        start.append(ir.Constant(_vec, [0.0] * LANES))
+            entry = builder.block
+            loop = builder.append_basic_block("tile.loop")
+            done = builder.append_basic_block("tile.done")
+            builder.cbranch(builder.icmp_signed(">", K_, const(0)), loop, done)
+
+            builder.position_at_end(loop)
+            k = builder.phi(_i64)
+            k.add_incoming(const(0), entry)
+            sums = []
+            for value in start:
+                phi = builder.phi(_vec)
+                phi.add_incoming(value, entry)
+                sums.append(phi)
+            b_row = builder.add(b0_, builder.mul(k, ldb_))
+            b_vectors = []
+            for v in range(VECTORS):
+                load = builder.load(builder.bitcast(builder.gep(bdata, [builder.add(b_row, const(v * LANES))]), vptr))
+                load.align = 4
+                b_vectors.append(load)
+            a_col = builder.add(a0_, builder.mul(k, ak_))
+            undef = ir.Constant(_vec, ir.Undefined)
+            splat = ir.Constant(ir.VectorType(_i32, LANES), [0] * LANES)
+            updated = []
+            for i in range(rows):
+                a = builder.load(builder.gep(adata, [builder.add(a_col, builder.mul(const(i), arow_))]))
+                broadcast = builder.shuffle_vector(builder.insert_element(undef, a, ir.Constant(_i32, 0)), undef, splat)
+                for v in range(VECTORS):
+                    updated.append(builder.call(fma, [broadcast, b_vectors[v], sums[i * VECTORS + v]]))
+            k_next = builder.add(k, const(1))
+            k.add_incoming(k_next, loop)
+            for phi, value in zip(sums, updated):
+                phi.add_incoming(value, loop)
+            builder.cbranch(builder.icmp_signed("<", k_next, K_), loop, done)
+
+            builder.position_at_end(done)
+            finals = []
+            for value, new in zip(start, updated):
+                phi = builder.phi(_vec)
+                phi.add_incoming(value, entry)
+                phi.add_incoming(new, loop)
+                finals.append(phi)
+            for n, value in enumerate(finals):
+                store = builder.store(value, c_vector(n // VECTORS, n % VECTORS))
+                store.align = 4
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return tile
+
+
+_T1, _T2, _T3, _T4, _T5, _T6 = (_make_tile(r, False) for r in range(1, 7))
+_A1, _A2, _A3, _A4, _A5, _A6 = (_make_tile(r, True) for r in range(1, 7))
+
+
+@njit(inline="always")
+def tile(acc, r, C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K):
+    """``C[c0 + i*ldc + j] (+)= sum_k A[a0 + i*a_row + k*a_k] * B[b0 + k*ldb + j]`` for i < r <= 6, j < 64.
+
+    Args:
+        acc: add to C's block (else overwrite it).
+        r: rows of the block, 1 to 6.
+        C, A, B: flat float32 arrays.
+        c0, ldc: C's first element and row stride.
+        a0, a_row, a_k: A's first element, stride between rows and along the sum.
+        b0, ldb: B's first element and row stride (B's rows are 64 contiguous floats).
+        K: terms of the sum.
+    """
+    if acc:
+        if r == 6:
+            _A6(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+        elif r == 5:
+            _A5(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+        elif r == 4:
+            _A4(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+        elif r == 3:
+            _A3(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+        elif r == 2:
+            _A2(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+        else:
+            _A1(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+    elif r == 6:
+        _T6(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+    elif r == 5:
+        _T5(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+    elif r == 4:
+        _T4(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+    elif r == 3:
+        _T3(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+    elif r == 2:
+        _T2(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+    else:
+        _T1(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
