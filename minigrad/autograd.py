@@ -206,13 +206,16 @@ class Node:
     (``ops/inplace.py``) starts a new node, and the ops that read the old state keep the old one.
     """
 
-    __slots__ = ("_ctx", "shape", "requires_grad", "_version", "_tensor")
+    __slots__ = ("_ctx", "shape", "requires_grad", "_version", "_overwritten", "_tensor")
 
     def __init__(self, tensor):
         self._ctx = tensor._ctx
         self.shape = tensor.shape
         self.requires_grad = True
         self._version = tensor._version
+        # Versions below this had their memory overwritten under no_grad (``ops/inplace.py`` keeps
+        # it, as the tensor's own ``_overwritten``, also once the tensor is gone).
+        self._overwritten = tensor._overwritten
         self._tensor = weakref.ref(tensor)
 
     def _current(self):
@@ -239,20 +242,16 @@ def _node_at(parent, version):
     ``no_grad`` overwrote that state's memory since. A leaf that was a constant when the op
     used it (it did not require grad) may since have become a result of an in-place op.
     """
-    if isinstance(parent, Node):
-        tensor = parent._current()
-        if tensor is None or version >= tensor._overwritten:
-            return parent
-        now = tensor._version
-    elif parent._version == version:
+    if isinstance(parent, Node) and version >= parent._overwritten:
         return parent
-    elif version >= parent._overwritten:
-        return None  # it did not require grad when it was used
-    else:
-        now = parent._version
+    if not isinstance(parent, Node):
+        if parent._version == version:
+            return parent
+        if version >= parent._overwritten:
+            return None  # it did not require grad when it was used
     raise RuntimeError(
         f"backward: a tensor of shape {parent.shape} needed for the gradient was modified in place "
-        f"under no_grad (version {version}, now {now}) after an op used it; "
+        f"under no_grad (version {version}, overwritten at {parent._overwritten}) after an op used it; "
         f"as in PyTorch, modify a clone() instead or do the in-place op after backward"
     )
 

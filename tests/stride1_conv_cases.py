@@ -68,3 +68,30 @@ def reference_out(x, w, case):
         th, tw = dh * (kh - 1), dw * (kw - 1)  # the odd pixel of padding goes bottom/right
         return R.conv2d(x, w, padding=(th // 2, th - th // 2, tw // 2, tw - tw // 2), dilation=case["dilation"])
     return R.conv2d(x, w, padding=case["padding"], dilation=case["dilation"])
+
+
+def conv_and_grads(x, w, g, padding=1):
+    """``conv2d(x, w, padding)``, then its backward for the output gradient ``g``: (out, dX, dW) as NumPy arrays."""
+    X, W = mg.Tensor(x, requires_grad=True), mg.Tensor(w, requires_grad=True)
+    out = mg.conv2d(X, W, padding=padding)
+    out.backward(mg.Tensor(g))
+    return out, X.grad.numpy(), W.grad.numpy()
+
+
+def assert_plans_agree(first, second, x, w, padding=1):
+    """Two plans' ``conv_and_grads`` agree to float32 rounding, and the first's output matches the float64 reference."""
+    np.testing.assert_allclose(first[0], R.conv2d(x.astype(np.float64), w.astype(np.float64), padding=padding),
+                               rtol=1e-4, atol=1e-4)
+    for a, b in zip(first, second):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * max(1.0, float(np.abs(b).max())))
+
+
+def check_empty_batch():
+    """A batch of 0 images: an empty output, zero dW, an empty dX."""
+    X = mg.Tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
+    W = mg.Tensor(np.ones((2, 3, 3, 3)), requires_grad=True)
+    out = mg.conv2d(X, W, padding=1)
+    assert out.shape == (0, 2, 5, 5)
+    out.sum().backward()
+    np.testing.assert_array_equal(W.grad.numpy(), 0)
+    assert X.grad.shape == (0, 3, 5, 5)

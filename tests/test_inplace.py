@@ -100,6 +100,18 @@ def test_no_grad_writes_reach_views_and_stale_backward_raises():
     np.testing.assert_array_equal(w.grad.numpy(), np.ones(3))
 
 
+def test_a_stale_backward_raises_also_once_the_overwritten_intermediate_is_gone():
+    """The graph holds nodes, not tensors: the node remembers the write after the tensor died."""
+    w = mg.Tensor(X.copy(), requires_grad=True)
+    hidden = w * 2
+    loss = (hidden * hidden).sum()  # Mul saved hidden's values
+    with mg.no_grad():
+        hidden.zero_()
+    del hidden
+    with pytest.raises(RuntimeError, match="modified in place under no_grad"):
+        loss.backward()
+
+
 def test_random_fills_follow_the_seed_and_moments():
     x = mg.zeros(20000, dtype=np.float64)
     mg.manual_seed(3)

@@ -16,13 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minigrad as mg
-from minigrad import reference as R
 from minigrad.backends import cpu
 from minigrad.backends.cpu import cblas, conv_plan
 from minigrad.gradcheck import gradcheck
 from minigrad.ops.conv_shifts import ShiftConv2d
 from minigrad.ops.geometry import conv_geometry
-from stride1_conv_cases import check_against_reference, plan, stride1_cases
+from stride1_conv_cases import (assert_plans_agree, check_against_reference, check_empty_batch, conv_and_grads, plan,
+                                stride1_cases)
 
 pytestmark = pytest.mark.skipif(not cblas.available(np.float32), reason="NumPy's BLAS is not an OpenBLAS with CBLAS")
 
@@ -159,13 +159,8 @@ def test_shift_conv2d_gradcheck(padding, dilation):
 
 def test_shift_conv2d_empty_batch():
     with shifts_for_every_layer():
-        X = mg.Tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
-        W = mg.Tensor(np.ones((2, 3, 3, 3)), requires_grad=True)
-        out = mg.conv2d(X, W, padding=1)
-        assert out.shape == (0, 2, 5, 5)
-        out.sum().backward()
-    np.testing.assert_array_equal(W.grad.numpy(), 0)
-    assert X.grad.shape == (0, 3, 5, 5)
+        assert plan((0, 3, 5, 5), (2, 3, 3, 3)).lowering == "shifts"
+        check_empty_batch()
 
 
 def test_shifts_and_im2row_agree_on_resnet_layers():
@@ -178,12 +173,7 @@ def test_shifts_and_im2row_agree_on_resnet_layers():
         results = []
         for shifts in (True, False):
             with mg.config.using(shift_conv=shifts):
-                X, W = mg.Tensor(x, requires_grad=True), mg.Tensor(w, requires_grad=True)
-                out = mg.conv2d(X, W, padding=1)
+                out, dx, dw = conv_and_grads(x, w, g)
                 assert (out._ctx.function is ShiftConv2d) == shifts
-                out.backward(mg.Tensor(g))
-                results.append((out.numpy(), X.grad.numpy(), W.grad.numpy()))
-        np.testing.assert_allclose(results[0][0], R.conv2d(x.astype(np.float64), w.astype(np.float64), padding=1),
-                                   rtol=1e-4, atol=1e-4)
-        for a, b in zip(*results):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * max(1.0, float(np.abs(b).max())))
+                results.append((out.numpy(), dx, dw))
+        assert_plans_agree(*results, x, w)

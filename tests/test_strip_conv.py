@@ -19,13 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minigrad as mg
-from minigrad import reference as R
 from minigrad.backends import cpu
 from minigrad.backends.cpu import cblas, conv_plan
 from minigrad.backends.cpu import strips as strips_module
 from minigrad.backends.cpu.register_tile import MAX_ROWS, tile
 from minigrad.gradcheck import gradcheck
-from stride1_conv_cases import check_against_reference, plan, stride1_cases
+from stride1_conv_cases import (assert_plans_agree, check_against_reference, check_empty_batch, conv_and_grads, plan,
+                                stride1_cases)
 
 pytestmark = pytest.mark.skipif(not cblas.available(np.float32), reason="NumPy's BLAS is not an OpenBLAS with CBLAS")
 
@@ -176,13 +176,8 @@ def test_strip_conv2d_gradcheck(strips_everywhere, padding, dilation):
 
 
 def test_strip_conv2d_empty_batch(strips_everywhere):
-    X = mg.Tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
-    W = mg.Tensor(np.ones((2, 3, 3, 3)), requires_grad=True)
-    out = mg.conv2d(X, W, padding=1)
-    assert out.shape == (0, 2, 5, 5)
-    out.sum().backward()
-    np.testing.assert_array_equal(W.grad.numpy(), 0)
-    assert X.grad.shape == (0, 3, 5, 5)
+    assert plan((0, 3, 5, 5), (2, 3, 3, 3)).lowering == "strips"
+    check_empty_batch()
 
 
 def test_strips_and_im2row_agree_on_a_resnet_layer():
@@ -194,14 +189,9 @@ def test_strips_and_im2row_agree_on_a_resnet_layer():
     results = []
     for strips in (True, False):
         with mg.config.using(strip_conv=strips):
-            X, W = mg.Tensor(x, requires_grad=True), mg.Tensor(w, requires_grad=True)
-            out = mg.conv2d(X, W, padding=1)
-            out.backward(mg.Tensor(g))
-            results.append((out.numpy(), X.grad.numpy(), W.grad.numpy()))
-    expected = R.conv2d(x.astype(np.float64), w.astype(np.float64), padding=1)
-    np.testing.assert_allclose(results[0][0], expected, rtol=1e-4, atol=1e-4)
-    for a, b in zip(*results):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * max(1.0, float(np.abs(b).max())))
+            out, dx, dw = conv_and_grads(x, w, g)
+            results.append((out.numpy(), dx, dw))
+    assert_plans_agree(*results, x, w)
 
 
 def test_even_image_chunks_prefer_one_run_length():
@@ -323,14 +313,9 @@ def test_tiled_and_blas_strips_agree_on_a_resnet_layer(monkeypatch):
     results = []
     for pays in (True, False):
         monkeypatch.setattr(strips_module, "_tiles_pay", lambda pays=pays: pays)
-        X, W = mg.Tensor(x, requires_grad=True), mg.Tensor(w, requires_grad=True)
-        out = mg.conv2d(X, W, padding=1)
-        out.backward(mg.Tensor(g))
-        results.append((out.numpy(), X.grad.numpy(), W.grad.numpy()))
-    np.testing.assert_allclose(results[0][0], R.conv2d(x.astype(np.float64), w.astype(np.float64), padding=1),
-                               rtol=1e-4, atol=1e-4)
-    for a, b in zip(*results):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * max(1.0, float(np.abs(b).max())))
+        out, dx, dw = conv_and_grads(x, w, g)
+        results.append((out.numpy(), dx, dw))
+    assert_plans_agree(*results, x, w)
 
 
 @pytest.mark.parametrize("first,env,expected", [("minigrad", None, "16"), ("numpy", None, "0"), ("minigrad", "9", "9")])

@@ -99,6 +99,8 @@ def commit(name, t, compute):
         t._version += 1
         if t.requires_grad or t._ctx is not None:
             t._overwritten = t._version
+            if t._node is not None:
+                t._node._overwritten = t._version
         return t
     if out.dtype != t.dtype:
         out = cast(out, t.dtype)

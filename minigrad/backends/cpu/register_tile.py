@@ -9,8 +9,8 @@ computes on the flat float32 arrays ``C``, ``A``, ``B``::
 for the whole sum over k; each step loads one 64-float row of B into four vectors, broadcasts
 r values of A and issues 4*r fused multiply-adds. LLVM does not keep such a block in registers
 when the loop is written in Python (an array in memory is read and written every step), so the
-loop is emitted as LLVM IR (``numba.extending.intrinsic``), one instance per ``r`` in 1..6 and
-``acc``; 6 rows use 24 of the 32 vector registers, the four B vectors and the broadcast 5 more.
+loop is emitted as LLVM IR (``numba.extending.intrinsic``), one instance per ``r`` in 1..6;
+6 rows use 24 of the 32 vector registers, the four B vectors and the broadcast 5 more.
 
 Why: the strip convolution's GEMMs have 64 or 128 columns (ResNet's 32x32 and 16x16 layers),
 where OpenBLAS's sgemm reaches 230-300 GFLOP/s on this 2-core AVX-512 machine against 400 on
@@ -61,21 +61,22 @@ def _fma(module):
     return ir.Function(module, ir.FunctionType(_vec, [_vec, _vec, _vec]), name)
 
 
-def _make_tile(rows: int, accumulate: bool):
-    """The intrinsic for ``rows`` rows; ``accumulate``: C's block is loaded first, else the sum starts at 0."""
+def _make_tile(rows: int):
+    """The intrinsic for ``rows`` rows: ``(acc, C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)``."""
 
     @intrinsic
-    def tile(typingctx, C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K):
-        sig = types.void(C, types.intp, types.intp, A, types.intp, types.intp, types.intp, B, types.intp,
-                         types.intp, types.intp)
+    def tile(typingctx, acc, C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K):
+        sig = types.void(types.boolean, C, types.intp, types.intp, A, types.intp, types.intp, types.intp, B,
+                         types.intp, types.intp, types.intp)
 
         def codegen(context, builder, signature, args):
-            C_, c0_, ldc_, A_, a0_, arow_, ak_, B_, b0_, ldb_, K_ = args
-            cdata = context.make_array(signature.args[0])(context, builder, C_).data
-            adata = context.make_array(signature.args[3])(context, builder, A_).data
-            bdata = context.make_array(signature.args[7])(context, builder, B_).data
+            acc_, C_, c0_, ldc_, A_, a0_, arow_, ak_, B_, b0_, ldb_, K_ = args
+            cdata = context.make_array(signature.args[1])(context, builder, C_).data
+            adata = context.make_array(signature.args[4])(context, builder, A_).data
+            bdata = context.make_array(signature.args[8])(context, builder, B_).data
             fma = _fma(builder.module)
             vptr = _vec.as_pointer()
+            zero = ir.Constant(_vec, [0.0] * LANES)
 
             def const(v):
                 return ir.Constant(_i64, v)
@@ -84,15 +85,15 @@ def _make_tile(rows: int, accumulate: bool):
                 offset = builder.add(c0_, builder.add(builder.mul(const(i), ldc_), const(v * LANES)))
                 return builder.bitcast(builder.gep(cdata, [offset]), vptr)
 
+            # C's block is read either way (24 loads against 24*K FMAs) and kept only with ``acc``:
+            # one instance per row count instead of two.
+            keep = acc_
             start = []
             for i in range(rows):
                 for v in range(VECTORS):
-                    if accumulate:
-                        load = builder.load(c_vector(i, v))
-                        load.align = 4
-                        start.append(load)
-                    else:
-                        start.append(ir.Constant(_vec, [0.0] * LANES))
+                    load = builder.load(c_vector(i, v))
+                    load.align = 4
+                    start.append(builder.select(keep, load, zero))
             entry = builder.block
             loop = builder.append_basic_block("tile.loop")
             done = builder.append_basic_block("tile.done")
@@ -144,8 +145,7 @@ def _make_tile(rows: int, accumulate: bool):
     return tile
 
 
-_T1, _T2, _T3, _T4, _T5, _T6 = (_make_tile(r, False) for r in range(1, 7))
-_A1, _A2, _A3, _A4, _A5, _A6 = (_make_tile(r, True) for r in range(1, 7))
+_T1, _T2, _T3, _T4, _T5, _T6 = (_make_tile(r) for r in range(1, MAX_ROWS + 1))
 
 
 @njit(inline="always")
@@ -161,28 +161,15 @@ def tile(acc, r, C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K):
         b0, ldb: B's first element and row stride (B's rows are 64 contiguous floats).
         K: terms of the sum.
     """
-    if acc:
-        if r == 6:
-            _A6(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
-        elif r == 5:
-            _A5(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
-        elif r == 4:
-            _A4(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
-        elif r == 3:
-            _A3(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
-        elif r == 2:
-            _A2(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
-        else:
-            _A1(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
-    elif r == 6:
-        _T6(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+    if r == 6:
+        _T6(acc, C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
     elif r == 5:
-        _T5(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+        _T5(acc, C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
     elif r == 4:
-        _T4(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+        _T4(acc, C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
     elif r == 3:
-        _T3(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+        _T3(acc, C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
     elif r == 2:
-        _T2(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+        _T2(acc, C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
     else:
-        _T1(C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
+        _T1(acc, C, c0, ldc, A, a0, a_row, a_k, B, b0, ldb, K)
