@@ -142,7 +142,7 @@ class Function:
         requires = False
         for a in args:
             if isinstance(a, Tensor):
-                parents.append(a if a._ctx is None else (a._node or a._graph_node()))
+                parents.append(a if a._ctx is None else a._graph_node())
                 versions.append(a._version)
                 if device is None:
                     device = a.device
@@ -314,7 +314,7 @@ def backward(root, gradient=None, retain_graph=False):
             )
 
     if root._ctx is not None:
-        root = root._node or root._graph_node()
+        root = root._graph_node()
     grads = {id(root): seed}
     # As in PyTorch, NaN and Inf flow through gradients silently (one errstate for the whole pass).
     with np.errstate(all="ignore"):

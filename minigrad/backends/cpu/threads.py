@@ -102,28 +102,29 @@ def _blas_functions():
     return _blas
 
 
+def _call_openblas(names, restype):
+    """The result of the first of ``names`` (a no-argument OpenBLAS function) found, or None without OpenBLAS."""
+    for lib in openblas_libraries():
+        fn = _first_symbol(lib, names)
+        if fn is not None:
+            fn.argtypes, fn.restype = [], restype
+            return fn()
+    return None
+
+
 def openblas_corename() -> str | None:
     """The kernel OpenBLAS chose for this CPU (e.g. ``"SkylakeX"``, ``"Haswell"``), or None without OpenBLAS.
 
     ``$OPENBLAS_CORETYPE`` overrides the choice when NumPy loads OpenBLAS; the benchmarks record
     this name with their results, since it decides the GEMMs' speed.
     """
-    for lib in openblas_libraries():
-        fn = _first_symbol(lib, _CORENAMES)
-        if fn is not None:
-            fn.argtypes, fn.restype = [], ctypes.c_char_p
-            return fn().decode()
-    return None
+    name = _call_openblas(_CORENAMES, ctypes.c_char_p)
+    return None if name is None else name.decode()
 
 
 def openblas_thread_timeout() -> int | None:
     """The ``$OPENBLAS_THREAD_TIMEOUT`` OpenBLAS started with (0: unset, its workers spin 2**28 cycles), None without OpenBLAS."""
-    for lib in openblas_libraries():
-        fn = getattr(lib, "openblas_thread_timeout", None)
-        if fn is not None:
-            fn.argtypes, fn.restype = [], ctypes.c_int
-            return int(fn())
-    return None
+    return _call_openblas(("openblas_thread_timeout",), ctypes.c_int)
 
 
 def blas_num_threads() -> int | None:
