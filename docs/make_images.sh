@@ -27,7 +27,7 @@ import numpy as np
 from minigrad.data import load_dataset
 from minigrad.train import TrainConfig, fit
 fit(TrainConfig(model="unet", dataset="synth-shapes", epochs=6, limit=600, test_limit=100, batch_size=16,
-                model_kwargs={"depth": 3, "base_channels": 8}, out_dir="/tmp/unet-shapes"), verbose=False)
+                model_kwargs={"depth": 3, "base_channels": 8}, out_dir="/tmp/unet-shapes"), overwrite=True, verbose=False)
 scene = load_dataset("synth-shapes", "test", limit=1).images[0]
 Image.fromarray(np.transpose(scene, (1, 2, 0))).save("/tmp/unet-shapes/scene.png")
 PY
