@@ -23,6 +23,7 @@ are enabled and an input requires one - links the result into the graph.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import weakref
 
@@ -228,10 +229,10 @@ class Node:
         tensor = self._current()
         return tensor is not None and tensor._retains_grad
 
-    def _accumulate_grad(self, grad) -> None:
+    def _accumulate_grad(self, grad, unreferenced=False) -> None:
         tensor = self._current()
         if tensor is not None:
-            tensor._accumulate_grad(grad)
+            tensor._accumulate_grad(grad, unreferenced)
 
 
 def _node_at(parent, version):
@@ -284,6 +285,23 @@ def _topological_order(root):
     return order
 
 
+def _references(obj) -> int:
+    return sys.getrefcount(obj)
+
+
+def _calibrate_references() -> int:
+    """The count ``_references`` gives for an object held by one local variable of its caller.
+
+    Measured, as the allocator's block count is (``backends/cpu/allocator.py``): the references
+    a call adds differ between Python versions.
+    """
+    probe = np.empty(1)
+    return _references(probe)
+
+
+_ONE_REFERENCE = _calibrate_references()
+
+
 def backward(root, gradient=None, retain_graph=False):
     """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
@@ -292,6 +310,7 @@ def backward(root, gradient=None, retain_graph=False):
         gradient: d(loss)/d(root); may be omitted only when ``root`` has one element.
         retain_graph: keep the saved arrays so that ``backward`` can run again.
     """
+    from .backends import get_backend
     from .tensor import Tensor
 
     if not root.requires_grad:
@@ -324,7 +343,10 @@ def backward(root, gradient=None, retain_graph=False):
                 continue
             ctx = node._ctx
             if ctx is None:
-                node._accumulate_grad(grad)
+                # With the dict's entry popped and the last op's results dropped, ``grad`` is
+                # referenced here alone, unless an op or the caller holds it too.
+                unreferenced = _references(grad) <= _ONE_REFERENCE  # before the call below pushes grad
+                node._accumulate_grad(grad, unreferenced)
                 continue
             if node._retains_grad:
                 node._accumulate_grad(grad)
@@ -342,6 +364,7 @@ def backward(root, gradient=None, retain_graph=False):
                     f"{ctx.function.__name__}.backward returned {len(input_grads)} gradients "
                     f"for {len(ctx.parents)} inputs"
                 )
+            backend = get_backend(ctx.device)
             for parent, parent_grad in zip(parent_nodes(ctx), input_grads):
                 if parent_grad is None or not isinstance(parent, (Tensor, Node)) or not parent.requires_grad:
                     continue
@@ -352,11 +375,20 @@ def backward(root, gradient=None, retain_graph=False):
                         f"{ctx.function.__name__}.backward: gradient of shape {tuple(parent_grad.shape)} "
                         f"for an input of shape {parent.shape}"
                     )
-                key = id(parent)
-                if key in grads:
-                    grads[key] = grads[key] + parent_grad
+                total = grads.pop(id(parent), None)
+                if total is None:
+                    total = parent_grad
+                elif (_references(total) <= _ONE_REFERENCE and backend.sole_owner(total)
+                      and np.result_type(total, parent_grad) == total.dtype):
+                    # A sum only this loop holds (a residual branch's gradient, say): add in place,
+                    # which saves a new array per tensor used twice (PyTorch also accumulates in place).
+                    np.add(total, parent_grad, out=total)
                 else:
-                    grads[key] = parent_grad
+                    total = total + parent_grad
+                grads[id(parent)] = total
+                total = None
+            # The results' only references are now the dict's (see the leaf case above).
+            input_grads = parent_grad = None
             if not retain_graph:
                 # Drop the links to the inputs too: a caller still holding the loss must not keep
                 # every intermediate activation alive until the next step's forward has run.

@@ -295,10 +295,18 @@ class Tensor:
             )
         autograd.backward(self, gradient, bool(retain_graph))
 
-    def _accumulate_grad(self, grad) -> None:
+    def _accumulate_grad(self, grad, unreferenced=False) -> None:
+        """Add an op's gradient into ``.grad``; ``unreferenced``: the engine holds the array alone.
+
+        The first gradient is copied, since the op's array may be shared with other nodes, unless
+        nothing else refers to it or its memory (``unreferenced`` and the backend's ``sole_owner``):
+        then it is kept, as PyTorch's AccumulateGrad keeps a gradient it holds alone. A CIFAR
+        ResNet-18 step copied 44 MB of weight gradients into fresh memory that way.
+        """
         if self.grad is None:
-            # Copy: the op's gradient array may be shared with other nodes.
-            self.grad = Tensor._wrap(self._backend().copy(grad), self.device, False, None)
+            backend = self._backend()
+            data = grad if unreferenced and backend.sole_owner(grad) else backend.copy(grad)
+            self.grad = Tensor._wrap(data, self.device, False, None)
         else:
             self.grad.data = self.grad.data + grad
 

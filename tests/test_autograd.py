@@ -249,3 +249,62 @@ def test_the_graph_holds_an_intermediate_only_where_an_op_saved_it():
     np.testing.assert_array_equal(x.grad.numpy(), 1)
     with pytest.raises(RuntimeError, match="second time"):
         loss.backward()
+
+
+def test_leaf_gradients_never_share_memory_with_each_other_or_the_seed():
+    # Add's backward returns its incoming gradient twice: one object for both leaves.
+    a = mg.Tensor(np.ones((300, 300), np.float32), requires_grad=True)  # large: pooled memory
+    b = mg.Tensor(np.ones((300, 300), np.float32), requires_grad=True)
+    (a + b).sum().backward()
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    a.grad.data[...] = 5.0
+    np.testing.assert_array_equal(b.grad.numpy(), 1.0)
+
+    seed = np.full((300, 300), 2.0, np.float32)
+    leaf = mg.Tensor(np.zeros((300, 300), np.float32), requires_grad=True)
+    leaf.backward(gradient=seed)
+    seed[...] = 7.0
+    np.testing.assert_array_equal(leaf.grad.numpy(), 2.0)
+
+    # A gradient an op also saved for a retained graph is not kept as the leaf's .grad.
+    x = mg.Tensor(np.arange(4.0, dtype=np.float32), requires_grad=True)
+    y = x * x
+    y.backward(gradient=mg.Tensor(np.ones(4, np.float32)), retain_graph=True)
+    y.backward(gradient=mg.Tensor(np.ones(4, np.float32)))
+    np.testing.assert_allclose(x.grad.numpy(), 4 * np.arange(4.0))
+
+
+def test_a_gradient_summed_in_place_is_never_one_another_node_still_holds():
+    # t = (a + b) + a: Add's backward hands one array to both of its inputs, so a's first
+    # gradient is also s's (and through it b's); adding a's second one into it in place
+    # would give b the gradient 2 instead of 1.
+    x = mg.Tensor(np.ones((256, 256), np.float32), requires_grad=True)
+    y = mg.Tensor(np.ones((256, 256), np.float32), requires_grad=True)
+    a, b = x * 1.0, y * 1.0
+    t = (a + b) + a
+    (t * 1.0).sum().backward()  # Mul's backward makes t's gradient a fresh, writeable array
+    np.testing.assert_array_equal(x.grad.numpy(), 2.0)
+    np.testing.assert_array_equal(y.grad.numpy(), 1.0)
+
+
+def test_weight_gradients_are_kept_not_copied():
+    """A convolution's fresh weight gradient becomes ``.grad`` as it is (no copy of the op's array)."""
+    from minigrad.backends import get_backend
+
+    backend = get_backend("cpu")
+    copies = []
+    original = backend.copy
+
+    class Counting:
+        def __getattr__(self, name):
+            if name == "copy":
+                return lambda array: copies.append(array.shape) or original(array)
+            return getattr(backend, name)
+
+    x = mg.Tensor(np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32))
+    conv = mg.nn.Conv2d(3, 4, 3, padding=1)
+    conv.weight._backend = lambda: Counting()
+    conv.bias._backend = lambda: Counting()
+    conv(x).sum().backward()
+    assert copies == []
+    assert conv.weight.grad.shape == (4, 3, 3, 3) and conv.bias.grad.shape == (4,)

@@ -160,3 +160,28 @@ def test_a_training_step_reuses_its_activation_memory(allocator):
     reserved = allocator.memory_reserved()
     step()
     assert allocator.memory_reserved() == reserved
+
+
+def test_sole_owner_says_whether_another_array_shares_the_memory(cpu, allocator):
+    pooled = cpu.empty(LARGE, np.float32)
+    assert allocator.sole_owner(pooled)
+    view = pooled[1:]
+    assert not allocator.sole_owner(pooled) and not allocator.sole_owner(view)
+    del view
+    assert allocator.sole_owner(pooled)
+    reshaped = pooled.reshape(-1)  # a second array on the block, though it covers the same bytes
+    assert not allocator.sole_owner(pooled)
+    del reshaped
+
+    plain = np.empty(10, np.float32)
+    assert allocator.sole_owner(plain)
+    assert not allocator.sole_owner(plain[2:])  # a view owns nothing
+    assert not allocator.sole_owner(plain.T.reshape(5, 2)[::2])
+    plain.flags.writeable = False
+    assert not allocator.sole_owner(plain)
+    assert not allocator.sole_owner(np.broadcast_to(np.ones(3), (4, 3)))
+    assert not allocator.sole_owner(np.frombuffer(bytearray(16), np.float32))  # memory of another object
+    assert not allocator.sole_owner([1.0, 2.0])
+    # A plain uint8 array that is not a pooled block, with one view on it, is not mistaken for one.
+    raw = np.empty(LARGE[0] * LARGE[1] * 4 + allocator.ALIGN, np.uint8)
+    assert not allocator.sole_owner(raw[allocator.ALIGN:].view(np.float32))

@@ -140,6 +140,9 @@ class Backend(Protocol):
     def memory_reserved(self) -> int:
         """``allocator.py``: bytes the caching allocator holds, in use or free."""
 
+    def sole_owner(self, array: Array) -> bool:
+        """``allocator.py``: whether no other array shares ``array``'s memory (the engine may keep it, not copy it)."""
+
     # ---------------------------------------------------------- gemm.py
     def gemm(self, out: Array, a: Array, b: Array) -> None:
         """``gemm.py``: ``out[...] = a @ b``, 2-D or batched 3-D (a batch of one broadcasts); a, b may be transposed."""

@@ -37,7 +37,7 @@ import numpy as np
 
 from ...configuration import config
 
-__all__ = ["empty_cache", "memory_reserved"]
+__all__ = ["empty_cache", "memory_reserved", "sole_owner"]
 
 #: Arrays of at least this many bytes come from the pool (glibc's default mmap threshold).
 POOL_MIN_BYTES = 128 << 10
@@ -112,6 +112,45 @@ def _trim(limit: int) -> None:
         blocks = _blocks[size]
         del blocks[_first_free(blocks, _FREE_REFS)]
         excess -= size
+
+
+def _references(obj) -> int:
+    return sys.getrefcount(obj)
+
+
+def _calibrate_view() -> int:
+    """The count ``_references`` gives for a pooled block held by its list and one array made from it."""
+    blocks = [np.empty(ALIGN, np.uint8)]
+    base = blocks[0]
+    view = base[:1]  # noqa: F841  (the one array; ``sole_owner`` holds the block as a local ``base`` too)
+    return _references(base)
+
+
+_ONE_VIEW_REFS = _calibrate_view()
+
+
+def sole_owner(array) -> bool:
+    """Whether no other array shares ``array``'s memory, so that it may be kept instead of copied.
+
+    True for an array that owns its memory (``np.empty``'s) and for one made from a pooled block
+    that no other array uses. The autograd engine asks this, after checking that nothing else
+    refers to the array object itself, before it keeps an op's gradient as a leaf's ``.grad`` or
+    adds into it in place (``autograd.py``). A view of another array, or of a block that another
+    array also uses, answers False.
+
+    Args:
+        array: any object; only a writeable ``np.ndarray`` can answer True.
+    """
+    if type(array) is not np.ndarray or not array.flags.writeable:
+        return False
+    base = array.base
+    if base is None:
+        return array.flags.owndata
+    if type(base) is not np.ndarray or base.base is not None or base.dtype != np.uint8 or base.ndim != 1:
+        return False
+    with _lock:
+        blocks = _blocks.get(base.size - ALIGN, ())
+        return any(block is base for block in blocks) and _references(base) <= _ONE_VIEW_REFS
 
 
 def empty_cache() -> None:

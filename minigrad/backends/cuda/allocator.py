@@ -38,7 +38,7 @@ from numba import cuda
 
 from ...configuration import config
 
-__all__ = ["empty_cache", "memory_allocated", "memory_reserved", "max_memory_allocated", "memory_stats"]
+__all__ = ["empty_cache", "memory_allocated", "memory_reserved", "max_memory_allocated", "memory_stats", "sole_owner"]
 
 #: Requests below this many bytes are rounded to ``SMALL_ROUND``; larger ones to ``LARGE_ROUND``.
 SMALL_LIMIT = 1 << 20
@@ -181,6 +181,15 @@ def memory_allocated() -> int:
 def memory_reserved() -> int:
     """Bytes of device memory the allocator holds: in use plus cached."""
     return allocator.stats()["reserved_bytes"]
+
+
+def sole_owner(array) -> bool:
+    """False: the autograd engine copies device gradients (the CPU's twin keeps arrays that own their memory).
+
+    A ``CudaArray``'s views share its lease, which this allocator does not count per array, so
+    no device array is known to own its memory alone.
+    """
+    return False
 
 
 def max_memory_allocated() -> int:
