@@ -37,8 +37,9 @@ Options (name, default, what reads it):
   OpenBLAS thread (``backends/cpu/gemm.py``).
 - ``cpu_caching`` (True, or ``$MINIGRAD_CPU_CACHING != "0"``): large CPU arrays come from the
   caching allocator (``backends/cpu/allocator.py``).
-- ``cpu_free_max_bytes`` (32 MiB): free pooled CPU blocks of other sizes kept beyond this many
-  bytes are forgotten when a request misses (``backends/cpu/allocator.py``).
+- ``cpu_free_max_bytes`` (32 MiB): when a request misses, the CPU pool forgets free blocks of
+  other sizes until it holds at most this many bytes beyond the largest total its arrays
+  have taken at once (``backends/cpu/allocator.py``).
 - ``cuda_caching`` (True, or ``$MINIGRAD_CUDA_CACHING != "0"``): device arrays come from the
   caching allocator (``backends/cuda/allocator.py``).
 

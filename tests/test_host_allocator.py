@@ -185,3 +185,19 @@ def test_sole_owner_says_whether_another_array_shares_the_memory(cpu, allocator)
     # A plain uint8 array that is not a pooled block, with one view on it, is not mistaken for one.
     raw = np.empty(LARGE[0] * LARGE[1] * 4 + allocator.ALIGN, np.uint8)
     assert not allocator.sole_owner(raw[allocator.ALIGN:].view(np.float32))
+
+
+def test_blocks_freed_together_are_kept_up_to_the_largest_total_in_use(cpu, allocator):
+    # A step's activations all die at the end of its backward; a request of another size then
+    # must not forget them, or the next step faults them in again.
+    with mg.config.using(cpu_free_max_bytes=1 << 20):
+        before = allocator.memory_reserved()
+        arrays = [cpu.empty(LARGE, np.float32) for _ in range(8)]  # 4 MiB in use at once
+        del arrays
+        other = cpu.empty((256, 1024), np.float32)  # 1 MiB, a new size: 5 MiB held, 5 = 4 + 1 allowed
+        assert allocator.memory_reserved() == before + (5 << 20)
+        again = [cpu.empty(LARGE, np.float32) for _ in range(8)]  # all eight blocks still there
+        assert allocator.memory_reserved() == before + (5 << 20)
+        del other, again
+        allocator.empty_cache()
+        assert allocator.memory_reserved() == before

@@ -17,13 +17,17 @@ gone serves the next request of its size: after the first step, a step faults no
   pool's own reference (and the scan's, counted once at import by ``_calibrate``).
 - Each size keeps as many blocks as were in use at once, and free blocks of one size
   cannot serve another: a request that finds no free block of its size first forgets
-  free blocks of other sizes, largest first, beyond ``mg.config.cpu_free_max_bytes`` in all
-  (32 MiB: each size keeps as many blocks as were ever in use at once, and those peaks come
-  at different moments of a step; uncapped, the pool held 640 MiB for a ResNet-18 step, batch
-  64, whose arrays never took more than 530 MiB at once).
+  free blocks of other sizes, largest first, until the pool holds no more than the largest
+  total its arrays have taken at once (measured at each such miss) plus
+  ``mg.config.cpu_free_max_bytes`` (32 MiB). Each size's peak comes at another moment of a
+  step, so uncapped the pool held 640 MiB for a ResNet-18 step, batch 64, whose arrays never
+  took more than 530 MiB at once. A cap on the free blocks alone (32 MiB, before) forgot the
+  activations' blocks at the end of every backward, when they are all free at once: a
+  CIFAR ResNet-18 step then faulted in 4,500 fresh pages (about 18 MB) each time, and its
+  weight transposes alone took 48 instead of 25 ms.
 - Smaller requests go to ``np.empty``: glibc serves those from its heap without faults.
 - ``empty_cache()`` forgets the free blocks (PyTorch's ``torch.cuda.empty_cache``);
-  blocks in use stay with their arrays. ``mg.config.cpu_caching`` (default: off when
+  blocks in use stay with their arrays, and the largest total is counted again from theirs. ``mg.config.cpu_caching`` (default: off when
   ``MINIGRAD_CPU_CACHING=0``) turns caching on or off.
 """
 
@@ -49,6 +53,8 @@ ALIGN = 64
 
 _blocks: dict[int, list[np.ndarray]] = {}
 _lock = threading.Lock()
+#: The largest total of blocks in use seen at a miss (bytes), counted since the last ``empty_cache``.
+_peak_in_use = 0
 
 
 def _first_free(blocks: list, free_refs: int) -> int:
@@ -93,19 +99,29 @@ def pooled_empty(shape, dtype):
         blocks = _blocks.setdefault(rounded, [])
         i = _first_free(blocks, _FREE_REFS)
         if i < 0:
-            _trim(config.cpu_free_max_bytes)
+            _make_room(rounded)
             blocks.append(np.empty(rounded + ALIGN, np.uint8))
         block = blocks[i]
         start = -block.ctypes.data % ALIGN
         return block[start:start + nbytes].view(dtype).reshape(shape)
 
 
-def _trim(limit: int) -> None:
-    """Forget free blocks, largest first, until those left take at most ``limit`` bytes (lock held)."""
-    free = []
+def _make_room(request: int) -> None:
+    """Before a new block of ``request`` bytes: forget free blocks, largest first, beyond the budget (lock held).
+
+    The budget is the largest in-use total seen (this request included) plus
+    ``config.cpu_free_max_bytes``.
+    """
+    global _peak_in_use
+    free, in_use = [], 0
     for size, blocks in _blocks.items():
-        free.extend([size] * sum(1 for i in range(len(blocks)) if sys.getrefcount(blocks[i]) <= _FREE_REFS))
-    excess = sum(free) - limit
+        for i in range(len(blocks)):
+            if sys.getrefcount(blocks[i]) <= _FREE_REFS:
+                free.append(size)
+            else:
+                in_use += size
+    _peak_in_use = max(_peak_in_use, in_use + request)
+    excess = in_use + sum(free) + request - (_peak_in_use + config.cpu_free_max_bytes)
     for size in sorted(free, reverse=True):
         if excess <= 0:
             break
@@ -155,6 +171,7 @@ def sole_owner(array) -> bool:
 
 def empty_cache() -> None:
     """Forget the pooled blocks that no array uses (their memory goes back to the system)."""
+    global _peak_in_use
     with _lock:
         for size in list(_blocks):
             blocks = _blocks[size]
@@ -162,6 +179,7 @@ def empty_cache() -> None:
                 del blocks[i]
             if not blocks:
                 del _blocks[size]
+        _peak_in_use = sum(size * len(blocks) for size, blocks in _blocks.items())
 
 
 def memory_reserved() -> int:
