@@ -84,7 +84,7 @@ KINDS = [
 
 #: minigrad Function class name -> op family.
 MINIGRAD_FAMILIES = {
-    "Conv2d": "conv", "DirectConv2d": "conv", "StripConv2d": "conv", "ShiftConv2d": "conv", "ConvTranspose2d": "conv", "BatchNorm": "batchnorm",
+    "Conv2d": "conv", "DirectConv2d": "conv", "StripConv2d": "conv", "ShiftConv2d": "conv", "TiledConv2d": "conv", "ConvTranspose2d": "conv", "BatchNorm": "batchnorm",
     "Relu": "relu", "Add": "add", "MaxPool2d": "pooling", "AvgPool2d": "pooling",
     "AdaptiveAvgPool2d": "pooling", "AdaptiveMaxPool2d": "pooling", "Linear": "linear", "MatMul": "linear",
     "CrossEntropy": "loss",

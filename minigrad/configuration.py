@@ -28,6 +28,9 @@ Options (name, default, what reads it):
   im2row + GEMM (``backends/cpu/conv_plan.py``; the op is ``ops/conv_direct.py``).
 - ``strip_conv`` (True): stride-1 layers with many channels use the strip lowering and
   accumulating GEMMs instead of im2row (``backends/cpu/strips.py``; the op is ``ops/conv_strips.py``).
+- ``tiled_conv`` (True): float32 layers with many channels and rows of 16 outputs or more run on
+  register tiles over the zero-padded image where the CPU has AVX-512, strided ones too
+  (``backends/cpu/tiled_conv.py``; the op is ``ops/conv_tiled.py``).
 - ``shift_conv`` (True): stride-1 layers with many channels on images too small for strips use one
   accumulating GEMM per kernel tap instead of im2row (``backends/cpu/shifts.py``; the op is
   ``ops/conv_shifts.py``).
@@ -89,6 +92,7 @@ _OPTIONS = {
     "direct_conv": (True, _flag),
     "strip_conv": (True, _flag),
     "shift_conv": (True, _flag),
+    "tiled_conv": (True, _flag),
     "serial_below": (1 << 15, _count(0)),
     "blas_serial_below": (50_000_000, _count(0)),
     "cpu_caching": (_env_flag("MINIGRAD_CPU_CACHING"), _flag),

@@ -34,7 +34,7 @@ import numpy as np
 
 from .autograd import function_hook, no_grad
 from .layer_arithmetic import IMAGE_FIELD, WINDOW_LAYERS, Field, layer_kind, layer_macs, next_field, window_output
-from .ops import conv, conv_direct, conv_shifts, conv_strips, conv_transpose, pooling, upsample
+from .ops import conv, conv_direct, conv_shifts, conv_strips, conv_tiled, conv_transpose, pooling, upsample
 from .summary_table import LayerSummary, Summary
 from .tensor import Tensor
 
@@ -78,7 +78,7 @@ def _window_call(function, args):
     The stand-in carries what the op's arguments say about its window, as a layer's attributes would.
     """
     if function in (conv.Conv2d, conv_direct.DirectConv2d, conv_strips.StripConv2d,
-                    conv_shifts.ShiftConv2d):
+                    conv_shifts.ShiftConv2d, conv_tiled.TiledConv2d):
         weight, geometry, flip = args[1], args[3], args[-1]
         return ("convolve2d" if flip else "conv2d"), "Conv2d", _geometry_layer(geometry, weight=weight)
     if function is conv_transpose.ConvTranspose2d:

@@ -19,7 +19,7 @@ from minigrad.ops.conv_direct import DirectConv2d
 def test_defaults_are_the_documented_values():
     assert mg.config.defaults() == {
         "save_columns": False, "chunk_bytes": 16 << 20, "channels_last_min": 32, "direct_conv": True, "strip_conv": True,
-        "shift_conv": True,
+        "shift_conv": True, "tiled_conv": True,
         "serial_below": 1 << 15, "blas_serial_below": 50_000_000,
         "cpu_caching": os.environ.get("MINIGRAD_CPU_CACHING", "1") != "0", "cpu_free_max_bytes": 32 << 20,
         "cuda_caching": os.environ.get("MINIGRAD_CUDA_CACHING", "1") != "0",

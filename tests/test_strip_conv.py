@@ -142,7 +142,14 @@ def test_gemm_accumulate_rejects_bad_operands():
                               np.ones((4, 2), np.float32), 0.0)
 
 
-def test_planner_takes_strips_for_large_planes_only():
+@pytest.fixture
+def no_tiled_conv():
+    """The layers below go to the register-tiled path where it pays (``test_tiled_conv.py``); here, to the strips."""
+    with mg.config.using(tiled_conv=False):
+        yield
+
+
+def test_planner_takes_strips_for_large_planes_only(no_tiled_conv):
     assert plan((64, 64, 32, 32), (64, 64, 3, 3)).lowering == "strips"  # ResNet-18's layer1
     assert plan((64, 128, 16, 16), (128, 128, 3, 3)).lowering == "strips"
     assert plan((64, 256, 8, 8), (256, 256, 3, 3)).lowering == "shifts"  # 64 positions: each GEMM too small
@@ -153,7 +160,7 @@ def test_planner_takes_strips_for_large_planes_only():
         assert plan((64, 64, 32, 32), (64, 64, 3, 3)).lowering == "im2row"
 
 
-def test_planner_falls_back_without_cblas(monkeypatch):
+def test_planner_falls_back_without_cblas(monkeypatch, no_tiled_conv):
     monkeypatch.setattr(cblas, "available", lambda dtype: False)
     assert plan((64, 64, 32, 32), (64, 64, 3, 3)).lowering == "im2row"
 
@@ -180,7 +187,7 @@ def test_strip_conv2d_empty_batch(strips_everywhere):
     check_empty_batch()
 
 
-def test_strips_and_im2row_agree_on_a_resnet_layer():
+def test_strips_and_im2row_agree_on_a_resnet_layer(no_tiled_conv):
     """ResNet-18's layer1 shape in float32, through both plans: the same numbers to float32 rounding."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 64, 32, 32)).astype(np.float32)
@@ -291,7 +298,7 @@ def test_strip_tiles_match_einsum(N, OH, OW, C, O, KH, dh):
             np.testing.assert_allclose(partial[n, kh], blocks[kh][n].reshape(-1, K).T @ dy[n].reshape(-1, O),
                                        rtol=1e-4, atol=1e-3)
     dtaps = np.ones((KH, K, O), np.float32)
-    strips_module._sum_images(dtaps, partial, True)
+    strips_module.sum_partials(dtaps, partial, True)
     np.testing.assert_allclose(dtaps, 1 + partial.astype(np.float64).sum(axis=0), rtol=1e-5, atol=1e-4)
 
 
@@ -304,7 +311,7 @@ def test_strips_take_the_tiles_only_where_they_pay(monkeypatch):
     assert not strips_module.tiles_apply(np.dtype(np.float32), 128)
 
 
-def test_tiled_and_blas_strips_agree_on_a_resnet_layer(monkeypatch):
+def test_tiled_and_blas_strips_agree_on_a_resnet_layer(monkeypatch, no_tiled_conv):
     """ResNet-18's layer2 shape through the op, tiles forced on and off: the same forward, dX and dW to float32 rounding."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 128, 16, 16)).astype(np.float32)

@@ -60,7 +60,8 @@ class ConvPlan:
             ``"strips"`` (the CPU's ``strips.py``: the width unfolded, the kernel's rows as row offsets of
             accumulating GEMMs; ``ops/conv_strips.py``, which computes dX the same way), ``"shifts"`` (the
             CPU's ``shifts.py``: one accumulating GEMM per kernel tap on images stored (H, W, N, C);
-            ``ops/conv_shifts.py``, dX likewise; no chunks),
+            ``ops/conv_shifts.py``, dX likewise; no chunks), ``"tiled"`` (the CPU's ``tiled_conv.py``:
+            register tiles on the zero-padded image, strided layers too; ``ops/conv_tiled.py``; no chunks),
             ``"im2row"`` (channels-last rows, ``channels_last.py``), ``"columns"`` (im2col's columns seen
             as rows: one input channel per group) or ``"pointwise"`` (a 1x1 stride-1 unpadded single-group
             layer: the channels-last input is its own row matrix).
@@ -69,7 +70,8 @@ class ConvPlan:
         save_rows: the forward keeps its row matrix for dW (else dW recomputes it from the input).
         output_channels_last: the result is returned stored channels-last (else NCHW).
         input_grad: how dX is computed: ``"strips"`` (with the ``"strips"`` lowering: the same kernels on
-            dY with the flipped kernel), ``"shifts"`` (with the ``"shifts"`` lowering), ``"correlation"`` (stride 1: im2row of dY and one GEMM with the
+            dY with the flipped kernel), ``"shifts"`` (with the ``"shifts"`` lowering), ``"tiled"`` (with the
+            ``"tiled"`` lowering, stride 1: the tiled kernel on the padded dY), ``"correlation"`` (stride 1: im2row of dY and one GEMM with the
             flipped kernel), ``"gemm"`` (pointwise: ``dY @ W`` is dX) or ``"fold"`` (``dY @ W`` per chunk,
             then ``row2im``).
         input_grad_chunks: the runs of images of the dX pass.
@@ -92,7 +94,9 @@ CPU_ONLY = frozenset({
     # cpu/direct_conv.py: only the CPU planner sends layers to them (cuda/conv_plan.py says why)
     "conv2d_direct", "conv2d_direct_weight_grad",
     # cpu/strips.py: the strip convolution's kernels, which need BLAS's accumulating GEMM (cpu/cblas.py)
-    "im2strip", "strip_conv", "strip_weight_grad", "weight_to_taps", "taps_to_weight",
+    "im2strip", "strip_conv", "strip_weight_grad", "sum_partials", "weight_to_taps", "taps_to_weight",
+    # cpu/tiled_conv.py: the register-tiled convolution on padded images (AVX-512 register tiles)
+    "pad_images", "tiled_conv", "tiled_weight_grad",
     # cpu/shifts.py: the shift convolution's kernels, likewise
     "swap_leading_axes", "shift_blocks", "shift_conv", "shift_weight_grad",
 })

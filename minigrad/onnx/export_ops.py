@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import activation, clamp, conv, conv_direct, conv_shifts, conv_strips, conv_transpose, device, elementwise, linalg
+from ..ops import (activation, clamp, conv, conv_direct, conv_shifts, conv_strips, conv_tiled, conv_transpose, device,
+                   elementwise, linalg)
 from ..ops import normalization, pooling, reduce, shape, upsample
 from ..ops.geometry import conv_output_size
 from .errors import OnnxError
@@ -43,7 +44,7 @@ def _conv(g, args, kwargs, out):
 
 
 def _direct_conv(g, args, kwargs, out):
-    """The CPU's ungrouped conv Functions (``DirectConv2d``, ``StripConv2d``, ``ShiftConv2d``): a Conv with one group."""
+    """The CPU's ungrouped conv Functions (``DirectConv2d``, ``StripConv2d``, ``ShiftConv2d``, ``TiledConv2d``): a Conv with one group."""
     x, weight, bias, geometry, flip = args
     _conv(g, (x, weight, bias, geometry, 1, flip), kwargs, out)
 
@@ -253,6 +254,7 @@ EXPORTERS = {
     conv_direct.DirectConv2d: _direct_conv,
     conv_strips.StripConv2d: _direct_conv,
     conv_shifts.ShiftConv2d: _direct_conv,
+    conv_tiled.TiledConv2d: _direct_conv,
     conv_transpose.ConvTranspose2d: _conv_transpose,
     pooling.MaxPool2d: _max_pool,
     pooling.AvgPool2d: _avg_pool,

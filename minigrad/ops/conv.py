@@ -301,6 +301,10 @@ def _conv2d(op, input, weight, bias, stride, padding, dilation, groups, flip):
                                                  input.dtype, needs_weight_grad)
     if plan.lowering == "direct":
         return unbatch(DirectConv2d.apply(input, weight, bias, geometry, flip), unbatched)
+    if plan.lowering == "tiled":
+        from .conv_tiled import TiledConv2d  # it imports this module's layout helpers
+
+        return unbatch(TiledConv2d.apply(input, weight, bias, geometry, flip, plan=plan), unbatched)
     if plan.lowering == "strips":
         from .conv_strips import StripConv2d  # it imports this module's layout helpers
 

@@ -13,6 +13,7 @@ from .memory_format import *  # noqa: F401,F403
 from .direct_conv import *  # noqa: F401,F403
 from .strips import *  # noqa: F401,F403
 from .shifts import *  # noqa: F401,F403
+from .tiled_conv import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .upsample import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403

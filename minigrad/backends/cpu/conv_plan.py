@@ -7,6 +7,13 @@
   layers with fewer than ``mg.config.channels_last_min`` channels in and out (LeNet-5's): with a
   handful of channels im2col's copy and a skinny GEMM cost more than the arithmetic.
   ``mg.config.using(direct_conv=False)`` sends every layer through the lowering.
+- **Tiles** (``tiled_conv.py``, op ``ops/conv_tiled.py``) for single-group float32 layers with
+  ``mg.config.channels_last_min`` input channels or more, a multiple of 64 output channels and
+  output rows of ``TILED_MIN_ROW`` positions or more, strided ones included, where the CPU
+  has AVX-512 (``strips.tiles_apply``): register tiles read the zero-padded image where it lies,
+  nothing is lowered. dX of a stride-1 layer is the same kernel on dY (C a multiple of 64);
+  of a strided one, row2im's fold. ``mg.config.using(tiled_conv=False)`` sends them to the
+  paths below.
 - **Strips** (``strips.py``, op ``ops/conv_strips.py``) for stride-1 single-group layers with
   ``mg.config.channels_last_min`` input channels or more and a kernel taller than one row:
   only the kernel's width is unfolded, its rows become row offsets of accumulating GEMMs
@@ -49,6 +56,8 @@ from ...configuration import config
 from ..contract import ConvPlan
 from ..lowering import lowering_for, pointwise
 from . import cblas
+from .register_tile import COLUMNS
+from .strips import tiles_apply
 
 __all__ = ["plan_conv2d"]
 
@@ -102,6 +111,33 @@ def shifts_apply(geometry, groups: int, channels: tuple[int, int], dtype) -> boo
     KH, KW, sh, sw, OH, OW = geometry[0], geometry[1], geometry[2], geometry[3], geometry[8], geometry[9]
     return (config.shift_conv and groups == 1 and sh == sw == 1 and KH * KW > 1 and OH * OW < STRIP_MIN_POSITIONS
             and channels[0] >= config.channels_last_min and cblas.available(dtype))
+
+
+#: Output positions per row below which the tiles lose: a row of 8 is two blocks of 4, which
+#: the register tile runs load-bound (ResNet-18's layer3.0.conv1, 16x16 -> 8x8, 128 -> 256
+#: channels, batch 64: forward 8.3 ms against im2row and OpenBLAS's 8.0).
+TILED_MIN_ROW = 16
+
+
+def tiled_applies(geometry, groups: int, channels: tuple[int, int], dtype) -> bool:
+    """Whether the register-tiled kernels compute this convolution (``tiled_conv.py``).
+
+    Args:
+        geometry: ``conv_geometry``'s tuple.
+        groups: number of groups.
+        channels: (C, O), input and output channels.
+        dtype: the arrays' dtype (the tiles are float32).
+    """
+    KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
+    C, O = channels
+    return (config.tiled_conv and groups == 1 and dw == 1 and OW >= TILED_MIN_ROW and not pointwise(geometry)
+            and C >= config.channels_last_min and O % COLUMNS == 0 and tiles_apply(dtype, O))
+
+
+def tiled_input_grad_applies(geometry, channels: tuple[int, int]) -> bool:
+    """Whether dX of a tiled layer is the tiled kernel on dY: stride 1, C a multiple of 64, padding within the kernel's span."""
+    KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
+    return sh == sw == 1 and channels[0] % COLUMNS == 0 and ph <= dh * (KH - 1) and pw <= KW - 1
 
 
 def image_chunks(N: int, bytes_per_image: int, even: bool = False) -> tuple[tuple[int, int], ...]:
@@ -166,6 +202,12 @@ def plan_conv2d(input_shape, weight_shape, geometry, groups, dtype, needs_weight
     if direct_applies(geometry, groups, (C, O), wide):
         return ConvPlan("direct")
     itemsize = np.dtype(dtype).itemsize
+    if tiled_applies(geometry, groups, (C, O), dtype):
+        if tiled_input_grad_applies(geometry, (C, O)):
+            return ConvPlan("tiled", output_channels_last=O >= wide, input_grad="tiled", input_grad_channels_last=C >= wide)
+        return ConvPlan("tiled", output_channels_last=O >= wide, input_grad="fold",
+                        input_grad_chunks=image_chunks(N, C * KH * KW * OH * OW * itemsize),
+                        input_grad_channels_last=C >= wide)
     if strips_apply(geometry, groups, (C, O), dtype):
         # A chunk's strips: (images, OH + dh*(KH-1), OW, KW*C); dX's: dY's, (H + dh*(KH-1), W, KW*O) each.
         # Counted twice, so that a chunk's strips take half of chunk_bytes: ResNet-18 steps with

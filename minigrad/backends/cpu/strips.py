@@ -42,7 +42,7 @@ from .cblas import gemm_accumulate
 from .register_tile import COLUMNS, MAX_ROWS, tile
 from .threads import openblas_thread_timeout, serial_when_small
 
-__all__ = ["im2strip", "strip_conv", "strip_weight_grad", "weight_to_taps", "taps_to_weight"]
+__all__ = ["im2strip", "strip_conv", "strip_weight_grad", "sum_partials", "weight_to_taps", "taps_to_weight"]
 
 
 @serial_when_small
@@ -203,7 +203,7 @@ def strip_weight_grad(dtaps, strips, dy, dh, accumulate):
     if tiles_apply(dy.dtype, O) and dy.flags.c_contiguous:
         partial = empty((N, KH, K, O), dy.dtype)
         _strip_weight_grad_tiles(partial, strips, dy, dh)
-        _sum_images(dtaps, partial, accumulate)
+        sum_partials(dtaps, partial, accumulate)
         return
     rows = strips.reshape(N * Hs * OW, K)
     Q = _tall_rows(N, Hs, OW, OH)
@@ -242,8 +242,14 @@ def _strip_weight_grad_tiles(partial, strips, dy, dh):
 
 
 @njit(cache=True, parallel=True)
-def _sum_images(dtaps, partial, accumulate):
-    """``dtaps (+)= partial.sum(axis=0)``, images added in order."""
+def sum_partials(dtaps, partial, accumulate):
+    """``dtaps (+)= partial.sum(axis=0)``, the partial sums added in order (of images here, of threads in ``tiled_conv.py``).
+
+    Args:
+        dtaps: output, any shape; overwritten, or added to with ``accumulate``.
+        partial: shape (G,) + dtaps.shape.
+        accumulate: add to ``dtaps``.
+    """
     N = partial.shape[0]
     out = dtaps.reshape(-1)
     parts = partial.reshape(N, -1)

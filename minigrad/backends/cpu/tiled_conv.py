@@ -1,0 +1,206 @@
+"""Tiled convolution: register tiles that read a zero-padded channels-last image where it lies.
+
+In an image stored (H, W, C) with its padding written out, the KW taps of one kernel row at
+one output position are KW*C *contiguous* floats (dilation 1), and the next output position
+along the row starts ``stride*C`` floats later. So the course's sum::
+
+    out[n, oh, ow, o] = sum_{kh, kw, c} xp[n, oh*sh + kh*dh, ow*sw + kw, c] * W[o, c, kh, kw]
+
+is, for a block of r <= 6 consecutive output positions of one row and 64 output channels,
+KH register-tile products (``register_tile.py``) with ``A[i, k] = xp[base + i*sw*C + k]``
+over ``k < KW*C`` and ``B = taps[kh]`` (``taps[kh, kw*C + c, o] = W[o, c, kh, kw]``): nothing
+is unfolded at all, not even the strips' width (``strips.py``), whose copy wrote 3x the image;
+here only the padded image is copied, 1.1x. The sum over all KH*KW*C terms stays in
+registers and each output block is written once. Strided layers are the same loop with
+``a_row = sw*C``. Rows are split into near-equal blocks (32 = 6+6+5+5+5+5), so that no
+block is a narrow, load-bound remainder.
+
+The weight gradient is the transpose of the same reads: for each output row, a tile of 6
+entries ``k`` of a kernel row by 64 output channels sums over the row's OW positions,
+``A[i, p] = xp[base + p*sw*C + k + i]``, ``B[p, :] = dY[n, oh, p, :]``; one input row
+(8.7 KB on ResNet's 32x32x64 layers) stays in L1 while all its tiles read it. Threads sum
+disjoint runs of images into their own partial sums, added at the end (``strips.sum_partials``).
+
+One ResNet-18 layer, batch 64, 2 threads, ms (padding included; medians of 9):
+
+====================  =======================  ==========================
+layer                 forward: tiled / before  dW: tiled / before
+====================  =======================  ==========================
+32x32, 64 -> 64       14.4 / 18.0 (strips)     14.0 / 21.1 (strips)
+16x16, 128 -> 128     14.9 / 15.8 (strips)     16.3 / 18.5 (strips)
+32x32 -> 16x16 s2     7.6 / 10.3 (im2row+BLAS)  7.8 / 11.4 (im2row+BLAS)
+====================  =======================  ==========================
+
+The input gradient of a stride-1 layer is this same kernel on the padded dY with the adjoint
+taps (``weight_to_taps(adjoint=True)``, ``ops/conv_tiled.py``).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .register_tile import COLUMNS, MAX_ROWS, tile
+from .threads import serial_when_small
+
+__all__ = ["pad_images", "tiled_conv", "tiled_weight_grad", "tiled_conv_transpose"]
+
+
+@serial_when_small
+@njit(cache=True, parallel=True)
+def pad_images(dst, src, ph, pw):
+    """``dst[n, i, j, :] = src[n, i - ph, j - pw, :]`` inside the image, 0 outside: channels-last padding.
+
+    ``dst`` may be smaller than the padded image (the rows and columns no output reads are
+    left out) or larger (more zeros).
+
+    Args:
+        dst: output, shape (N, Hp, Wp, C), C-contiguous.
+        src: shape (N, H, W, C), C-contiguous.
+        ph, pw: zeros before the image's first row and column (>= 0).
+    """
+    N, H, W, C = src.shape
+    Hp, Wp = dst.shape[1], dst.shape[2]
+    for q in prange(N * Hp):
+        n = q // Hp
+        i = q % Hp
+        row = dst[n, i].reshape(-1)
+        ih = i - ph
+        if ih < 0 or ih >= H:
+            row[:] = 0
+            continue
+        w0, w1 = min(pw, Wp), min(Wp, pw + W)
+        row[:w0 * C] = 0
+        if w1 > w0:
+            row[w0 * C:w1 * C] = src[n, ih, :w1 - w0].reshape(-1)
+        row[w1 * C:] = 0
+
+
+@njit(cache=True, parallel=True)
+def tiled_conv(out, xp, taps, sh, sw, dh):
+    """``out[n, oh, ow, :] = sum_{kh} xp[n, oh*sh + kh*dh, ow*sw : ow*sw + KW, :] (flat) @ taps[kh]``.
+
+    Parallel over (image, output row, block of positions); each block is one register tile
+    per 64 output channels and kernel row.
+
+    Args:
+        out: output, shape (N, OH, OW, O), C-contiguous, O a multiple of 64; overwritten.
+        xp: the padded input, (N, Hp, Wp, C), C-contiguous (``pad_images``).
+        taps: (KH, KW*C, O), ``taps[kh, kw*C + c, o] = W[o, c, kh, kw]`` (``strips.weight_to_taps``).
+        sh, sw: strides.
+        dh: dilation along the height (along the width it must be 1).
+    """
+    N, OH, OW, O = out.shape
+    Hp, Wp, C = xp.shape[1], xp.shape[2], xp.shape[3]
+    KH, K = taps.shape[0], taps.shape[1]
+    if N * OH * OW == 0:
+        return
+    blocks = (OW + MAX_ROWS - 1) // MAX_ROWS
+    out_flat, xp_flat, taps_flat = out.reshape(-1), xp.reshape(-1), taps.reshape(-1)
+    for q in prange(N * OH * blocks):
+        b = q % blocks
+        row = q // blocks
+        n = row // OH
+        oh = row % OH
+        ow0 = (b * OW) // blocks
+        r = ((b + 1) * OW) // blocks - ow0
+        for o in range(0, O, COLUMNS):
+            for kh in range(KH):
+                tile(kh > 0, r, out_flat, (row * OW + ow0) * O + o, O,
+                     xp_flat, ((n * Hp + oh * sh + kh * dh) * Wp + ow0 * sw) * C, sw * C, 1,
+                     taps_flat, kh * K * O + o, O, K)
+
+
+@njit(cache=True, parallel=True)
+def tiled_weight_grad(partial, xp, dy, sh, sw, dh):
+    """``partial[g, kh] = sum over images n of run g of xp[n, rows and columns read by kh]^T @ dy[n]``.
+
+    Plain sum: ``partial[g, kh, kw*C + c, o] = sum_{n in run g, oh, ow} xp[n, oh*sh + kh*dh,
+    ow*sw + kw, c] * dy[n, oh, ow, o]``; the kernel's gradient is ``partial.sum(axis=0)`` in
+    the taps' layout. Parallel over the G runs of images (each thread its own partial sum).
+
+    Args:
+        partial: output, shape (G, KH, KW*C, O), O a multiple of 64; overwritten (G <= N, or
+            zeros for an empty batch).
+        xp: the padded input, (N, Hp, Wp, C), C-contiguous.
+        dy: the output gradient channels-last, (N, OH, OW, O), C-contiguous.
+        sh, sw: strides.
+        dh: dilation along the height.
+    """
+    G, KH, K = partial.shape[0], partial.shape[1], partial.shape[2]
+    N, OH, OW, O = dy.shape
+    Hp, Wp, C = xp.shape[1], xp.shape[2], xp.shape[3]
+    partial_flat, xp_flat, dy_flat = partial.reshape(-1), xp.reshape(-1), dy.reshape(-1)
+    for g in prange(G):
+        first = True
+        for n in range((g * N) // G, ((g + 1) * N) // G):
+            for oh in range(OH):
+                row = n * OH + oh
+                for kh in range(KH):
+                    a0 = (n * Hp + oh * sh + kh * dh) * Wp * C
+                    for k in range(0, K, MAX_ROWS):
+                        r = min(MAX_ROWS, K - k)
+                        for o in range(0, O, COLUMNS):
+                            tile(not first, r, partial_flat, ((g * KH + kh) * K + k) * O + o, O,
+                                 xp_flat, a0 + k, 1, sw * C, dy_flat, row * OW * O + o, O, OW)
+                first = False
+        if first:  # a run without images (or rows)
+            partial[g] = 0
+
+
+@njit(cache=True, parallel=True)
+def tiled_conv_transpose(dx, dyp, adjoint, sh, sw, rows_taps, rows_shift, cols_taps, cols_shift):
+    """dX of a strided convolution by phases: ``dx[n, h, w] = sum over the taps that reach (h, w) of dyp[...] @ W_tap``.
+
+    Input row ``h = sh*i + a`` receives from the kernel rows ``kh`` with ``(a + ph - kh*dh) % sh == 0``,
+    at output row ``i + e`` (``e = (a + ph - kh*dh) // sh``), likewise along the width: each
+    phase ``(a, b)`` of dX is a stride-1 sum over its own taps, with no product against the
+    zeros that row2im's fold would add (``dY @ W_rows`` then row2im computes every tap for
+    every output position and writes KH*KW times dX's size). A block of r <= 6 positions
+    ``w = sw*j + b`` of one phase row is one register tile per tap and 64 channels: ``A`` the
+    dY row (``a_row = O``), ``B`` the tap's (O, C) slice of the adjoint taps, ``C`` written
+    with ``ldc = sw*C``. A phase that no tap reaches (stride larger than the kernel) is zero.
+
+    Args:
+        dx: output, shape (N, H, W, C), C-contiguous, C a multiple of 64; overwritten.
+        dyp: dY channels-last, zero-padded so that every index below is inside (N, ., ., O).
+        adjoint: (KH, KW*O, C), ``adjoint[KH-1-kh, (KW-1-kw)*O + o, c] = W[o, c, kh, kw]``
+            (``strips.weight_to_taps(adjoint=True)``).
+        sh, sw: strides.
+        rows_taps: (sh, T) kernel rows reaching each row phase a, -1 past the last.
+        rows_shift: (sh, T) their dyp row offsets (``e`` plus the top padding).
+        cols_taps, cols_shift: the same along the width, (sw, T').
+    """
+    N, H, W, C = dx.shape
+    KH = adjoint.shape[0]
+    O = dyp.shape[3]
+    KW = adjoint.shape[1] // O
+    Hq, Wq = dyp.shape[1], dyp.shape[2]
+    dx_flat, dy_flat, adj_flat = dx.reshape(-1), dyp.reshape(-1), adjoint.reshape(-1)
+    for q in prange(N * H):
+        n = q // H
+        h = q % H
+        a, i = h % sh, h // sh
+        for b in range(min(sw, W)):
+            Wb = (W - b + sw - 1) // sw
+            blocks = (Wb + MAX_ROWS - 1) // MAX_ROWS
+            for blk in range(blocks):
+                j0 = (blk * Wb) // blocks
+                r = ((blk + 1) * Wb) // blocks - j0
+                c0 = ((n * H + h) * W + sw * j0 + b) * C
+                for c in range(0, C, COLUMNS):
+                    first = True
+                    for t in range(rows_taps.shape[1]):
+                        kh = rows_taps[a, t]
+                        if kh < 0:
+                            break
+                        y_row = (n * Hq + i + rows_shift[a, t]) * Wq
+                        for u in range(cols_taps.shape[1]):
+                            kw = cols_taps[b, u]
+                            if kw < 0:
+                                break
+                            tile(not first, r, dx_flat, c0 + c, sw * C,
+                                 dy_flat, (y_row + j0 + cols_shift[b, u]) * O, O, 1,
+                                 adj_flat, ((KH - 1 - kh) * KW * O + (KW - 1 - kw) * O) * C + c, C, O)
+                            first = False
+                    if first:
+                        for p in range(r):
+                            dx_flat[c0 + p * sw * C + c: c0 + p * sw * C + c + COLUMNS] = 0

@@ -1,0 +1,110 @@
+"""conv2d by register tiles on the padded image, for float32 layers with many channels on the CPU.
+
+Nothing is lowered: the image is only zero-padded, channels-last, and each block of output
+positions sums its KH*KW*C terms in registers (``backends/cpu/tiled_conv.py`` gives the
+layout and the measurements). ``conv2d`` sends a layer here when the backend's plan says
+``lowering == "tiled"`` (``backends/cpu/conv_plan.py``: ResNet's 32x32 and 16x16 layers,
+strided ones included). Everything channels-last, ``xp`` the padded input::
+
+    taps[kh]  = W[:, :, kh, :] as (KW*C, O)
+    out[n, oh, ow]  = sum_kh xp[n, oh*sh + kh*dh, ow*sw : ow*sw + KW] (flat) @ taps[kh]
+    dtaps[kh] = sum_{n, oh, ow} xp[n, oh*sh + kh*dh, ow*sw : ow*sw + KW]^T @ dY[n, oh, ow]
+    dX (stride 1) = the same forward on dY padded by dh*(KH-1) - ph, (KW-1) - pw, with
+                    taps'[kh, kw*O + o, c] = W[o, c, KH-1-kh, KW-1-kw]
+    dX (strided)  = row2im(dY @ W_rows), as ``conv.py``'s fold
+"""
+
+from __future__ import annotations
+
+from ..autograd import Function
+from ..backends import get_backend
+from .conv import _from_channels_last, _input_grad_by_folding
+
+__all__ = ["TiledConv2d"]
+
+
+def _padded(backend, last, rows, columns, ph, pw):
+    """``last`` (N, H, W, C) zero-padded by ``ph``, ``pw`` at the top and left into (N, rows, columns, C)."""
+    N, C = last.shape[0], last.shape[3]
+    xp = backend.empty((N, rows, columns, C), last.dtype)
+    backend.pad_images(xp, last, ph, pw)
+    return xp
+
+
+def _extent(out_size, stride, kernel, dilation):
+    """Input rows (or columns) a convolution reads: ``(out - 1)*stride + dilation*(kernel - 1) + 1``."""
+    return (out_size - 1) * stride + dilation * (kernel - 1) + 1 if out_size > 0 else 0
+
+
+class TiledConv2d(Function):
+    """Single-group cross-correlation by register tiles (``flip``: true convolution)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, geometry, flip, plan):
+        backend = get_backend(ctx.device)
+        KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
+        x_last = backend.contiguous(backend.channels_last(x))
+        N, C = x.shape[:2]
+        O = weight.shape[0]
+        weight = backend.contiguous(weight[:, :, ::-1, ::-1] if flip else weight)
+        taps = backend.empty((KH, KW * C, O), x.dtype)
+        backend.weight_to_taps(taps, weight, False)
+        xp = _padded(backend, x_last, _extent(OH, sh, KH, dh), _extent(OW, sw, KW, 1), ph, pw)
+        out_last = backend.empty((N, OH, OW, O), x.dtype)
+        backend.tiled_conv(out_last, xp, taps, sh, sw, dh)
+        del xp, taps
+        ctx.geometry, ctx.flip, ctx.plan = geometry, flip, plan
+        # The input is needed only for dW (padded again there: a copy of 1.1x the input, kept
+        # through the step, would cost more memory than the 0.5-0.7 ms it saves), the weight only for dX.
+        recorded = bool(ctx.parents)
+        ctx.save_for_backward(x_last if recorded and ctx.needs_input_grad[1] else None,
+                              weight if recorded and ctx.needs_input_grad[0] else None)
+        ctx.input_hw = x.shape[2:]
+        return _from_channels_last(backend, out_last, bias, plan.output_channels_last)
+
+    @staticmethod
+    def backward(ctx, grad):
+        backend = get_backend(ctx.device)
+        x_last, weight = ctx.saved_tensors
+        KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = ctx.geometry
+        plan = ctx.plan
+        N, O = grad.shape[:2]
+        H, W = ctx.input_hw
+        dy_last = backend.contiguous(backend.channels_last(grad))
+        dx = dweight = dbias = None
+        if ctx.needs_input_grad[1]:
+            C = x_last.shape[3]
+            xp = _padded(backend, x_last, _extent(OH, sh, KH, dh), _extent(OW, sw, KW, 1), ph, pw)
+            # One partial sum per thread (two runs of images each, so that a thread slowed by
+            # another process leaves part of its share to the other).
+            runs = max(1, min(N, 2 * backend.get_num_threads()))
+            partial = backend.empty((runs, KH, KW * C, O), grad.dtype)
+            backend.tiled_weight_grad(partial, xp, dy_last, sh, sw, dh)
+            del xp
+            dtaps = backend.empty((KH, KW * C, O), grad.dtype)
+            backend.sum_partials(dtaps, partial, False)
+            del partial
+            dweight = backend.empty((O, C, KH, KW), grad.dtype)
+            backend.taps_to_weight(dweight, dtaps)
+            if ctx.flip:
+                dweight = backend.contiguous(dweight[:, :, ::-1, ::-1])
+        if ctx.needs_input_grad[0]:
+            C = weight.shape[1]
+            if plan.input_grad == "tiled":
+                adjoint = backend.empty((KH, KW * O, C), grad.dtype)
+                backend.weight_to_taps(adjoint, weight, True)
+                dyp = _padded(backend, dy_last, _extent(H, 1, KH, dh), _extent(W, 1, KW, 1),
+                              dh * (KH - 1) - ph, (KW - 1) - pw)
+                dx_last = backend.empty((N, H, W, C), grad.dtype)
+                backend.tiled_conv(dx_last, dyp, adjoint, 1, 1, dh)
+                del dyp, adjoint
+                dx = _from_channels_last(backend, dx_last, None, plan.input_grad_channels_last)
+            else:
+                # Weight rows in im2row's (kh, kw, c) order: the weight channels-last.
+                w_rows = backend.empty((O, KH, KW, C), grad.dtype)
+                backend.to_channels_last(w_rows, weight)
+                dx = _input_grad_by_folding(backend, dy_last.reshape(N * OH * OW, O), w_rows.reshape(1, O, KH * KW * C),
+                                            ctx.geometry, (N, C, H, W), plan)
+        if ctx.needs_input_grad[2]:
+            dbias = dy_last.reshape(-1, O).sum(axis=0)
+        return dx, dweight, dbias, None, None, None
