@@ -127,9 +127,11 @@ def check_tiled_case(case):
     b = rng.standard_normal(case["o"]).astype(np.float32) if case["bias"] else None
     chosen = plan(x.shape, w.shape, case["padding"], case["dilation"], case["stride"])
     assert chosen.lowering == "tiled"
-    unit_stride = case["stride"] == (1, 1) and case["c"] % 64 == 0
     within = case["padding"][0] <= case["dilation"][0] * (case["k"][0] - 1) and case["padding"][1] <= case["k"][1] - 1
-    assert chosen.input_grad == ("tiled" if unit_stride and within else "fold")
+    if case["c"] % 64:
+        assert chosen.input_grad == "fold"
+    else:
+        assert chosen.input_grad == ("tiled" if case["stride"] == (1, 1) and within else "phases")
     stored = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if case["channels_last"] else x
     X, W = mg.Tensor(stored, requires_grad=True), mg.Tensor(w, requires_grad=True)
     B = None if b is None else mg.Tensor(b, requires_grad=True)
@@ -148,6 +150,8 @@ def check_tiled_case(case):
     (out * mg.Tensor(g.astype(np.float32))).sum().backward()
     if b is not None:
         np.testing.assert_allclose(B.grad.numpy(), g.sum(axis=(0, 2, 3)), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(X.grad.numpy(), scattered_input_grad(g, w64[:, :, ::-1, ::-1] if case["flip"] else w64,
+                                                                    x.shape, case), rtol=1e-4, atol=1e-3)
     # The reference is linear in x and in w: d(sum(out * g))/d(value[i]) is the reference for a
     # unit value at i, weighted by g (exact, no finite-difference step).
     for tensor, value, fn in ((X, x64, lambda v: reference(v, w64)), (W, w64, lambda v: reference(x64, v))):
@@ -157,6 +161,40 @@ def check_tiled_case(case):
             unit[i] = 1.0
             directional = float((fn(unit.reshape(value.shape)) * g).sum())
             assert tensor.grad.numpy().reshape(-1)[i] == pytest.approx(directional, rel=1e-3, abs=1e-3)
+
+
+@needs_tiles
+def scattered_input_grad(g, w, x_shape, case):
+    """dX of conv2d as the course writes it: each output gradient sent back through each tap, padding cropped."""
+    (sh, sw), (ph, pw), (dh, dw) = case["stride"], case["padding"], case["dilation"]
+    N, C, H, W = x_shape
+    OH, OW = g.shape[2:]
+    KH, KW = w.shape[2:]
+    dxp = np.zeros((N, C, H + 2 * ph + dh * KH + sh, W + 2 * pw + dw * KW + sw))
+    for kh in range(KH):
+        for kw in range(KW):
+            dxp[:, :, kh * dh:kh * dh + sh * (OH - 1) + 1:sh, kw * dw:kw * dw + sw * (OW - 1) + 1:sw] += np.einsum(
+                "nohw,oc->nchw", g, w[:, :, kh, kw])
+    return dxp[:, :, ph:ph + H, pw:pw + W]
+
+
+@needs_tiles
+@pytest.mark.parametrize("C,H,O,k,stride,padding", [(64, 9, 64, 3, 2, 1), (64, 8, 64, 1, 2, 0), (64, 10, 64, 2, 3, 0),
+                                                     (128, 7, 64, 3, 2, 2), (64, 6, 64, 3, 1, 3)])
+def test_strided_input_grad_by_phases_matches_the_scatter(C, H, O, k, stride, padding):
+    """The phases' dX in full (zero phases of a stride above the kernel included) against the scatter formula."""
+    rng = np.random.default_rng(H * k + stride)
+    x = rng.standard_normal((2, C, H, H)).astype(np.float32)
+    w = rng.standard_normal((O, C, k, k)).astype(np.float32)
+    case = dict(stride=(stride, stride), padding=(padding, padding), dilation=(1, 1))
+    with tiles_everywhere():
+        assert plan(x.shape, w.shape, padding, 1, stride).input_grad == "phases"
+        X = mg.Tensor(x, requires_grad=True)
+        out = mg.conv2d(X, mg.Tensor(w), stride=stride, padding=padding)
+        g = rng.standard_normal(out.shape)
+        out.backward(mg.Tensor(g.astype(np.float32)))
+    np.testing.assert_allclose(X.grad.numpy(), scattered_input_grad(g, w.astype(np.float64), x.shape, case),
+                               rtol=1e-4, atol=1e-3)
 
 
 @needs_tiles
@@ -178,7 +216,8 @@ def test_planner_takes_the_tiles_for_wide_rows_with_64_output_channels():
     assert plan((64, 64, 32, 32), (64, 64, 3, 3)).lowering == "tiled"  # ResNet-18's layer1
     assert plan((64, 64, 32, 32), (128, 64, 3, 3), stride=2).lowering == "tiled"  # layer2.0.conv1
     assert plan((64, 128, 16, 16), (128, 128, 3, 3)).input_grad == "tiled"
-    assert plan((64, 64, 32, 32), (128, 64, 3, 3), stride=2).input_grad == "fold"
+    assert plan((64, 64, 32, 32), (128, 64, 3, 3), stride=2).input_grad == "phases"
+    assert plan((64, 96, 32, 32), (128, 96, 3, 3), stride=2).input_grad == "fold"  # 96 channels of dX
     assert plan((64, 64, 32, 32), (128, 64, 1, 1), padding=0, stride=2).lowering == "tiled"  # a shortcut
     assert plan((64, 128, 16, 16), (256, 128, 3, 3), stride=2).lowering == "im2row"  # rows of 8 positions
     assert plan((64, 256, 8, 8), (256, 256, 3, 3)).lowering == "shifts"

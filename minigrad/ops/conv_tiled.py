@@ -11,10 +11,14 @@ strided ones included). Everything channels-last, ``xp`` the padded input::
     dtaps[kh] = sum_{n, oh, ow} xp[n, oh*sh + kh*dh, ow*sw : ow*sw + KW]^T @ dY[n, oh, ow]
     dX (stride 1) = the same forward on dY padded by dh*(KH-1) - ph, (KW-1) - pw, with
                     taps'[kh, kw*O + o, c] = W[o, c, KH-1-kh, KW-1-kw]
-    dX (strided)  = row2im(dY @ W_rows), as ``conv.py``'s fold
+    dX (strided)  = per phase (a, b) of the input, the stride-1 sum over the taps that reach it:
+                    dX[n, sh*i + a, sw*j + b] = sum dY[n, i + e_kh, j + e_kw] @ W[:, :, kh, kw]
+                    (``tiled_conv_transpose``; row2im's fold where C is not a multiple of 64)
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
@@ -34,6 +38,29 @@ def _padded(backend, last, rows, columns, ph, pw):
 def _extent(out_size, stride, kernel, dilation):
     """Input rows (or columns) a convolution reads: ``(out - 1)*stride + dilation*(kernel - 1) + 1``."""
     return (out_size - 1) * stride + dilation * (kernel - 1) + 1 if out_size > 0 else 0
+
+
+def _phases(stride, pad, kernel, dilation, in_size, out_size):
+    """The taps of each phase of a strided convolution's dX along one axis, for ``tiled_conv_transpose``.
+
+    Input index ``stride*i + a`` is read by kernel index ``k`` at output index ``i + e`` where
+    ``a + pad - k*dilation = e*stride``. Returns ``(taps, shifts, before, extent)``: (stride, T)
+    arrays of the k of each phase (-1 past the last) and of ``e + before``, where ``before``
+    zeros in front of dY make every ``i + e`` an index, and ``extent`` the padded length.
+    """
+    found = [[(k, (a + pad - k * dilation) // stride) for k in range(kernel) if (a + pad - k * dilation) % stride == 0]
+             for a in range(stride)]
+    shifts = [e for phase in found for _, e in phase]
+    before = max(0, -min(shifts, default=0))
+    last = (in_size - 1) // stride if in_size > 0 else 0
+    extent = max(out_size + before, last + max(shifts, default=0) + before + 1)
+    width = max(1, max(len(phase) for phase in found))
+    taps = np.full((stride, width), -1, np.int64)
+    offsets = np.zeros((stride, width), np.int64)
+    for a, phase in enumerate(found):
+        for t, (k, e) in enumerate(phase):
+            taps[a, t], offsets[a, t] = k, e + before
+    return taps, offsets, before, extent
 
 
 class TiledConv2d(Function):
@@ -97,6 +124,16 @@ class TiledConv2d(Function):
                               dh * (KH - 1) - ph, (KW - 1) - pw)
                 dx_last = backend.empty((N, H, W, C), grad.dtype)
                 backend.tiled_conv(dx_last, dyp, adjoint, 1, 1, dh)
+                del dyp, adjoint
+                dx = _from_channels_last(backend, dx_last, None, plan.input_grad_channels_last)
+            elif plan.input_grad == "phases":
+                adjoint = backend.empty((KH, KW * O, C), grad.dtype)
+                backend.weight_to_taps(adjoint, weight, True)
+                rows_taps, rows_shift, top, rows = _phases(sh, ph, KH, dh, H, OH)
+                cols_taps, cols_shift, left, columns = _phases(sw, pw, KW, 1, W, OW)
+                dyp = _padded(backend, dy_last, rows, columns, top, left)
+                dx_last = backend.empty((N, H, W, C), grad.dtype)
+                backend.tiled_conv_transpose(dx_last, dyp, adjoint, sh, sw, rows_taps, rows_shift, cols_taps, cols_shift)
                 del dyp, adjoint
                 dx = _from_channels_last(backend, dx_last, None, plan.input_grad_channels_last)
             else:

@@ -11,8 +11,9 @@
   ``mg.config.channels_last_min`` input channels or more, a multiple of 64 output channels and
   output rows of ``TILED_MIN_ROW`` positions or more, strided ones included, where the CPU
   has AVX-512 (``strips.tiles_apply``): register tiles read the zero-padded image where it lies,
-  nothing is lowered. dX of a stride-1 layer is the same kernel on dY (C a multiple of 64);
-  of a strided one, row2im's fold. ``mg.config.using(tiled_conv=False)`` sends them to the
+  nothing is lowered. dX of a stride-1 layer is the same kernel on dY, of a strided one the
+  same tiles per phase of the input (``tiled_conv_transpose``), both for C a multiple of 64;
+  otherwise row2im's fold. ``mg.config.using(tiled_conv=False)`` sends them to the
   paths below.
 - **Strips** (``strips.py``, op ``ops/conv_strips.py``) for stride-1 single-group layers with
   ``mg.config.channels_last_min`` input channels or more and a kernel taller than one row:
@@ -205,6 +206,8 @@ def plan_conv2d(input_shape, weight_shape, geometry, groups, dtype, needs_weight
     if tiled_applies(geometry, groups, (C, O), dtype):
         if tiled_input_grad_applies(geometry, (C, O)):
             return ConvPlan("tiled", output_channels_last=O >= wide, input_grad="tiled", input_grad_channels_last=C >= wide)
+        if C % COLUMNS == 0:
+            return ConvPlan("tiled", output_channels_last=O >= wide, input_grad="phases", input_grad_channels_last=C >= wide)
         return ConvPlan("tiled", output_channels_last=O >= wide, input_grad="fold",
                         input_grad_chunks=image_chunks(N, C * KH * KW * OH * OW * itemsize),
                         input_grad_channels_last=C >= wide)
