@@ -96,7 +96,7 @@ CPU_ONLY = frozenset({
     # cpu/strips.py: the strip convolution's kernels, which need BLAS's accumulating GEMM (cpu/cblas.py)
     "im2strip", "strip_conv", "strip_weight_grad", "sum_partials", "weight_to_taps", "taps_to_weight",
     # cpu/tiled_conv.py: the register-tiled convolution on padded images (AVX-512 register tiles)
-    "pad_images", "tiled_conv", "tiled_weight_grad",
+    "pad_images", "tiled_conv", "tiled_weight_grad", "tiled_conv_transpose",
     # cpu/shifts.py: the shift convolution's kernels, likewise
     "swap_leading_axes", "shift_blocks", "shift_conv", "shift_weight_grad",
 })
