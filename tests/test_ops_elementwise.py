@@ -186,21 +186,24 @@ def test_dropout_eval_identity_edges_and_seed():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relu_kernels_against_loop_reference(dtype):
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (3, 7, 61, 67)])  # one thread; runs over the threads, a partial last one
+def test_relu_kernels_against_loop_reference(dtype, shape):
     from minigrad.backends import cpu
 
     rng = np.random.default_rng(8)
-    x = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+    x = rng.standard_normal(shape).astype(dtype)
     x[0, 0, 0, :3] = [0.0, np.nan, -np.inf]
+    x[-1, -1, -1, -3:] = [np.nan, 0.0, 1.0]
     g = rng.standard_normal(x.shape).astype(dtype)
     y, dx = np.empty_like(x), np.empty_like(x)
     cpu.relu_forward(y, x)
     cpu.relu_backward(dx, g, y)
     ref_y, ref_dx = np.empty_like(x), np.empty_like(x)
-    for i in np.ndindex(x.shape):
-        ref_y[i] = x[i] if (x[i] > 0 or np.isnan(x[i])) else 0
+    flat_x, flat_g, flat_y, flat_dx = x.reshape(-1), g.reshape(-1), ref_y.reshape(-1), ref_dx.reshape(-1)
+    for i in range(flat_x.size):
+        flat_y[i] = flat_x[i] if (flat_x[i] > 0 or np.isnan(flat_x[i])) else 0
         # PyTorch's threshold_backward: the gradient passes where the output is NaN.
-        ref_dx[i] = g[i] if (ref_y[i] > 0 or np.isnan(ref_y[i])) else 0
+        flat_dx[i] = flat_g[i] if (flat_y[i] > 0 or np.isnan(flat_y[i])) else 0
     np.testing.assert_array_equal(y, ref_y)
     np.testing.assert_array_equal(dx, ref_dx)
     assert np.isnan(mg.relu(mg.Tensor(x)).numpy()[0, 0, 0, 1])
