@@ -207,3 +207,25 @@ def test_relu_kernels_against_loop_reference(dtype, shape):
     np.testing.assert_array_equal(y, ref_y)
     np.testing.assert_array_equal(dx, ref_dx)
     assert np.isnan(mg.relu(mg.Tensor(x)).numpy()[0, 0, 0, 1])
+
+
+@pytest.mark.parametrize("layouts", [("last", "last"), ("nchw", "nchw"), ("last", "nchw")])
+def test_add_keeps_a_shared_memory_format_and_matches_numpy(layouts):
+    """Same-shape float additions run on the CPU's threaded kernel when both are stored alike (a residual add)."""
+    from minigrad.backends import cpu
+
+    rng = np.random.default_rng(3)
+
+    def stored(layout):
+        a = rng.standard_normal((3, 8, 41, 37)).astype(np.float32)  # 36 408 elements: over the threads
+        return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if layout == "last" else a
+
+    a, b = stored(layouts[0]), stored(layouts[1])
+    a[0, 0, 0, 0], b[-1, -1, -1, -1] = np.nan, np.inf
+    out = (mg.Tensor(a) + mg.Tensor(b)).numpy()
+    np.testing.assert_array_equal(out, a + b)
+    if layouts == ("last", "last"):
+        assert cpu.channels_last_view(out) is not None
+    flat = np.full(5000, np.nan, np.float32)
+    cpu.add_arrays(flat, np.arange(5000, dtype=np.float32), np.ones(5000, np.float32))
+    np.testing.assert_array_equal(flat, np.arange(5000) + 1)

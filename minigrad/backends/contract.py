@@ -99,6 +99,8 @@ CPU_ONLY = frozenset({
     "pad_images", "tiled_conv", "tiled_weight_grad", "tiled_conv_transpose",
     # cpu/shifts.py: the shift convolution's kernels, likewise
     "swap_leading_axes", "shift_blocks", "shift_conv", "shift_weight_grad",
+    # cpu/residual.py: a threaded a + b for arrays stored alike (NumPy's runs on one thread; CUDA's kernels already spread)
+    "add_arrays",
 })
 #: Exported by ``minigrad.backends.cuda`` beyond the contract.
 CUDA_ONLY = frozenset({

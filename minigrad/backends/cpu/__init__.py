@@ -18,6 +18,7 @@ from .pool import *  # noqa: F401,F403
 from .upsample import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
 from .activation import *  # noqa: F401,F403
+from .residual import *  # noqa: F401,F403
 from .fused import *  # noqa: F401,F403
 from .gemm import *  # noqa: F401,F403
 from .threads import configure as _configure_threads, get_num_threads, set_num_threads  # noqa: F401
