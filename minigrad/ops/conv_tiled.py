@@ -8,7 +8,7 @@ strided ones included). Everything channels-last, ``xp`` the padded input::
 
     taps[kh]  = W[:, :, kh, :] as (KW*C, O)
     out[n, oh, ow]  = sum_kh xp[n, oh*sh + kh*dh, ow*sw : ow*sw + KW] (flat) @ taps[kh]
-    dtaps[kh] = sum_{n, oh, ow} xp[n, oh*sh + kh*dh, ow*sw : ow*sw + KW]^T @ dY[n, oh, ow]
+    dtaps[kh] = sum_{n, oh, ow} xp[n, oh*sh + kh*dh, ow*sw : ow*sw + KW]^T @ dY[n, oh, ow]   (xp's zeros skipped)
     dX (stride 1) = the same forward on dY padded by dh*(KH-1) - ph, (KW-1) - pw, with
                     taps'[kh, kw*O + o, c] = W[o, c, KH-1-kh, KW-1-kw]
     dX (strided)  = per phase (a, b) of the input, the stride-1 sum over the taps that reach it:
@@ -81,8 +81,7 @@ class TiledConv2d(Function):
         backend.tiled_conv(out_last, xp, taps, sh, sw, dh)
         del xp, taps
         ctx.geometry, ctx.flip, ctx.plan = geometry, flip, plan
-        # The input is needed only for dW (padded again there: a copy of 1.1x the input, kept
-        # through the step, would cost more memory than the 0.5-0.7 ms it saves), the weight only for dX.
+        # The input is needed only for dW (which reads it unpadded), the weight only for dX.
         recorded = bool(ctx.parents)
         ctx.save_for_backward(x_last if recorded and ctx.needs_input_grad[1] else None,
                               weight if recorded and ctx.needs_input_grad[0] else None)
@@ -101,13 +100,11 @@ class TiledConv2d(Function):
         dx = dweight = dbias = None
         if ctx.needs_input_grad[1]:
             C = x_last.shape[3]
-            xp = _padded(backend, x_last, _extent(OH, sh, KH, dh), _extent(OW, sw, KW, 1), ph, pw)
             # One partial sum per thread (two runs of images each, so that a thread slowed by
             # another process leaves part of its share to the other).
             runs = max(1, min(N, 2 * backend.get_num_threads()))
             partial = backend.empty((runs, KH, KW * C, O), grad.dtype)
-            backend.tiled_weight_grad(partial, xp, dy_last, sh, sw, dh)
-            del xp
+            backend.tiled_weight_grad(partial, x_last, dy_last, sh, sw, ph, pw, dh)
             dtaps = backend.empty((KH, KW * C, O), grad.dtype)
             backend.sum_partials(dtaps, partial, False)
             del partial
