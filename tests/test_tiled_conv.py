@@ -50,20 +50,25 @@ def test_pad_images_matches_np_pad(n, h, w, c, rows, columns, ph, pw, seed):
     np.testing.assert_array_equal(dst, big[:, :rows, :columns])
 
 
-@pytest.mark.parametrize("N,OH,OW,C,O,KH,KW,sh,sw,dh", [
-    (2, 3, 17, 8, 64, 3, 3, 1, 1, 1),    # 17 = 6 + 6 + 5 positions per row
-    (1, 2, 16, 5, 128, 3, 2, 2, 2, 1),   # strided, 2 column blocks
-    (2, 4, 7, 3, 64, 2, 3, 3, 1, 2),     # stride 3 down, dilated height
-    (1, 1, 1, 4, 64, 1, 1, 1, 1, 1),     # one position, one tap
-    (3, 2, 32, 16, 64, 3, 3, 1, 1, 1),   # ResNet's row of 32: 6 + 6 + 5 + 5 + 5 + 5
+@pytest.mark.parametrize("N,H,W,C,O,KH,KW,sh,sw,ph,pw,dh", [
+    (2, 5, 17, 8, 64, 3, 3, 1, 1, 1, 1, 1),     # 'same': 17 = 6 + 6 + 5 positions per row, border blocks
+    (1, 5, 33, 5, 128, 3, 2, 2, 2, 1, 0, 1),    # strided, 2 column blocks
+    (2, 11, 7, 3, 64, 2, 3, 3, 1, 0, 2, 2),     # stride 3 down, dilated height, padding on one side
+    (1, 1, 1, 4, 64, 1, 1, 1, 1, 0, 0, 1),      # one position, one tap
+    (3, 4, 32, 16, 64, 3, 3, 1, 1, 1, 1, 1),    # ResNet's row of 32: 6 + 6 + 5 + 5 + 5 + 5
+    (1, 3, 4, 6, 64, 3, 3, 1, 1, 4, 5, 1),      # padding wider than the kernel: whole rows of zeros
+    (2, 9, 8, 64, 64, 2, 3, 3, 1, 0, 2, 2),     # 64 channels: dW's tiles of 6 channels, 10 + one of 4
 ])
-def test_tiled_kernels_match_einsum(N, OH, OW, C, O, KH, KW, sh, sw, dh):
-    rng = np.random.default_rng(OH * OW + O + C)
-    Hp, Wp = (OH - 1) * sh + dh * (KH - 1) + 1, (OW - 1) * sw + KW
-    xp = rng.standard_normal((N, Hp, Wp, C)).astype(np.float32)
+def test_tiled_kernels_match_einsum(N, H, W, C, O, KH, KW, sh, sw, ph, pw, dh):
+    """The forward and dW on the unpadded image against the sums over taps of np.pad's image."""
+    rng = np.random.default_rng(H * W + O + C)
+    OH = (H + 2 * ph - dh * (KH - 1) - 1) // sh + 1
+    OW = (W + 2 * pw - KW) // sw + 1
+    x = rng.standard_normal((N, H, W, C)).astype(np.float32)
+    xp = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
     taps = rng.standard_normal((KH, KW * C, O)).astype(np.float32)
     out = np.full((N, OH, OW, O), np.nan, np.float32)
-    cpu.tiled_conv(out, xp, taps, sh, sw, dh)
+    cpu.tiled_conv(out, x, taps, sh, sw, ph, pw, dh)
     np.testing.assert_allclose(out, taps_sum(xp, taps, OH, OW, sh, sw, dh), rtol=1e-4, atol=1e-3)
 
     dy = rng.standard_normal((N, OH, OW, O)).astype(np.float32)
@@ -74,7 +79,7 @@ def test_tiled_kernels_match_einsum(N, OH, OW, C, O, KH, KW, sh, sw, dh):
             expected[kh, kw * C:(kw + 1) * C] = np.einsum("nhwc,nhwo->co", window, dy)
     for runs in sorted({1, 2, N + 1}):  # more runs than images: the empty ones are zeros
         partial = np.full((runs, KH, KW * C, O), np.nan, np.float32)
-        cpu.tiled_weight_grad(partial, xp, dy, sh, sw, 0, 0, dh)
+        cpu.tiled_weight_grad(partial, x, dy, sh, sw, ph, pw, dh)
         dtaps = np.full((KH, KW * C, O), np.nan, np.float32)
         cpu.sum_partials(dtaps, partial, False)
         np.testing.assert_allclose(dtaps, expected, rtol=1e-4, atol=1e-3)
@@ -250,26 +255,3 @@ def test_tiled_and_im2row_agree_on_resnet_layers(C, H, O, stride):
                                                        padding=1), rtol=1e-4, atol=1e-4)
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * max(1.0, float(np.abs(b).max())))
-
-
-@pytest.mark.parametrize("N,H,W,C,O,KH,KW,sh,sw,ph,pw,dh", [
-    (2, 6, 17, 8, 64, 3, 3, 1, 1, 1, 1, 1),   # 'same' padding
-    (1, 7, 9, 5, 128, 3, 2, 2, 2, 2, 3, 1),   # padding wider than the kernel: whole taps on zeros
-    (2, 9, 8, 64, 64, 2, 3, 3, 1, 0, 2, 2),   # stride 3 down, dilated height, 64 channels (10 tiles + 1 of 4)
-])
-def test_tiled_weight_grad_reads_the_unpadded_image(N, H, W, C, O, KH, KW, sh, sw, ph, pw, dh):
-    """dW from the unpadded image equals the sum over taps of the zero-padded image (np.pad)."""
-    rng = np.random.default_rng(H * W + C)
-    x = rng.standard_normal((N, H, W, C)).astype(np.float32)
-    OH = (H + 2 * ph - dh * (KH - 1) - 1) // sh + 1
-    OW = (W + 2 * pw - KW) // sw + 1
-    dy = rng.standard_normal((N, OH, OW, O)).astype(np.float32)
-    xp = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0))).astype(np.float64)
-    expected = np.zeros((KH, KW * C, O))
-    for kh in range(KH):
-        for kw in range(KW):
-            window = xp[:, kh * dh:kh * dh + sh * (OH - 1) + 1:sh, kw:kw + sw * (OW - 1) + 1:sw]
-            expected[kh, kw * C:(kw + 1) * C] = np.einsum("nhwc,nhwo->co", window, dy)
-    partial = np.full((2, KH, KW * C, O), np.nan, np.float32)
-    cpu.tiled_weight_grad(partial, x, dy, sh, sw, ph, pw, dh)
-    np.testing.assert_allclose(partial.astype(np.float64).sum(axis=0), expected, rtol=1e-4, atol=1e-3)

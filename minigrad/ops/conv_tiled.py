@@ -1,15 +1,16 @@
-"""conv2d by register tiles on the padded image, for float32 layers with many channels on the CPU.
+"""conv2d by register tiles on the channels-last image, for float32 layers with many channels on the CPU.
 
-Nothing is lowered: the image is only zero-padded, channels-last, and each block of output
-positions sums its KH*KW*C terms in registers (``backends/cpu/tiled_conv.py`` gives the
+Nothing is lowered, not even padded: each block of output positions sums its KH*KW*C terms in
+registers, read from the image where it lies (``backends/cpu/tiled_conv.py`` gives the
 layout and the measurements). ``conv2d`` sends a layer here when the backend's plan says
 ``lowering == "tiled"`` (``backends/cpu/conv_plan.py``: ResNet's 32x32 and 16x16 layers,
-strided ones included). Everything channels-last, ``xp`` the padded input::
+strided ones included). Everything channels-last, ``xp`` the input as if zero-padded (the
+kernels skip the zeros instead)::
 
     taps[kh]  = W[:, :, kh, :] as (KW*C, O)
     out[n, oh, ow]  = sum_kh xp[n, oh*sh + kh*dh, ow*sw : ow*sw + KW] (flat) @ taps[kh]
     dtaps[kh] = sum_{n, oh, ow} xp[n, oh*sh + kh*dh, ow*sw : ow*sw + KW]^T @ dY[n, oh, ow]   (xp's zeros skipped)
-    dX (stride 1) = the same forward on dY padded by dh*(KH-1) - ph, (KW-1) - pw, with
+    dX (stride 1) = the same forward on dY "padded" by dh*(KH-1) - ph, (KW-1) - pw, with
                     taps'[kh, kw*O + o, c] = W[o, c, KH-1-kh, KW-1-kw]
     dX (strided)  = per phase (a, b) of the input, the stride-1 sum over the taps that reach it:
                     dX[n, sh*i + a, sw*j + b] = sum dY[n, i + e_kh, j + e_kw] @ W[:, :, kh, kw]
@@ -33,11 +34,6 @@ def _padded(backend, last, rows, columns, ph, pw):
     xp = backend.empty((N, rows, columns, C), last.dtype)
     backend.pad_images(xp, last, ph, pw)
     return xp
-
-
-def _extent(out_size, stride, kernel, dilation):
-    """Input rows (or columns) a convolution reads: ``(out - 1)*stride + dilation*(kernel - 1) + 1``."""
-    return (out_size - 1) * stride + dilation * (kernel - 1) + 1 if out_size > 0 else 0
 
 
 def _phases(stride, pad, kernel, dilation, in_size, out_size):
@@ -76,10 +72,9 @@ class TiledConv2d(Function):
         weight = backend.contiguous(weight[:, :, ::-1, ::-1] if flip else weight)
         taps = backend.empty((KH, KW * C, O), x.dtype)
         backend.weight_to_taps(taps, weight, False)
-        xp = _padded(backend, x_last, _extent(OH, sh, KH, dh), _extent(OW, sw, KW, 1), ph, pw)
         out_last = backend.empty((N, OH, OW, O), x.dtype)
-        backend.tiled_conv(out_last, xp, taps, sh, sw, dh)
-        del xp, taps
+        backend.tiled_conv(out_last, x_last, taps, sh, sw, ph, pw, dh)
+        del taps
         ctx.geometry, ctx.flip, ctx.plan = geometry, flip, plan
         # The input is needed only for dW (which reads it unpadded), the weight only for dX.
         recorded = bool(ctx.parents)
@@ -117,11 +112,9 @@ class TiledConv2d(Function):
             if plan.input_grad == "tiled":
                 adjoint = backend.empty((KH, KW * O, C), grad.dtype)
                 backend.weight_to_taps(adjoint, weight, True)
-                dyp = _padded(backend, dy_last, _extent(H, 1, KH, dh), _extent(W, 1, KW, 1),
-                              dh * (KH - 1) - ph, (KW - 1) - pw)
                 dx_last = backend.empty((N, H, W, C), grad.dtype)
-                backend.tiled_conv(dx_last, dyp, adjoint, 1, 1, dh)
-                del dyp, adjoint
+                backend.tiled_conv(dx_last, dy_last, adjoint, 1, 1, dh * (KH - 1) - ph, (KW - 1) - pw, dh)
+                del adjoint
                 dx = _from_channels_last(backend, dx_last, None, plan.input_grad_channels_last)
             elif plan.input_grad == "phases":
                 adjoint = backend.empty((KH, KW * O, C), grad.dtype)
