@@ -28,7 +28,7 @@ Options (name, default, what reads it):
   im2row + GEMM (``backends/cpu/conv_plan.py``; the op is ``ops/conv_direct.py``).
 - ``strip_conv`` (True): stride-1 layers with many channels use the strip lowering and
   accumulating GEMMs instead of im2row (``backends/cpu/strips.py``; the op is ``ops/conv_strips.py``).
-- ``tiled_conv`` (True): float32 layers with many channels and rows of 16 outputs or more run on
+- ``tiled_conv`` (True): float32 layers with many channels and rows of 16 outputs or more (8 if strided) run on
   register tiles over the zero-padded image where the CPU has AVX-512, strided ones too
   (``backends/cpu/tiled_conv.py``; the op is ``ops/conv_tiled.py``).
 - ``shift_conv`` (True): stride-1 layers with many channels on images too small for strips use one

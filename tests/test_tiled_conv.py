@@ -224,7 +224,8 @@ def test_planner_takes_the_tiles_for_wide_rows_with_64_output_channels():
     assert plan((64, 64, 32, 32), (128, 64, 3, 3), stride=2).input_grad == "phases"
     assert plan((64, 96, 32, 32), (128, 96, 3, 3), stride=2).input_grad == "fold"  # 96 channels of dX
     assert plan((64, 64, 32, 32), (128, 64, 1, 1), padding=0, stride=2).lowering == "tiled"  # a shortcut
-    assert plan((64, 128, 16, 16), (256, 128, 3, 3), stride=2).lowering == "im2row"  # rows of 8 positions
+    assert plan((64, 128, 16, 16), (256, 128, 3, 3), stride=2).lowering == "tiled"  # strided: rows of 8 suffice
+    assert plan((64, 256, 8, 8), (512, 256, 3, 3), stride=2).lowering == "im2row"  # rows of 4 positions
     assert plan((64, 256, 8, 8), (256, 256, 3, 3)).lowering == "shifts"
     assert plan((64, 64, 32, 32), (96, 64, 3, 3)).lowering != "tiled"  # 64 output channels per tile
     assert plan((64, 64, 32, 32), (64, 64, 3, 3), dtype=np.float64).lowering != "tiled"

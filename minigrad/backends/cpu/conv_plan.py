@@ -9,7 +9,7 @@
   ``mg.config.using(direct_conv=False)`` sends every layer through the lowering.
 - **Tiles** (``tiled_conv.py``, op ``ops/conv_tiled.py``) for single-group float32 layers with
   ``mg.config.channels_last_min`` input channels or more, a multiple of 64 output channels and
-  output rows of ``TILED_MIN_ROW`` positions or more, strided ones included, where the CPU
+  output rows of ``TILED_MIN_ROW`` positions or more (half as many for strided layers), where the CPU
   has AVX-512 (``strips.tiles_apply``): register tiles read the zero-padded image where it lies,
   nothing is lowered. dX of a stride-1 layer is the same kernel on dY, of a strided one the
   same tiles per phase of the input (``tiled_conv_transpose``), both for C a multiple of 64;
@@ -114,9 +114,12 @@ def shifts_apply(geometry, groups: int, channels: tuple[int, int], dtype) -> boo
             and channels[0] >= config.channels_last_min and cblas.available(dtype))
 
 
-#: Output positions per row below which the tiles lose: a row of 8 is two blocks of 4, which
-#: the register tile runs load-bound (ResNet-18's layer3.0.conv1, 16x16 -> 8x8, 128 -> 256
-#: channels, batch 64: forward 8.3 ms against im2row and OpenBLAS's 8.0).
+#: Output positions per row below which the tiles lose, for stride-1 layers; strided ones (whose
+#: other path is im2row) take rows of half as many. dW's tiles sum over one output row, so short
+#: rows make short sums. One layer's forward + backward, batch 64, 2 threads, tiled against the
+#: other plan (ms, alternating, medians of 15): 8x8 3x3 stride 1, 256 channels 85.7 against the
+#: shifts' 44.4; 16x16 -> 8x8 stride 2, 128 -> 256 channels, 22.8 against im2row's 24.9; 8x8 -> 4x4
+#: stride 2, 256 -> 512, 78.2 against 22.7.
 TILED_MIN_ROW = 16
 
 
@@ -131,7 +134,8 @@ def tiled_applies(geometry, groups: int, channels: tuple[int, int], dtype) -> bo
     """
     KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
     C, O = channels
-    return (config.tiled_conv and groups == 1 and dw == 1 and OW >= TILED_MIN_ROW and not pointwise(geometry)
+    min_row = TILED_MIN_ROW if sh == sw == 1 else TILED_MIN_ROW // 2
+    return (config.tiled_conv and groups == 1 and dw == 1 and OW >= min_row and not pointwise(geometry)
             and C >= config.channels_last_min and O % COLUMNS == 0 and tiles_apply(dtype, O))
 
 
