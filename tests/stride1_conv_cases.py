@@ -51,13 +51,23 @@ def check_against_reference(case, lowering):
     (out * mg.Tensor(g)).sum().backward()
     if b is not None:
         np.testing.assert_allclose(B.grad.numpy(), g.sum(axis=(0, 2, 3)), rtol=1e-10, atol=1e-10)
-    for tensor, value, fn in ((X, x, lambda v: reference_out(v, w, case)), (W, w, lambda v: reference_out(x, v, case))):
+    assert_directional_derivatives(rng, g, ((X, x, lambda v: reference_out(v, w, case)),
+                                            (W, w, lambda v: reference_out(x, v, case))), 1e-9)
+
+
+def assert_directional_derivatives(rng, g, checks, tolerance):
+    """For a few random entries i of each ``(tensor, value, linear reference fn)``: tensor.grad[i] = sum(fn(e_i) * g).
+
+    The references are linear in the value, so ``fn`` of a unit array is the exact derivative
+    of ``sum(out * g)`` in that entry, with no finite-difference step.
+    """
+    for tensor, value, fn in checks:
         flat = value.reshape(-1)
         for i in rng.choice(flat.size, size=min(6, flat.size), replace=False):
             unit = np.zeros_like(flat)
             unit[i] = 1.0
             directional = float((fn(unit.reshape(value.shape)) * g).sum())
-            assert tensor.grad.numpy().reshape(-1)[i] == pytest.approx(directional, rel=1e-9, abs=1e-9)
+            assert tensor.grad.numpy().reshape(-1)[i] == pytest.approx(directional, rel=tolerance, abs=tolerance)
 
 
 def reference_out(x, w, case):

@@ -20,7 +20,7 @@ from minigrad import reference as R
 from minigrad.backends import cpu
 from minigrad.backends.cpu import conv_plan
 from minigrad.backends.cpu import strips as strips_module
-from stride1_conv_cases import plan
+from stride1_conv_cases import assert_directional_derivatives, plan
 
 tiles_pay = strips_module.tiles_apply(np.dtype(np.float32), 64)
 
@@ -157,15 +157,8 @@ def check_tiled_case(case):
         np.testing.assert_allclose(B.grad.numpy(), g.sum(axis=(0, 2, 3)), rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(X.grad.numpy(), scattered_input_grad(g, w64[:, :, ::-1, ::-1] if case["flip"] else w64,
                                                                     x.shape, case), rtol=1e-4, atol=1e-3)
-    # The reference is linear in x and in w: d(sum(out * g))/d(value[i]) is the reference for a
-    # unit value at i, weighted by g (exact, no finite-difference step).
-    for tensor, value, fn in ((X, x64, lambda v: reference(v, w64)), (W, w64, lambda v: reference(x64, v))):
-        flat = value.reshape(-1)
-        for i in rng.choice(flat.size, size=min(6, flat.size), replace=False):
-            unit = np.zeros_like(flat)
-            unit[i] = 1.0
-            directional = float((fn(unit.reshape(value.shape)) * g).sum())
-            assert tensor.grad.numpy().reshape(-1)[i] == pytest.approx(directional, rel=1e-3, abs=1e-3)
+    assert_directional_derivatives(rng, g, ((X, x64, lambda v: reference(v, w64)), (W, w64, lambda v: reference(x64, v))),
+                                   1e-3)
 
 
 @needs_tiles

@@ -19,6 +19,7 @@ from __future__ import annotations
 from ..autograd import Function
 from ..backends import get_backend
 from .conv import _from_channels_last
+from .conv_strips import save_input_and_weight, weight_from_taps
 
 __all__ = ["ShiftConv2d"]
 
@@ -75,10 +76,7 @@ class ShiftConv2d(Function):
         ctx.geometry, ctx.flip, ctx.plan, ctx.blocks = geometry, flip, plan, blocks
         # The backward rebuilds the (H*W*N, C) input and the taps from what the graph already
         # holds (the input, the weight) rather than keeping copies of them through the step.
-        recorded = bool(ctx.parents)
-        ctx.save_for_backward(x_last if recorded and ctx.needs_input_grad[1] else None,
-                              weight if recorded and ctx.needs_input_grad[0] else None)
-        ctx.input_hw = (H, W)
+        save_input_and_weight(ctx, x_last, weight, (H, W))
         return _from_channels_last(backend, out_last, bias, plan.output_channels_last)
 
     @staticmethod
@@ -95,10 +93,7 @@ class ShiftConv2d(Function):
             C = x_last.shape[3]
             dtaps = backend.empty((KH, KW, C, O), grad.dtype)
             backend.shift_weight_grad(dtaps, _batch_inside(backend, x_last), dy_rows, ctx.blocks)
-            dweight = backend.empty((O, C, KH, KW), grad.dtype)
-            backend.taps_to_weight(dweight, dtaps.reshape(KH, KW * C, O))
-            if ctx.flip:
-                dweight = backend.contiguous(dweight[:, :, ::-1, ::-1])
+            dweight = weight_from_taps(backend, dtaps.reshape(KH, KW * C, O), (O, C, KH, KW), ctx.flip)
         if ctx.needs_input_grad[0]:
             C = weight.shape[1]
             dx_rows = backend.empty((H * W * N, C), grad.dtype)

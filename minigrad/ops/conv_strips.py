@@ -21,7 +21,7 @@ from ..autograd import Function
 from ..backends import get_backend
 from .conv import _from_channels_last, _images
 
-__all__ = ["StripConv2d"]
+__all__ = ["StripConv2d"]  # save_input_and_weight, weight_from_taps: imported by name (shifts, tiles)
 
 
 def _convolve(backend, out_last, image_last, taps, KW, pad, dh, dw, chunks):
@@ -35,6 +35,25 @@ def _convolve(backend, out_last, image_last, taps, KW, pad, dh, dw, chunks):
         # Release the chunk's strips before the next allocation: the pool then hands the same
         # (cache-warm) buffer to the next chunk.
         del strips
+
+
+def save_input_and_weight(ctx, x_last, weight, input_hw):
+    """Keep what the backward of a taps-based convolution needs: the input only for dW, the weight only for dX.
+
+    Shared by the strips, the shifts and the tiles (``conv_shifts.py``, ``conv_tiled.py``);
+    ``ctx.parents`` is empty when no graph is recorded, and then nothing is kept.
+    """
+    recorded = bool(ctx.parents)
+    ctx.save_for_backward(x_last if recorded and ctx.needs_input_grad[1] else None,
+                          weight if recorded and ctx.needs_input_grad[0] else None)
+    ctx.input_hw = tuple(input_hw)
+
+
+def weight_from_taps(backend, dtaps, weight_shape, flip):
+    """dW (O, C, KH, KW) from its taps (KH, KW*C, O), the kernel flipped back for a true convolution."""
+    dweight = backend.empty(weight_shape, dtaps.dtype)
+    backend.taps_to_weight(dweight, dtaps)
+    return backend.contiguous(dweight[:, :, ::-1, ::-1]) if flip else dweight
 
 
 class StripConv2d(Function):
@@ -53,12 +72,7 @@ class StripConv2d(Function):
         out_last = backend.empty((N, OH, OW, O), x.dtype)
         _convolve(backend, out_last, x_last, taps, KW, (ph, pw), dh, dw, plan.chunks)
         ctx.geometry, ctx.flip, ctx.plan = geometry, flip, plan
-        # The input is needed only for dW, the weight only for dX; ctx.parents is empty when no
-        # graph is recorded.
-        recorded = bool(ctx.parents)
-        ctx.save_for_backward(x_last if recorded and ctx.needs_input_grad[1] else None,
-                              weight if recorded and ctx.needs_input_grad[0] else None)
-        ctx.input_hw = x.shape[2:]
+        save_input_and_weight(ctx, x_last, weight, x.shape[2:])
         return _from_channels_last(backend, out_last, bias, plan.output_channels_last)
 
     @staticmethod
@@ -81,10 +95,7 @@ class StripConv2d(Function):
                 del strips  # the next chunk reuses this buffer
             if not plan.chunks:  # an empty batch: nothing contributes to dW
                 dtaps[...] = 0
-            dweight = backend.empty((O, C, KH, KW), grad.dtype)
-            backend.taps_to_weight(dweight, dtaps)
-            if ctx.flip:
-                dweight = backend.contiguous(dweight[:, :, ::-1, ::-1])
+            dweight = weight_from_taps(backend, dtaps, (O, C, KH, KW), ctx.flip)
         if ctx.needs_input_grad[0]:
             C = weight.shape[1]
             adjoint = backend.empty((KH, KW * O, C), grad.dtype)

@@ -24,6 +24,7 @@ import numpy as np
 from ..autograd import Function
 from ..backends import get_backend
 from .conv import _from_channels_last, _input_grad_by_folding
+from .conv_strips import save_input_and_weight, weight_from_taps
 
 __all__ = ["TiledConv2d"]
 
@@ -76,11 +77,7 @@ class TiledConv2d(Function):
         backend.tiled_conv(out_last, x_last, taps, sh, sw, ph, pw, dh)
         del taps
         ctx.geometry, ctx.flip, ctx.plan = geometry, flip, plan
-        # The input is needed only for dW (which reads it unpadded), the weight only for dX.
-        recorded = bool(ctx.parents)
-        ctx.save_for_backward(x_last if recorded and ctx.needs_input_grad[1] else None,
-                              weight if recorded and ctx.needs_input_grad[0] else None)
-        ctx.input_hw = x.shape[2:]
+        save_input_and_weight(ctx, x_last, weight, x.shape[2:])  # dW reads the input unpadded
         return _from_channels_last(backend, out_last, bias, plan.output_channels_last)
 
     @staticmethod
@@ -103,10 +100,7 @@ class TiledConv2d(Function):
             dtaps = backend.empty((KH, KW * C, O), grad.dtype)
             backend.sum_partials(dtaps, partial, False)
             del partial
-            dweight = backend.empty((O, C, KH, KW), grad.dtype)
-            backend.taps_to_weight(dweight, dtaps)
-            if ctx.flip:
-                dweight = backend.contiguous(dweight[:, :, ::-1, ::-1])
+            dweight = weight_from_taps(backend, dtaps, (O, C, KH, KW), ctx.flip)
         if ctx.needs_input_grad[0]:
             C = weight.shape[1]
             if plan.input_grad == "tiled":
