@@ -130,16 +130,28 @@ def _make_room(request: int) -> None:
         excess -= size
 
 
-def _references(obj) -> int:
-    return sys.getrefcount(obj)
+def _pooled_block_references(array) -> int:
+    """The references ``sys.getrefcount`` sees to the pooled block behind ``array`` (lock held), or -1 if it has none."""
+    base = array.base
+    if type(base) is not np.ndarray or base.base is not None or base.dtype != np.uint8 or base.ndim != 1:
+        return -1
+    pooled = any(block is base for block in _blocks.get(base.size - ALIGN, ()))
+    return sys.getrefcount(base) if pooled else -1
 
 
 def _calibrate_view() -> int:
-    """The count ``_references`` gives for a pooled block held by its list and one array made from it."""
-    blocks = [np.empty(ALIGN, np.uint8)]
-    base = blocks[0]
-    view = base[:1]  # noqa: F841  (the one array; ``sole_owner`` holds the block as a local ``base`` too)
-    return _references(base)
+    """What ``_pooled_block_references`` sees for a block held by the pool and one array made from it.
+
+    Measured through the same function, with a probe block put in the pool for the call, since
+    the references that calls and closures add differ between Python versions.
+    """
+    size = -1  # no real block has this size
+    _blocks[size] = [np.empty(size + ALIGN, np.uint8)]
+    view = _blocks[size][0][:1]
+    try:
+        return _pooled_block_references(view)
+    finally:
+        del _blocks[size]
 
 
 _ONE_VIEW_REFS = _calibrate_view()
@@ -159,14 +171,10 @@ def sole_owner(array) -> bool:
     """
     if type(array) is not np.ndarray or not array.flags.writeable:
         return False
-    base = array.base
-    if base is None:
+    if array.base is None:
         return array.flags.owndata
-    if type(base) is not np.ndarray or base.base is not None or base.dtype != np.uint8 or base.ndim != 1:
-        return False
     with _lock:
-        blocks = _blocks.get(base.size - ALIGN, ())
-        return any(block is base for block in blocks) and _references(base) <= _ONE_VIEW_REFS
+        return 0 <= _pooled_block_references(array) <= _ONE_VIEW_REFS
 
 
 def empty_cache() -> None:
