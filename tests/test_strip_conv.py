@@ -22,6 +22,7 @@ import minigrad as mg
 from minigrad.backends import cpu
 from minigrad.backends.cpu import cblas, conv_plan
 from minigrad.backends.cpu import strips as strips_module
+from minigrad.backends.cpu import register_tile
 from minigrad.backends.cpu.register_tile import MAX_ROWS, tile
 from minigrad.gradcheck import gradcheck
 from stride1_conv_cases import (assert_plans_agree, check_against_reference, check_empty_batch, conv_and_grads, plan,
@@ -303,12 +304,12 @@ def test_strip_tiles_match_einsum(N, OH, OW, C, O, KH, dh):
 
 
 def test_strips_take_the_tiles_only_where_they_pay(monkeypatch):
-    monkeypatch.setattr(strips_module, "_tiles_pay", lambda: True)
-    assert strips_module.tiles_apply(np.dtype(np.float32), 128)
-    assert not strips_module.tiles_apply(np.dtype(np.float64), 128)  # the tiles hold float32
-    assert not strips_module.tiles_apply(np.dtype(np.float32), 96)  # 64 columns per tile
-    monkeypatch.setattr(strips_module, "_tiles_pay", lambda: False)
-    assert not strips_module.tiles_apply(np.dtype(np.float32), 128)
+    monkeypatch.setattr(register_tile, "_tiles_pay", lambda: True)
+    assert register_tile.tiles_apply(np.dtype(np.float32), 128)
+    assert not register_tile.tiles_apply(np.dtype(np.float64), 128)  # the tiles hold float32
+    assert not register_tile.tiles_apply(np.dtype(np.float32), 96)  # 64 columns per tile
+    monkeypatch.setattr(register_tile, "_tiles_pay", lambda: False)
+    assert not register_tile.tiles_apply(np.dtype(np.float32), 128)
 
 
 def test_tiled_and_blas_strips_agree_on_a_resnet_layer(monkeypatch, no_tiled_conv):
@@ -319,7 +320,7 @@ def test_tiled_and_blas_strips_agree_on_a_resnet_layer(monkeypatch, no_tiled_con
     g = rng.standard_normal((3, 128, 16, 16)).astype(np.float32)
     results = []
     for pays in (True, False):
-        monkeypatch.setattr(strips_module, "_tiles_pay", lambda pays=pays: pays)
+        monkeypatch.setattr(register_tile, "_tiles_pay", lambda pays=pays: pays)
         out, dx, dw = conv_and_grads(x, w, g)
         results.append((out.numpy(), dx, dw))
     assert_plans_agree(*results, x, w)

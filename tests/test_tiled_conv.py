@@ -19,10 +19,10 @@ import minigrad as mg
 from minigrad import reference as R
 from minigrad.backends import cpu
 from minigrad.backends.cpu import conv_plan
-from minigrad.backends.cpu import strips as strips_module
+from minigrad.backends.cpu import register_tile
 from stride1_conv_cases import assert_directional_derivatives, plan
 
-tiles_pay = strips_module.tiles_apply(np.dtype(np.float32), 64)
+tiles_pay = register_tile.tiles_apply(np.dtype(np.float32), 64)
 
 
 def taps_sum(xp, taps, OH, OW, sh, sw, dh):

@@ -102,6 +102,18 @@ def _matmul_into(backend, target, a, b, groups):
         target[...] = grouped_gemm(backend, a, b, groups).transpose(1, 0, 2).reshape(target.shape)
 
 
+def _weight_rows(backend, weight, groups):
+    """The weight as im2row's (kh, kw, c)-ordered rows: channels-last, one block of O/groups rows per group.
+
+    Returns:
+        Shape (groups, O/groups, C/groups*KH*KW).
+    """
+    O, Cg, KH, KW = weight.shape
+    w = backend.empty((O, KH, KW, Cg), weight.dtype)
+    backend.to_channels_last(w, weight)
+    return w.reshape(groups, O // groups, KH * KW * Cg)
+
+
 class Conv2d(Function):
     """Cross-correlation of a batch with a bank of kernels (``flip`` turns it into true convolution).
 
@@ -120,14 +132,9 @@ class Conv2d(Function):
             x = backend.contiguous(x)
         N, C = x.shape[:2]
         O = weight.shape[0]
-        K = (C // groups) * KH * KW
         P = OH * OW
         weight = backend.contiguous(weight[:, :, ::-1, ::-1] if flip else weight)
-        # Weight rows in im2row's (kh, kw, c) order: the weight channels-last, one block of
-        # O/groups rows per group.
-        w = backend.empty((O, KH, KW, C // groups), x.dtype)
-        backend.to_channels_last(w, weight)
-        w = w.reshape(groups, O // groups, K)
+        w = _weight_rows(backend, weight, groups)
         # Only dW needs the rows again; ctx.parents is empty when no graph is recorded.
         weight_grad = bool(ctx.parents) and ctx.needs_input_grad[1]
         chunks = plan.chunks

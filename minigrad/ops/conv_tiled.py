@@ -23,18 +23,10 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import get_backend
-from .conv import _from_channels_last, _input_grad_by_folding
+from .conv import _from_channels_last, _input_grad_by_folding, _weight_rows
 from .conv_strips import save_input_and_weight, weight_from_taps
 
 __all__ = ["TiledConv2d"]
-
-
-def _padded(backend, last, rows, columns, ph, pw):
-    """``last`` (N, H, W, C) zero-padded by ``ph``, ``pw`` at the top and left into (N, rows, columns, C)."""
-    N, C = last.shape[0], last.shape[3]
-    xp = backend.empty((N, rows, columns, C), last.dtype)
-    backend.pad_images(xp, last, ph, pw)
-    return xp
 
 
 def _phases(stride, pad, kernel, dilation, in_size, out_size):
@@ -67,7 +59,7 @@ class TiledConv2d(Function):
     def forward(ctx, x, weight, bias, geometry, flip, plan):
         backend = get_backend(ctx.device)
         KH, KW, sh, sw, ph, pw, dh, dw, OH, OW = geometry
-        x_last = backend.contiguous(backend.channels_last(x))
+        x_last = backend.channels_last(x)
         N, C = x.shape[:2]
         O = weight.shape[0]
         weight = backend.contiguous(weight[:, :, ::-1, ::-1] if flip else weight)
@@ -88,7 +80,7 @@ class TiledConv2d(Function):
         plan = ctx.plan
         N, O = grad.shape[:2]
         H, W = ctx.input_hw
-        dy_last = backend.contiguous(backend.channels_last(grad))
+        dy_last = backend.channels_last(grad)
         dx = dweight = dbias = None
         if ctx.needs_input_grad[1]:
             C = x_last.shape[3]
@@ -103,29 +95,23 @@ class TiledConv2d(Function):
             dweight = weight_from_taps(backend, dtaps, (O, C, KH, KW), ctx.flip)
         if ctx.needs_input_grad[0]:
             C = weight.shape[1]
-            if plan.input_grad == "tiled":
-                adjoint = backend.empty((KH, KW * O, C), grad.dtype)
-                backend.weight_to_taps(adjoint, weight, True)
-                dx_last = backend.empty((N, H, W, C), grad.dtype)
-                backend.tiled_conv(dx_last, dy_last, adjoint, 1, 1, dh * (KH - 1) - ph, (KW - 1) - pw, dh)
-                del adjoint
-                dx = _from_channels_last(backend, dx_last, None, plan.input_grad_channels_last)
-            elif plan.input_grad == "phases":
-                adjoint = backend.empty((KH, KW * O, C), grad.dtype)
-                backend.weight_to_taps(adjoint, weight, True)
-                rows_taps, rows_shift, top, rows = _phases(sh, ph, KH, dh, H, OH)
-                cols_taps, cols_shift, left, columns = _phases(sw, pw, KW, 1, W, OW)
-                dyp = _padded(backend, dy_last, rows, columns, top, left)
-                dx_last = backend.empty((N, H, W, C), grad.dtype)
-                backend.tiled_conv_transpose(dx_last, dyp, adjoint, sh, sw, rows_taps, rows_shift, cols_taps, cols_shift)
-                del dyp, adjoint
-                dx = _from_channels_last(backend, dx_last, None, plan.input_grad_channels_last)
-            else:
-                # Weight rows in im2row's (kh, kw, c) order: the weight channels-last.
-                w_rows = backend.empty((O, KH, KW, C), grad.dtype)
-                backend.to_channels_last(w_rows, weight)
-                dx = _input_grad_by_folding(backend, dy_last.reshape(N * OH * OW, O), w_rows.reshape(1, O, KH * KW * C),
+            if plan.input_grad == "fold":
+                dx = _input_grad_by_folding(backend, dy_last.reshape(N * OH * OW, O), _weight_rows(backend, weight, 1),
                                             ctx.geometry, (N, C, H, W), plan)
+            else:
+                adjoint = backend.empty((KH, KW * O, C), grad.dtype)
+                backend.weight_to_taps(adjoint, weight, True)
+                dx_last = backend.empty((N, H, W, C), grad.dtype)
+                if plan.input_grad == "tiled":
+                    backend.tiled_conv(dx_last, dy_last, adjoint, 1, 1, dh * (KH - 1) - ph, (KW - 1) - pw, dh)
+                else:  # "phases"
+                    rows_taps, rows_shift, top, rows = _phases(sh, ph, KH, dh, H, OH)
+                    cols_taps, cols_shift, left, columns = _phases(sw, pw, KW, 1, W, OW)
+                    dyp = backend.empty((N, rows, columns, O), grad.dtype)
+                    backend.pad_images(dyp, dy_last, top, left)
+                    backend.tiled_conv_transpose(dx_last, dyp, adjoint, sh, sw, rows_taps, rows_shift,
+                                                 cols_taps, cols_shift)
+                dx = _from_channels_last(backend, dx_last, None, plan.input_grad_channels_last)
         if ctx.needs_input_grad[2]:
             dbias = dy_last.reshape(-1, O).sum(axis=0)
         return dx, dweight, dbias, None, None, None

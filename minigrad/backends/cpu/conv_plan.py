@@ -10,8 +10,8 @@
 - **Tiles** (``tiled_conv.py``, op ``ops/conv_tiled.py``) for single-group float32 layers with
   ``mg.config.channels_last_min`` input channels or more, a multiple of 64 output channels and
   output rows of ``TILED_MIN_ROW`` positions or more (half as many for strided layers), where the CPU
-  has AVX-512 (``strips.tiles_apply``): register tiles read the zero-padded image where it lies,
-  nothing is lowered. dX of a stride-1 layer is the same kernel on dY, of a strided one the
+  has AVX-512 (``register_tile.tiles_apply``): register tiles read the channels-last image where
+  it lies, padding skipped, nothing lowered or copied. dX of a stride-1 layer is the same kernel on dY, of a strided one the
   same tiles per phase of the input (``tiled_conv_transpose``), both for C a multiple of 64;
   otherwise row2im's fold. ``mg.config.using(tiled_conv=False)`` sends them to the
   paths below.
@@ -57,8 +57,7 @@ from ...configuration import config
 from ..contract import ConvPlan
 from ..lowering import lowering_for, pointwise
 from . import cblas
-from .register_tile import COLUMNS
-from .strips import tiles_apply
+from .register_tile import COLUMNS, tiles_apply
 
 __all__ = ["plan_conv2d"]
 
@@ -136,7 +135,7 @@ def tiled_applies(geometry, groups: int, channels: tuple[int, int], dtype) -> bo
     C, O = channels
     min_row = TILED_MIN_ROW if sh == sw == 1 else TILED_MIN_ROW // 2
     return (config.tiled_conv and groups == 1 and dw == 1 and OW >= min_row and not pointwise(geometry)
-            and C >= config.channels_last_min and O % COLUMNS == 0 and tiles_apply(dtype, O))
+            and C >= config.channels_last_min and tiles_apply(dtype, O))
 
 
 def tiled_input_grad_applies(geometry, channels: tuple[int, int]) -> bool:

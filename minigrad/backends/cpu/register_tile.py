@@ -29,9 +29,12 @@ import functools
 
 import llvmlite.binding as llvm
 import numba
+import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
+
+from .threads import openblas_thread_timeout
 
 __all__: list[str] = []
 
@@ -52,6 +55,29 @@ def available() -> bool:
     if numba.config.CPU_NAME not in (None, "host") or numba.config.CPU_FEATURES:
         return False
     return bool(llvm.get_host_cpu_features().get("avx512f", False))
+
+
+#: ``$OPENBLAS_THREAD_TIMEOUT`` values (log2 cycles) up to which OpenBLAS's idle workers sleep soon enough
+#: for the tiles (``minigrad/_blas_env.py``): a ResNet-18 step took 950-983 ms at 1, 12, 16 and 20 alike.
+_QUIET_TIMEOUT = 20
+
+
+@functools.lru_cache(maxsize=None)
+def _tiles_pay() -> bool:
+    """AVX-512, and OpenBLAS workers that do not spin through the next kernel (its default, 0, spins 2**28 cycles)."""
+    timeout = openblas_thread_timeout()
+    return available() and (timeout is None or 0 < timeout <= _QUIET_TIMEOUT)
+
+
+def tiles_apply(dtype, O: int) -> bool:
+    """Whether a product of ``dtype`` with O output columns runs on these tiles: float32, O a multiple of 64, and they pay.
+
+    The tiled convolution (``tiled_conv.py``) and the strips' products (``strips.py``) ask this.
+    Alternating in one process, a CIFAR ResNet-18 step (batch 64, 2 threads) took 959 ms with
+    the strips' tiles and 1063 ms with BLAS's stacked GEMMs when OpenBLAS's workers slept soon,
+    and 1163 against 1070 ms when they spun (its default), so then the strips keep BLAS.
+    """
+    return dtype == np.float32 and O % COLUMNS == 0 and _tiles_pay()
 
 
 def _fma(module):

@@ -31,16 +31,12 @@ One chunk of ResNet-18's layer 1 (8 images, 64 -> 64 channels), 2 threads: forwa
 (tiles) against 2.35 ms (OpenBLAS, stacked), weight gradient 1.67 + 0.12 ms against 2.99 ms.
 """
 
-import functools
-
-import numpy as np
 from numba import njit, prange
 
-from . import register_tile
 from .array import empty
 from .cblas import gemm_accumulate
-from .register_tile import COLUMNS, MAX_ROWS, tile
-from .threads import openblas_thread_timeout, serial_when_small
+from .register_tile import COLUMNS, MAX_ROWS, tile, tiles_apply
+from .threads import serial_when_small
 
 __all__ = ["im2strip", "strip_conv", "strip_weight_grad", "sum_partials", "weight_to_taps", "taps_to_weight"]
 
@@ -130,28 +126,6 @@ def strip_conv(out, strips, taps, dh):
         gemm_accumulate(tall[:Q], rows[kh * dh * OW: kh * dh * OW + Q], taps[kh], 0.0 if kh == 0 else 1.0)
     if N > 1:
         out[...] = tall.reshape(N, Hs, OW, O)[:, :OH]
-
-
-#: ``$OPENBLAS_THREAD_TIMEOUT`` values (log2 cycles) up to which OpenBLAS's idle workers sleep soon enough
-#: for the tiles (``minigrad/_blas_env.py``): a ResNet-18 step took 950-983 ms at 1, 12, 16 and 20 alike.
-_QUIET_TIMEOUT = 20
-
-
-@functools.lru_cache(maxsize=None)
-def _tiles_pay() -> bool:
-    """AVX-512, and OpenBLAS workers that do not spin through the next kernel (its default, 0, spins 2**28 cycles)."""
-    timeout = openblas_thread_timeout()
-    return register_tile.available() and (timeout is None or 0 < timeout <= _QUIET_TIMEOUT)
-
-
-def tiles_apply(dtype, O: int) -> bool:
-    """Whether the strip convolution runs on ``register_tile``'s micro-kernel: float32, O a multiple of 64, and it pays.
-
-    Alternating in one process, a CIFAR ResNet-18 step (batch 64, 2 threads) took 959 ms with
-    the tiles and 1063 ms with BLAS's stacked GEMMs when OpenBLAS's workers slept soon, and
-    1163 against 1070 ms when they spun (its default), so then the strips keep BLAS.
-    """
-    return dtype == np.float32 and O % COLUMNS == 0 and _tiles_pay()
 
 
 @njit(cache=True, parallel=True)

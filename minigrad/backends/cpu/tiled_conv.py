@@ -42,7 +42,6 @@ The input gradient of a stride-1 layer is this same kernel on dY with the adjoin
 ``tiled_conv_transpose`` by phases, on a padded copy of dY.
 """
 
-import numpy as np
 from numba import njit, prange
 
 from .register_tile import COLUMNS, MAX_ROWS, tile
