@@ -19,7 +19,7 @@ from __future__ import annotations
 from ..autograd import Function
 from ..backends import get_backend
 from .conv import _from_channels_last
-from .conv_strips import save_input_and_weight, weight_from_taps
+from .conv_strips import save_input_and_weight, weight_and_taps, weight_from_taps
 
 __all__ = ["ShiftConv2d"]
 
@@ -40,18 +40,14 @@ def _batch_outside(backend, rows, N, H, W):
     return last
 
 
-def _taps(backend, weight, adjoint):
-    """``taps[kh, kw, c, o] = weight[o, c, kh, kw]``, shape (KH, KW, C, O); ``adjoint``: (KH, KW, O, C).
+def _adjoint_taps(backend, weight):
+    """``taps[kh, kw, o, c] = weight[o, c, kh, kw]``, shape (KH, KW, O, C): dX's taps.
 
-    The adjoint's tap ``(kh, kw)`` is ``weight[:, :, kh, kw]`` as stored (O, C) rows, so the
-    input gradient reads it untransposed: ``weight_to_taps``'s adjoint layout (which also flips
-    the kernel) is 2x quicker to build than the forward's, and its flip is undone here.
+    Tap ``(kh, kw)`` is ``weight[:, :, kh, kw]`` as stored (O, C) rows, so the input gradient
+    reads it untransposed: ``weight_to_taps``'s adjoint layout (which also flips the kernel) is
+    2x quicker to build than the forward's, and its flip is undone here.
     """
     O, C, KH, KW = weight.shape
-    if not adjoint:
-        taps = backend.empty((KH, KW, C, O), weight.dtype)
-        backend.weight_to_taps(taps.reshape(KH, KW * C, O), weight, False)
-        return taps
     flipped = backend.empty((KH, KW, O, C), weight.dtype)
     backend.weight_to_taps(flipped.reshape(KH, KW * O, C), weight, True)
     return flipped[::-1, ::-1]
@@ -67,10 +63,11 @@ class ShiftConv2d(Function):
         N, C, H, W = x.shape
         O = weight.shape[0]
         x_last = backend.channels_last(x)
-        weight = backend.contiguous(weight[:, :, ::-1, ::-1] if flip else weight)
+        weight, taps = weight_and_taps(backend, weight, flip)
         blocks = backend.shift_blocks(geometry, (H, W), N)
         out_rows = backend.empty((OH * OW * N, O), x.dtype)
-        backend.shift_conv(out_rows, _batch_inside(backend, x_last), _taps(backend, weight, False), blocks, False)
+        backend.shift_conv(out_rows, _batch_inside(backend, x_last), taps.reshape(geometry[0], geometry[1], C, O), blocks,
+                           False)
         out_last = _batch_outside(backend, out_rows, N, OH, OW)
         del out_rows
         ctx.geometry, ctx.flip, ctx.plan, ctx.blocks = geometry, flip, plan, blocks
@@ -97,7 +94,7 @@ class ShiftConv2d(Function):
         if ctx.needs_input_grad[0]:
             C = weight.shape[1]
             dx_rows = backend.empty((H * W * N, C), grad.dtype)
-            backend.shift_conv(dx_rows, dy_rows, _taps(backend, weight, True), ctx.blocks, True)
+            backend.shift_conv(dx_rows, dy_rows, _adjoint_taps(backend, weight), ctx.blocks, True)
             dx = _from_channels_last(backend, _batch_outside(backend, dx_rows, N, H, W), None,
                                      ctx.plan.input_grad_channels_last)
         if ctx.needs_input_grad[2]:

@@ -21,7 +21,7 @@ from ..autograd import Function
 from ..backends import get_backend
 from .conv import _from_channels_last, _images
 
-__all__ = ["StripConv2d"]  # save_input_and_weight, weight_from_taps: imported by name (shifts, tiles)
+__all__ = ["StripConv2d"]  # weight_and_taps, save_input_and_weight, weight_from_taps: imported by name (shifts, tiles)
 
 
 def _convolve(backend, out_last, image_last, taps, KW, pad, dh, dw, chunks):
@@ -35,6 +35,15 @@ def _convolve(backend, out_last, image_last, taps, KW, pad, dh, dw, chunks):
         # Release the chunk's strips before the next allocation: the pool then hands the same
         # (cache-warm) buffer to the next chunk.
         del strips
+
+
+def weight_and_taps(backend, weight, flip):
+    """The weight as the forward uses it (flipped for a true convolution, contiguous) and its taps (KH, KW*C, O)."""
+    weight = backend.contiguous(weight[:, :, ::-1, ::-1] if flip else weight)
+    O, C, KH, KW = weight.shape
+    taps = backend.empty((KH, KW * C, O), weight.dtype)
+    backend.weight_to_taps(taps, weight, False)
+    return weight, taps
 
 
 def save_input_and_weight(ctx, x_last, weight, input_hw):
@@ -66,9 +75,7 @@ class StripConv2d(Function):
         x_last = backend.channels_last(x)
         N, C = x.shape[:2]
         O = weight.shape[0]
-        weight = backend.contiguous(weight[:, :, ::-1, ::-1] if flip else weight)
-        taps = backend.empty((KH, KW * C, O), x.dtype)
-        backend.weight_to_taps(taps, weight, False)
+        weight, taps = weight_and_taps(backend, weight, flip)
         out_last = backend.empty((N, OH, OW, O), x.dtype)
         _convolve(backend, out_last, x_last, taps, KW, (ph, pw), dh, dw, plan.chunks)
         ctx.geometry, ctx.flip, ctx.plan = geometry, flip, plan

@@ -24,7 +24,7 @@ import numpy as np
 from ..autograd import Function
 from ..backends import get_backend
 from .conv import _from_channels_last, _input_grad_by_folding, _weight_rows
-from .conv_strips import save_input_and_weight, weight_from_taps
+from .conv_strips import save_input_and_weight, weight_and_taps, weight_from_taps
 
 __all__ = ["TiledConv2d"]
 
@@ -62,9 +62,7 @@ class TiledConv2d(Function):
         x_last = backend.channels_last(x)
         N, C = x.shape[:2]
         O = weight.shape[0]
-        weight = backend.contiguous(weight[:, :, ::-1, ::-1] if flip else weight)
-        taps = backend.empty((KH, KW * C, O), x.dtype)
-        backend.weight_to_taps(taps, weight, False)
+        weight, taps = weight_and_taps(backend, weight, flip)
         out_last = backend.empty((N, OH, OW, O), x.dtype)
         backend.tiled_conv(out_last, x_last, taps, sh, sw, ph, pw, dh)
         del taps
